@@ -1,0 +1,197 @@
+"""Where the flusher sends finished work: the Exporter protocol and its three implementations.
+
+An exporter receives wire-ready bodies (plain JSON-able dicts already validated against
+:mod:`hivetrace.models`) from the flusher thread only, and answers by returning or by raising
+one of the :class:`ExportError` classes, which tell the flusher what to do next.
+
+- :class:`HttpExporter` speaks the HoneyHive API through :mod:`hivetrace._transport`.
+- :class:`LocalExporter` writes into the embedded SQLite :class:`hivetrace.store.Store`.
+- :class:`MemoryExporter` keeps everything in lists, for ``hivetrace.testing``.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic_core import to_json
+
+if TYPE_CHECKING:
+    from hivetrace._transport import Transport
+    from hivetrace.store import Store
+
+Body = dict[str, Any]
+
+
+class ExportError(Exception):
+    """A send failed; the subclass says whether to retry, drop, or stop."""
+
+
+class RetryableError(ExportError):
+    """A transient failure (5xx, 408, 429, timeout, connection): try again later.
+
+    ``retry_after`` is the delay the server asked for, in seconds, when it asked.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RejectedError(ExportError):
+    """The server refused the body itself (400/422): sending it again cannot help."""
+
+
+class AuthError(ExportError):
+    """The API key is missing, wrong, or lacks permission: stop sending."""
+
+
+class Exporter(Protocol):
+    """What the flusher needs from a destination. Every method is called from the flusher."""
+
+    def create_session(self, body: Body) -> None:
+        """Create (or merge into) a session: ``POST /v1/sessions``."""
+
+    def send_events(
+        self, session_id: str, events: list[Body], raw: list[bytes] | None = None
+    ) -> None:
+        """Add events to a created session: ``POST /v1/sessions/{session_id}/events/batch``.
+
+        ``raw`` holds the events already encoded as JSON, when the caller has them.
+        """
+
+    def update_event(self, event_id: str, body: Body) -> None:
+        """Merge an update into an event or session: ``PUT /v1/events/{event_id}``."""
+
+    def close(self) -> None:
+        """Release connections or files; the exporter is not used afterwards."""
+
+
+class HttpExporter:
+    """Sends to the HoneyHive API (or anything that speaks it, like ``hivetrace serve``)."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def create_session(self, body: Body) -> None:
+        """``POST /v1/sessions``."""
+        self.transport.request("POST", "/v1/sessions", to_json(body), is_create=True)
+
+    def send_events(
+        self, session_id: str, events: list[Body], raw: list[bytes] | None = None
+    ) -> None:
+        """``POST /v1/sessions/{session_id}/events/batch``, from pre-encoded events if given."""
+        parts = raw if raw is not None else [to_json(event) for event in events]
+        content = b'{"events":[' + b",".join(parts) + b"]}"
+        self.transport.request("POST", f"/v1/sessions/{session_id}/events/batch", content)
+
+    def update_event(self, event_id: str, body: Body) -> None:
+        """``PUT /v1/events/{event_id}``."""
+        self.transport.request("PUT", f"/v1/events/{event_id}", to_json(body))
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.transport.close()
+
+
+class MemoryExporter:
+    """Keeps what would have been sent, in order, for tests and ``hivetrace.testing``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.sessions: list[Body] = []
+        self.events: list[Body] = []
+        self.updates: list[tuple[str, Body]] = []
+
+    def create_session(self, body: Body) -> None:
+        """Record a session create."""
+        with self._lock:
+            self.sessions.append(body)
+
+    def send_events(
+        self, session_id: str, events: list[Body], raw: list[bytes] | None = None
+    ) -> None:
+        """Record events, stamped with their session as the server would do."""
+        with self._lock:
+            for event in events:
+                self.events.append({**event, "session_id": session_id})
+
+    def update_event(self, event_id: str, body: Body) -> None:
+        """Record an update."""
+        with self._lock:
+            self.updates.append((event_id, body))
+
+    def clear(self) -> None:
+        """Forget everything recorded so far."""
+        with self._lock:
+            self.sessions.clear()
+            self.events.clear()
+            self.updates.clear()
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class NoneExporter:
+    """Accepts and discards everything (``exporter="none"``): tracing on, shipping off."""
+
+    def create_session(self, body: Body) -> None:
+        """Discard."""
+
+    def send_events(
+        self, session_id: str, events: list[Body], raw: list[bytes] | None = None
+    ) -> None:
+        """Discard."""
+
+    def update_event(self, event_id: str, body: Body) -> None:
+        """Discard."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class LocalExporter:
+    """Writes into the embedded SQLite store, from the flusher thread only."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._store: Store | None = None
+
+    def _open(self) -> Store:
+        if self._store is None:
+            from hivetrace.store import Store, StoreBusyError
+
+            try:
+                self._store = Store(self.path)
+            except StoreBusyError as exc:
+                raise RetryableError(str(exc)) from exc
+        return self._store
+
+    def create_session(self, body: Body) -> None:
+        """Insert or merge the session row."""
+        self._call("create_session", body)
+
+    def send_events(
+        self, session_id: str, events: list[Body], raw: list[bytes] | None = None
+    ) -> None:
+        """Insert events, idempotent on ``event_id``."""
+        self._call("add_events", session_id, events)
+
+    def update_event(self, event_id: str, body: Body) -> None:
+        """Merge an update, as ``PUT /v1/events/{event_id}`` does."""
+        self._call("update_event", event_id, body)
+
+    def _call(self, method: str, *args: Any) -> None:
+        from hivetrace.store import StoreBusyError
+
+        store = self._open()
+        try:
+            getattr(store, method)(*args)
+        except StoreBusyError as exc:
+            raise RetryableError(str(exc)) from exc
+
+    def close(self) -> None:
+        """Close the database connection."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None

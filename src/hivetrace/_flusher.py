@@ -1,0 +1,349 @@
+"""The flusher: one daemon thread that turns finished spans into API calls.
+
+Each cycle (every ``flush_interval``, or early when ``batch_size`` events wait, or on a flush
+request) it takes everything pending, groups it by session, and per session sends, in order:
+the session create (with the end state folded in when the session already ended), the event
+batches bounded by count and bytes, and the session's end as an update. No batch is sent for
+a session the server has not accepted. Every event taken ends up counted as sent, dropped
+(with a reason) or spooled.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from pydantic_core import to_json
+
+from hivetrace import _buffer
+from hivetrace._buffer import CONTROL, QUEUE, FlushRequest, Update
+from hivetrace._config import Config
+from hivetrace._encode import Encoder, InvalidEvent
+from hivetrace._errors import internal_error, log_once
+from hivetrace._exporters import AuthError, Exporter, RejectedError, RetryableError
+from hivetrace._span import Event, Session
+
+__all__ = ["Flusher"]
+
+logger = logging.getLogger("hivetrace")
+
+_BATCH_OVERHEAD = 32  # bytes of '{"events":[' ... ']}' around the events
+
+
+class _SessionState:
+    """What the flusher remembers about one session between cycles."""
+
+    __slots__ = ("children", "created", "ended", "events", "rejected", "session")
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.created = False
+        self.rejected = False
+        self.ended = False
+        self.events: list[Event] = []
+        self.children: dict[int, list[int]] = {}
+
+
+class Flusher:
+    """The background delivery thread of one process."""
+
+    def __init__(self, config: Config, make_exporter: Callable[[Config, Flusher], Exporter]):
+        self.config = config
+        self._make_exporter = make_exporter
+        self.exporter: Exporter | None = None
+        self.transport: Any = None  # the HTTP transport, when the exporter has one
+        self.encoder = Encoder(config)
+        self.interrupt = threading.Event()  # cuts backoff waits short at shutdown
+        self.hard_deadline: float | None = None
+        self._pending_config: Config | None = None
+        self._wake = threading.Event()
+        self._stopping = False
+        self._sessions: dict[int, _SessionState] = {}
+        self._blocked: str | None = None  # reason everything is dropped (a rejected key)
+        self._cycle_losses = 0
+        self.thread = threading.Thread(target=self._run, name="hivetrace-flusher", daemon=True)
+
+    # -- control, from any thread ---------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the thread."""
+        self.thread.start()
+
+    def wake(self) -> None:
+        """Run a cycle now."""
+        self._wake.set()
+
+    def reconfigure(self, config: Config) -> None:
+        """Apply a new configuration at the start of the next cycle (in the flusher thread)."""
+        self._pending_config = config
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Finish the current cycle, run one more for what is pending, and exit."""
+        self._stopping = True
+        self._wake.set()
+
+    # -- the thread -----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        _suppress_otel_instrumentation()
+        while True:
+            self._wake.wait(self.config.flush_interval)
+            self._wake.clear()
+            stopping = self._stopping
+            try:
+                self._cycle()
+            except Exception:
+                internal_error("flusher cycle")
+            if stopping:
+                break
+        if self.exporter is not None:
+            try:
+                self.exporter.close()
+            except Exception:
+                internal_error("exporter close")
+
+    def _cycle(self) -> None:
+        if self._pending_config is not None:
+            self._apply_config(self._pending_config)
+        control = [CONTROL.popleft() for _ in range(len(CONTROL))]
+        _buffer.woken()
+        taken = [QUEUE.popleft() for _ in range(len(QUEUE))]
+        counters = _buffer.counters
+        with counters.lock:
+            counters.taken += len(taken)
+            counters.in_flight += len(taken)
+            _buffer.limit = max(0, self.config.max_queue - counters.in_flight)
+        self._cycle_losses = 0
+        self.encoder.refresh_clock()
+        try:
+            self._deliver(taken, [item for item in control if isinstance(item, Update)])
+        finally:
+            with counters.lock:
+                _buffer.limit = max(0, self.config.max_queue - counters.in_flight)
+        delivered = self._cycle_losses == 0
+        for item in control:
+            if isinstance(item, FlushRequest):
+                item.resolve(delivered)
+
+    def _apply_config(self, config: Config) -> None:
+        old = self.config
+        self._pending_config = None
+        self.config = config
+        self.encoder = Encoder(config)
+        changed = (
+            config.exporter != old.exporter
+            or config.server_url != old.server_url
+            or config.api_key != old.api_key
+            or config.local_path != old.local_path
+        )
+        if changed and self.exporter is not None:
+            try:
+                self.exporter.close()
+            except Exception:
+                internal_error("exporter close")
+            self.exporter = None
+            self._sessions.clear()  # "created" was true of the old destination only
+            self._blocked = None
+
+    def _exporter(self) -> Exporter:
+        if self.exporter is None:
+            self.exporter = self._make_exporter(self.config, self)
+        return self.exporter
+
+    # -- delivery -------------------------------------------------------------------------
+
+    def _deliver(self, taken: list[Event], updates: list[Update]) -> None:
+        order: dict[int, _SessionState] = {}  # sessions in the order they first appear
+        for span in taken:
+            session = span.session
+            key = id(session)
+            state = order.get(key)
+            if state is None:
+                state = self._sessions.get(key)
+                if state is None or state.session is not session:
+                    state = self._sessions[key] = _SessionState(session)
+                order[key] = state
+            if span is session:
+                state.ended = True
+            else:
+                state.events.append(span)
+                parent = span.parent if span.parent is not None else session
+                state.children.setdefault(parent.id, []).append(span.id)
+        for state in order.values():
+            try:
+                self._deliver_session(state)
+            except Exception:
+                self._lose(len(state.events) + state.ended, "internal_error")
+                internal_error("deliver session")
+            finally:
+                state.events = []
+                if state.ended:
+                    self._sessions.pop(id(state.session), None)
+        for update in updates:
+            self._send_update(update)
+
+    def _deliver_session(self, state: _SessionState) -> None:
+        session = state.session
+        if self._blocked is not None or state.rejected:
+            self._lose(len(state.events) + state.ended, self._blocked or "rejected")
+            return
+        exporter = self._exporter()
+        folded = False
+        if not state.created:
+            folded = state.ended
+            children = state.children.get(session.id) if folded else None
+            try:
+                body = self.encoder.session_create(session, children)
+                exporter.create_session(body)
+            except Exception as exc:
+                self._lose(len(state.events) + state.ended, self._reason(exc, "session create"))
+                if isinstance(exc, RejectedError | InvalidEvent):
+                    state.rejected = True
+                return
+            state.created = True
+        if state.events:
+            self._send_events(state)
+        if state.ended:
+            try:
+                if folded:
+                    body = self.encoder.session_followup(session)
+                else:
+                    body = self.encoder.session_end(session, state.children.get(session.id))
+                if body is not None:
+                    exporter.update_event(session.session_id, body)
+            except Exception as exc:
+                self._lose(1, self._reason(exc, "session end"))
+                return
+            self._sent(1)
+
+    def _send_events(self, state: _SessionState) -> None:
+        config = self.config
+        limit = config.max_batch_bytes - _BATCH_OVERHEAD
+        bodies: list[dict[str, Any]] = []
+        raws: list[bytes] = []
+        size = 0
+        for span in state.events:
+            encoded = self._encode_event(span, state.children.pop(span.id, None), limit)
+            if encoded is None:
+                continue
+            body, raw = encoded
+            if bodies and (len(bodies) >= config.batch_size or size + len(raw) + 1 > limit):
+                self._send_batch(state.session, bodies, raws)
+                bodies, raws, size = [], [], 0
+            bodies.append(body)
+            raws.append(raw)
+            size += len(raw) + 1
+        if bodies:
+            self._send_batch(state.session, bodies, raws)
+
+    def _encode_event(
+        self, span: Event, children: list[int] | None, limit: int
+    ) -> tuple[dict[str, Any], bytes] | None:
+        encoder = self.encoder
+        factor = 4
+        while True:
+            try:
+                body = encoder.event(span, children)
+            except InvalidEvent as exc:
+                self._lose(1, "invalid")
+                log_once("invalid-event", logging.ERROR, "hivetrace: dropped an event: %s", exc)
+                return None
+            raw = to_json(body)
+            if len(raw) <= limit:
+                return body, raw
+            if factor > 4096:
+                self._lose(1, "too_large")
+                return None
+            # Too big for any batch: cut its values further rather than lose the event.
+            encoder = self.encoder.shrunk(factor)
+            factor *= 4
+
+    def _send_batch(self, session: Session, bodies: list[dict[str, Any]], raws: list[bytes]) -> None:
+        if self._blocked is not None:
+            self._lose(len(bodies), self._blocked)
+            return
+        try:
+            self._exporter().send_events(session.session_id, bodies, raws)
+        except RejectedError as exc:
+            if len(bodies) == 1:
+                self._lose(1, "rejected")
+                log_once("rejected-event", logging.ERROR, "hivetrace: event rejected: %s", exc)
+                return
+            # One bad event must not sink its neighbours: halve until it is found.
+            middle = len(bodies) // 2
+            self._send_batch(session, bodies[:middle], raws[:middle])
+            self._send_batch(session, bodies[middle:], raws[middle:])
+            return
+        except Exception as exc:
+            self._lose(len(bodies), self._reason(exc, "event batch"))
+            return
+        self._sent(len(bodies))
+
+    def _send_update(self, update: Update) -> None:
+        if self._blocked is not None:
+            return
+        try:
+            body = self.encoder.update(update.fields)
+            if body:
+                self._exporter().update_event(update.span.event_id, body)
+        except Exception as exc:
+            self._reason(exc, "update")
+
+    # -- accounting -----------------------------------------------------------------------
+
+    def _reason(self, exc: BaseException, what: str) -> str:
+        if isinstance(exc, AuthError):
+            if self._blocked is None:
+                self._blocked = "auth"
+                logger.error(
+                    "hivetrace: %s. Check HH_API_KEY (and HH_API_URL). No more events will be "
+                    "sent from this process; they are counted in hivetrace.stats().dropped"
+                    "['auth'].",
+                    exc,
+                )
+            return "auth"
+        if isinstance(exc, RejectedError):
+            log_once(f"rejected-{what}", logging.ERROR, "hivetrace: %s rejected: %s", what, exc)
+            return "rejected"
+        if isinstance(exc, InvalidEvent):
+            log_once(f"invalid-{what}", logging.ERROR, "hivetrace: %s invalid: %s", what, exc)
+            return "invalid"
+        if isinstance(exc, RetryableError):
+            log_once(
+                f"retry-{what}",
+                logging.WARNING,
+                "hivetrace: giving up on a %s after retries: %s",
+                what,
+                exc,
+            )
+            return "retry_exhausted"
+        internal_error(what)
+        return "internal_error"
+
+    def _sent(self, count: int) -> None:
+        counters = _buffer.counters
+        with counters.lock:
+            counters.sent += count
+            counters.in_flight -= count
+
+    def _lose(self, count: int, reason: str) -> None:
+        if not count:
+            return
+        self._cycle_losses += count
+        counters = _buffer.counters
+        with counters.lock:
+            counters.dropped[reason] = counters.dropped.get(reason, 0) + count
+            counters.in_flight -= count
+
+
+def _suppress_otel_instrumentation() -> None:
+    """Keep the exporter's own HTTP calls out of any OpenTelemetry instrumentation."""
+    try:
+        from opentelemetry import context
+
+        context.attach(context.set_value(context._SUPPRESS_INSTRUMENTATION_KEY, True))
+    except Exception:  # an API too old or too new: tracing our own calls is only noise
+        log_once("otel-suppress", logging.DEBUG, "hivetrace: cannot suppress OTel in flusher")

@@ -1,0 +1,49 @@
+"""Shared fixtures: internal errors raise in tests, and every test starts from a clean runtime."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HIVETRACE_RAISE_INTERNAL_ERRORS"] = "1"
+
+from collections.abc import Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+
+from hivetrace import _buffer, _errors, _runtime  # noqa: E402
+
+_HIVETRACE_ENV = (
+    "HH_API_KEY",
+    "HH_API_URL",
+    "HH_SOURCE",
+    "HIVETRACE_EXPORTER",
+    "HIVETRACE_LOCAL_PATH",
+    "HIVETRACE_ENABLED",
+    "HIVETRACE_SPOOL_DIR",
+    "HIVETRACE_OTEL",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_runtime(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> Iterator[None]:
+    """No environment leaks in, the store lands in the test's tmp dir, and nothing recorded by
+    one test is delivered in the next."""
+    for name in _HIVETRACE_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HIVETRACE_LOCAL_PATH", str(tmp_path) + "/traces.db")
+    _errors.set_raise_internal_errors(True)
+    _runtime.configure(exporter="memory")
+    _runtime.memory_exporter().clear()
+    yield
+    _runtime.shutdown(5.0)
+    _buffer.QUEUE.clear()
+    _buffer.CONTROL.clear()
+    _buffer.counters = _buffer.Counters()
+    _runtime.memory_exporter().clear()
+    _runtime._config = None
+    _errors.set_raise_internal_errors(True)
+    _errors.reset_for_tests()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: longer tests (subprocesses, volume)")
