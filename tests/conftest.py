@@ -6,11 +6,11 @@ import os
 
 os.environ["HIVETRACE_RAISE_INTERNAL_ERRORS"] = "1"
 
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Iterator
 
-import pytest  # noqa: E402
+import pytest
 
-from hivetrace import _buffer, _errors, _runtime  # noqa: E402
+from hivetrace import _buffer, _errors, _runtime
 
 _HIVETRACE_ENV = (
     "HH_API_KEY",

@@ -28,8 +28,7 @@ async def complete(prompt: str) -> str:
 @hivetrace.trace_chain(name="numbers")
 def count(n: int):  # type: ignore[no-untyped-def]
     """Yield numbers."""
-    for i in range(n):
-        yield i
+    yield from range(n)
 
 
 @hivetrace.trace_chain

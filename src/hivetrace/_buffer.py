@@ -78,7 +78,6 @@ class Stats:
     retried: int
     spooled: int
     dropped: dict[str, int] = field(default_factory=dict)
-    requests: int = 0
     internal_errors: int = 0
 
     @property
@@ -97,7 +96,6 @@ class Counters:
         self.sent = 0
         self.retried = 0
         self.spooled = 0
-        self.requests = 0
         self.dropped: dict[str, int] = {}
 
     def drop(self, reason: str, count: int = 1) -> None:

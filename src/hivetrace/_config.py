@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -39,24 +40,26 @@ def _parse_bool(raw: object) -> bool:
     raise ValueError("expected a boolean (true/false, 1/0, yes/no, on/off)")
 
 
-def _number(kind: type[int] | type[float], low: float, high: float | None = None) -> Callable[
-    [object], Any
-]:
+def _number(
+    kind: type[int] | type[float], low: float, high: float | None = None
+) -> Callable[[object], Any]:
     def parse(raw: object) -> int | float:
         if isinstance(raw, bool):
-            raise ValueError(f"expected a number, not a bool")
+            raise ValueError("expected a number, not a bool")
         if isinstance(raw, str):
             try:
                 value: int | float = kind(raw.strip().replace("_", ""))
             except ValueError:
-                raise ValueError(f"expected {'an integer' if kind is int else 'a number'}") from None
+                raise ValueError(
+                    f"expected {'an integer' if kind is int else 'a number'}"
+                ) from None
         elif isinstance(raw, (int, float)):
             value = kind(raw)
             if kind is int and value != raw:
                 raise ValueError("expected an integer")
         else:
             raise ValueError(f"expected a number, got {type(raw).__name__}")
-        if value != value or value < low or (high is not None and value > high):
+        if math.isnan(value) or value < low or (high is not None and value > high):
             bounds = f">= {low}" if high is None else f"between {low} and {high}"
             raise ValueError(f"must be {bounds}")
         return value
@@ -269,9 +272,7 @@ class Config:
 _warned_env: set[tuple[str, str]] = set()
 
 
-def resolve(
-    overrides: Mapping[str, Any], environ: Mapping[str, str] | None = None
-) -> Config:
+def resolve(overrides: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:
     """Build a :class:`Config` from ``configure()`` arguments, the environment and defaults.
 
     Raises :class:`ConfigError` for an unknown option or a bad argument; a bad environment

@@ -86,13 +86,15 @@ def install_thread_propagation(enabled: bool) -> None:
     _propagate = enabled
     if _original_submit is not None or not enabled:
         return
-    original = ThreadPoolExecutor.submit
+    original: Callable[..., Any] = ThreadPoolExecutor.submit
     _original_submit = original
 
     @functools.wraps(original)
-    def submit(self: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    def submit(
+        self: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> Any:
         if _propagate and _current.get() is not None:
             fn = wrap(fn)
         return original(self, fn, *args, **kwargs)
 
-    ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
+    setattr(ThreadPoolExecutor, "submit", submit)  # noqa: B010 -- the stub's type is narrower

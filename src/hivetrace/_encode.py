@@ -32,7 +32,13 @@ _UPDATE_VALIDATOR = models.EventUpdate.__pydantic_validator__
 
 
 class InvalidEvent(Exception):
-    """A body failed validation against the wire models (a ``redact`` hook's doing, or a bug)."""
+    """A body that must not be sent; ``reason`` is the ``stats().dropped`` key it counts under:
+    ``invalid`` (fails the wire models), ``redacted`` (the redact hook returned None) or
+    ``redact_error`` (the hook raised)."""
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class Encoder:
@@ -237,9 +243,11 @@ class Encoder:
                 redacted = redact(body)
             except Exception as exc:
                 # Sending the unredacted event could leak what the hook exists to hide.
-                raise InvalidEvent(f"redact hook raised {type(exc).__name__}: {exc}") from None
+                raise InvalidEvent(
+                    f"the redact hook raised {type(exc).__name__}: {exc}", "redact_error"
+                ) from None
             if redacted is None:
-                raise InvalidEvent("redact hook returned None")
+                raise InvalidEvent("the redact hook returned None", "redacted")
             body = redacted
         try:
             validator.validate_python(body, strict=True)

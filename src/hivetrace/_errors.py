@@ -89,7 +89,8 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R | None]:
 
 
 def reset_for_tests() -> None:
-    """Forget which messages were already logged."""
+    """Forget which messages were already logged, and the count of internal errors."""
+    global _count
     with _lock:
         _seen.clear()
-
+        _count = 0

@@ -196,8 +196,7 @@ class Flusher:
             folded = state.ended
             children = state.children.get(session.id) if folded else None
             try:
-                body = self.encoder.session_create(session, children)
-                exporter.create_session(body)
+                exporter.create_session(self.encoder.session_create(session, children))
             except Exception as exc:
                 self._lose(len(state.events) + state.ended, self._reason(exc, "session create"))
                 if isinstance(exc, RejectedError | InvalidEvent):
@@ -208,6 +207,7 @@ class Flusher:
             self._send_events(state)
         if state.ended:
             try:
+                body: dict[str, Any] | None
                 if folded:
                     body = self.encoder.session_followup(session)
                 else:
@@ -248,8 +248,11 @@ class Flusher:
             try:
                 body = encoder.event(span, children)
             except InvalidEvent as exc:
-                self._lose(1, "invalid")
-                log_once("invalid-event", logging.ERROR, "hivetrace: dropped an event: %s", exc)
+                self._lose(1, exc.reason)
+                if exc.reason != "redacted":
+                    log_once(
+                        f"{exc.reason}-event", logging.ERROR, "hivetrace: dropped an event: %s", exc
+                    )
                 return None
             raw = to_json(body)
             if len(raw) <= limit:
@@ -261,7 +264,9 @@ class Flusher:
             encoder = self.encoder.shrunk(factor)
             factor *= 4
 
-    def _send_batch(self, session: Session, bodies: list[dict[str, Any]], raws: list[bytes]) -> None:
+    def _send_batch(
+        self, session: Session, bodies: list[dict[str, Any]], raws: list[bytes]
+    ) -> None:
         if self._blocked is not None:
             self._lose(len(bodies), self._blocked)
             return
@@ -309,8 +314,9 @@ class Flusher:
             log_once(f"rejected-{what}", logging.ERROR, "hivetrace: %s rejected: %s", what, exc)
             return "rejected"
         if isinstance(exc, InvalidEvent):
-            log_once(f"invalid-{what}", logging.ERROR, "hivetrace: %s invalid: %s", what, exc)
-            return "invalid"
+            if exc.reason != "redacted":
+                log_once(f"invalid-{what}", logging.ERROR, "hivetrace: %s dropped: %s", what, exc)
+            return exc.reason
         if isinstance(exc, RetryableError):
             log_once(
                 f"retry-{what}",
@@ -332,7 +338,8 @@ class Flusher:
     def _lose(self, count: int, reason: str) -> None:
         if not count:
             return
-        self._cycle_losses += count
+        if reason != "redacted":  # dropped on purpose by the user's hook: not a failure
+            self._cycle_losses += count
         counters = _buffer.counters
         with counters.lock:
             counters.dropped[reason] = counters.dropped.get(reason, 0) + count

@@ -23,7 +23,7 @@ from hivetrace._context import install_thread_propagation
 from hivetrace._errors import internal_error_count
 
 if TYPE_CHECKING:
-    from hivetrace._exporters import Exporter
+    from hivetrace._exporters import Exporter, MemoryExporter
     from hivetrace._flusher import Flusher
     from hivetrace._signature import Spec
     from hivetrace._span import Event, Session
@@ -167,10 +167,10 @@ def _make_exporter(config: Config, flusher: Flusher) -> Exporter:
     return _exporters.NoneExporter()
 
 
-_memory: Any = None
+_memory: MemoryExporter | None = None
 
 
-def memory_exporter() -> Any:
+def memory_exporter() -> MemoryExporter:
     """The process's MemoryExporter (one, so that tests can read what was sent)."""
     global _memory
     if _memory is None:
@@ -181,7 +181,7 @@ def memory_exporter() -> Any:
 
 
 def _ensure_flusher() -> Flusher:
-    global _flusher, _pid, _exit_registered
+    global _flusher, _exit_registered
     with _lock:
         if _pid != os.getpid():
             _after_fork_in_child()
@@ -262,7 +262,6 @@ def stats() -> Stats:
             retried=counters.retried,
             spooled=counters.spooled,
             dropped=dropped,
-            requests=counters.requests,
             internal_errors=internal_error_count(),
         )
 

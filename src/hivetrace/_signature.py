@@ -20,18 +20,18 @@ class Spec:
     """The decoration-time description of a traced function (or of a ``span()`` block)."""
 
     __slots__ = (
+        "_as_session",
+        "_defaults",
+        "_names",
+        "_skip_first",
+        "_var_keyword",
+        "_var_positional",
         "capture_inputs",
         "capture_outputs",
         "config",
         "event_type",
         "metadata",
         "name",
-        "_names",
-        "_defaults",
-        "_var_positional",
-        "_var_keyword",
-        "_skip_first",
-        "_as_session",
     )
 
     def __init__(

@@ -16,6 +16,7 @@ import traceback
 import uuid
 from random import getrandbits
 from time import perf_counter_ns
+from contextvars import Token
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,15 @@ if TYPE_CHECKING:
 
 __all__ = ["ENRICH_FIELDS", "ErrorInfo", "Event", "Session", "Span", "format_id", "new_id"]
 
-ENRICH_FIELDS = ("metadata", "metrics", "feedback", "config", "outputs", "user_properties", "inputs")
+ENRICH_FIELDS = (
+    "metadata",
+    "metrics",
+    "feedback",
+    "config",
+    "outputs",
+    "user_properties",
+    "inputs",
+)
 
 _VERSION_MASK = ~(0xF000 << 64) & ~(0xC000 << 48)
 _VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
@@ -181,9 +190,9 @@ class Event:
         if extra is None:
             extra = self.extra = {}
         for key, value in given.items():
-            value = _as_object(value)
+            fields = _as_object(value)
             current_value = extra.get(key)
-            extra[key] = {**current_value, **value} if current_value else dict(value)
+            extra[key] = {**current_value, **fields} if current_value else dict(fields)
 
     @guarded
     def set_outputs(self, value: Any) -> None:
@@ -212,6 +221,17 @@ class Span(Event):
     """An event around a block: what ``hivetrace.span()`` returns (``with``/``async with``)."""
 
     __slots__ = ("_implicit", "_token")
+
+    def __init__(
+        self,
+        spec: Spec,
+        parent: Event | None,
+        args: tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(spec, parent, args, kwargs)
+        self._token: Token[Event | None] | None = None
+        self._implicit: Session | None = None
 
     # -- context manager ------------------------------------------------------------------
 
@@ -244,9 +264,9 @@ class Span(Event):
         if self.parent is None:
             self.parent = current()
             if self.parent is None:
-                self._implicit = _runtime.implicit_session(self.spec.name)
-                self.parent = self._implicit
-                self._implicit._open()
+                implicit = self._implicit = _runtime.implicit_session(self.spec.name)
+                implicit._open()
+                self.parent = implicit
             self.session = self.parent.session
         self.start = perf_counter_ns()
         self._token = set_current(self)
@@ -254,14 +274,14 @@ class Span(Event):
     @guarded
     def _close(self, exc: BaseException | None) -> None:
         self.end = perf_counter_ns()
-        token = getattr(self, "_token", None)
+        token = self._token
         if token is not None:
             self._token = None
             reset_current(token, self.parent)
         if exc is not None and self.error is None:
             self.error = ErrorInfo.from_exception(exc)
         _runtime.record(self)
-        implicit = getattr(self, "_implicit", None)
+        implicit = self._implicit
         if implicit is not None:
             self._implicit = None
             implicit._close(None)
@@ -312,7 +332,7 @@ class Session(Span):
 
     @guarded
     def _close(self, exc: BaseException | None) -> None:
-        token = getattr(self, "_token", None)
+        token = self._token
         if token is not None:
             self._token = None
             reset_current(token, None)
@@ -364,4 +384,3 @@ def _as_object(value: Any) -> dict[str, Any]:
     if isinstance(value, dict):
         return value
     return {"result": value}
-

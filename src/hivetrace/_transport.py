@@ -33,7 +33,7 @@ def backoff_delay(attempt: int, rng: Callable[[], float] = random.random) -> flo
     """Exponential backoff with "equal jitter": half fixed, half random, so that retries
     of many clients spread out yet each one keeps backing off."""
     ceiling = min(MAX_DELAY, BASE_DELAY * (2**attempt))
-    return ceiling / 2 + rng() * ceiling / 2
+    return float(ceiling / 2 + rng() * ceiling / 2)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -136,9 +136,7 @@ class Transport:
                     return _json_or_none(response)
                 failure = self._classify(response, method, path, is_create)
             delay = (
-                failure.retry_after
-                if failure.retry_after is not None
-                else backoff_delay(attempt)
+                failure.retry_after if failure.retry_after is not None else backoff_delay(attempt)
             )
             if time.monotonic() + delay >= deadline:
                 raise failure

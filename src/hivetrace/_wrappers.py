@@ -192,7 +192,9 @@ def wrap_async(fn: Callable[..., Any], spec: Spec, options: SessionOptions | Non
         if not parent.session.sampled:
             return await fn(*args, **kwargs)
         try:
-            span = Event(spec, parent, _snapshot_args(args), _snapshot_kwargs(kwargs) if kwargs else None)
+            span = Event(
+                spec, parent, _snapshot_args(args), _snapshot_kwargs(kwargs) if kwargs else None
+            )
             token = set_current(span)
         except Exception:
             internal_error("starting a span")
@@ -272,7 +274,9 @@ class _Steps:
             internal_error("ending a generator span")
 
 
-def _start_steps(spec: Spec, options: SessionOptions | None, args: Any, kwargs: Any) -> _Steps | None:
+def _start_steps(
+    spec: Spec, options: SessionOptions | None, args: Any, kwargs: Any
+) -> _Steps | None:
     """Begin tracing a generator at its first step; ``None`` means run it untraced."""
     try:
         if not rt.enabled and not rt.enabled_at_root():

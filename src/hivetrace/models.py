@@ -181,7 +181,7 @@ class SearchRequest(BaseModel):
     model_config = _STRICT
 
     filters: list[SearchFilter] | None = None
-    dateRange: DateRange | None = None  # noqa: N815 -- the wire name
+    dateRange: DateRange | None = None
     limit: Annotated[int, Field(ge=1, le=1000)] | None = None
     page: Annotated[int, Field(ge=1)] | None = None
     ignore_order: StrictBool | None = None
@@ -268,10 +268,10 @@ class LegacyEventUpdate(BaseModel):
 class ErrorBody(BaseModel):
     """The JSON error shape of every non-2xx answer."""
 
-    statusCode: int  # noqa: N815 -- the wire name
+    statusCode: int
     message: str
     success: bool = False
-    errorCode: str | None = None  # noqa: N815 -- the wire name
+    errorCode: str | None = None
 
 
 class SuccessResponse(BaseModel):

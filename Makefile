@@ -1,0 +1,34 @@
+# Two entry points, each making or reusing its own virtual environment in .venv:
+#   make demo   run the quickstart example into the embedded store, then print its tree
+#   make test   lint, type-check and run the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+INTEGRATIONS := $(wildcard integrations/*/pyproject.toml)
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml $(INTEGRATIONS)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]" $(foreach p,$(INTEGRATIONS),-e "$(dir $(p))[test]")
+	touch $(STAMP)
+
+demo: $(STAMP)
+	HIVETRACE_EXPORTER=local $(BIN)/python examples/quickstart.py
+	$(BIN)/hivetrace show latest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests examples integrations
+	$(BIN)/ruff format --check src tests examples integrations
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .hivetrace

@@ -1,0 +1,245 @@
+"""The application side of :class:`~support.fake_api.FakeApi`: the three routes hivetrace sends to.
+
+Bodies are validated with the very models of ``hivetrace.models`` (the single source of the
+wire contract) and applied to an in-memory :class:`Store`. Where the real server is lenient but
+hivetrace promises more (int times, no nulls, client-made ids, no update extras), the request is
+accepted as the server would and a *violation* is recorded, so a test can assert there are none.
+
+Every function here runs with the FakeApi's lock held; none of them blocks.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from hivetrace.models import EventUpdate, SessionEventBatch, SessionStart
+
+__all__ = [
+    "IDENTITY",
+    "Reply",
+    "Store",
+    "add_batch",
+    "create_session",
+    "error_reply",
+    "is_uuid",
+    "update_event",
+]
+
+JsonObject = dict[str, Any]
+
+IDENTITY: dict[str, str] = {
+    "org_id": "org-fake",
+    "workspace_id": "workspace-fake",
+    "project_id": "project-fake",
+}
+"""What the key resolves to on the fake server (the key decides the project)."""
+
+_OBJECT_FIELDS = ("config", "inputs", "outputs", "metadata", "feedback", "metrics")
+_MERGED_ON_UPDATE = ("metadata", "feedback", "metrics", "config", "user_properties")
+_INT_TIMES = ("start_time", "end_time")
+
+
+@dataclass
+class Reply:
+    """An answer ready to be written: status, body bytes and extra headers."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, status: int, payload: Any, headers: dict[str, str] | None = None) -> Reply:
+        """A JSON answer."""
+        merged = {"Content-Type": "application/json", **(headers or {})}
+        return cls(status, json.dumps(payload).encode(), merged)
+
+
+def error_reply(
+    status: int, message: str, *, error_code: str | None = None, headers: dict[str, str] | None = None
+) -> Reply:
+    """The server's JSON error shape: ``{"statusCode", "message", "success": false, "errorCode"}``."""
+    try:
+        code = error_code or HTTPStatus(status).name
+    except ValueError:  # a made-up status a test injects on purpose
+        code = error_code or "ERROR"
+    payload = {"statusCode": status, "message": message, "success": False, "errorCode": code}
+    return Reply.json(status, payload, headers)
+
+
+def is_uuid(value: object) -> bool:
+    """True for the 36-character hyphenated form of a UUID (what the API calls a UUID)."""
+    if not isinstance(value, str) or len(value) != 36:
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass
+class Store:
+    """What the fake server has accepted, plus what hivetrace did that it promised not to."""
+
+    sessions: dict[str, JsonObject] = field(default_factory=dict)
+    events: dict[str, JsonObject] = field(default_factory=dict)
+    duplicate_event_ids: list[str] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    reject_event: Callable[[JsonObject], bool] | None = None
+
+    def violation(self, message: str) -> None:
+        """Record a breach of hivetrace's own promises (the request itself is still served)."""
+        self.violations.append(message)
+
+
+def _invalid(model: type[BaseModel], body: Any) -> Reply | None:
+    """A 400 naming every offending field, or None when ``body`` fits ``model``."""
+    if not isinstance(body, dict):
+        return error_reply(400, "request body must be a JSON object")
+    try:
+        model.model_validate(body)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(part) for part in err['loc']) or 'body'}: {err['msg']}"
+            for err in exc.errors(include_url=False)
+        ]
+        return error_reply(400, "; ".join(problems))
+    return None
+
+
+def _check_promises(store: Store, where: str, obj: JsonObject, *, nullable: tuple[str, ...]) -> None:
+    """Times are ints and object fields are left out rather than null: hivetrace promises both."""
+    for key in _INT_TIMES:
+        value = obj.get(key)
+        if value is not None and not isinstance(value, int):
+            store.violation(f"non-int time: {where} {key}={value!r}")
+    nulls = sorted(key for key, value in obj.items() if value is None and key not in nullable)
+    if nulls:
+        store.violation(f"null field: {where} sent null for {nulls} (leave them out instead)")
+
+
+def _merge(target: JsonObject, key: str, extra: JsonObject) -> None:
+    # A new dict, never an in-place update: snapshots handed to tests share nested objects.
+    target[key] = {**(target.get(key) or {}), **extra}
+
+
+def create_session(store: Store, body: Any) -> Reply:
+    """``POST /v1/sessions``: strict body; idempotent on ``session_id`` (merges metadata and
+    user_properties into the existing session); answers the session event."""
+    bad = _invalid(SessionStart, body)
+    if bad is not None:
+        return bad
+    where = "POST /v1/sessions"
+    _check_promises(store, where, body, nullable=())
+    session_id = body.get("session_id")
+    if not is_uuid(session_id):
+        if session_id is not None:
+            store.violation(f"non-uuid session_id: {where} sent {session_id!r}")
+        session_id = str(uuid.uuid4())  # what the server does with a missing or bad id
+    existing = store.sessions.get(session_id)
+    if existing is not None:
+        for key in ("metadata", "user_properties"):
+            if body.get(key):
+                _merge(existing, key, body[key])
+        return Reply.json(200, existing)
+    sent = {key: value for key, value in body.items() if value is not None}
+    session: JsonObject = {
+        "parent_id": None,
+        "children_ids": [],
+        "config": {},
+        "inputs": {},
+        "outputs": {},
+        "error": None,
+        "duration": None,
+        "end_time": None,
+        "user_properties": {},
+        "metrics": {},
+        "feedback": {},
+        "metadata": {},
+        **sent,
+        "event_id": session_id,
+        "session_id": session_id,
+        "event_type": "session",
+        "event_name": sent.get("event_name") or sent.get("session_name") or "unknown",
+        "source": sent.get("source") or "unknown",
+        "start_time": sent.get("start_time", int(time.time() * 1000)),
+        **IDENTITY,
+    }
+    store.sessions[session_id] = session
+    return Reply.json(200, session)
+
+
+def add_batch(store: Store, session_id: str, body: Any, *, partial: bool = False) -> Reply:
+    """``POST /v1/sessions/{session_id}/events/batch``: strict body, known session, idempotent
+    on ``event_id``. ``partial`` stores the first half (rounded up) and answers 500, as the
+    real server does when a batch is "partially added"."""
+    if not is_uuid(session_id):
+        return error_reply(400, f"session_id must be a UUID, got {session_id!r}")
+    bad = _invalid(SessionEventBatch, body)
+    if bad is not None:
+        return bad
+    if session_id not in store.sessions:
+        store.violation(f"batch before session create: session {session_id}")
+        return error_reply(404, f"session {session_id} not found")
+    events: list[JsonObject] = body["events"]
+    if store.reject_event is not None:
+        rejected = [str(e.get("event_id")) for e in events if store.reject_event(e)]
+        if rejected:
+            return error_reply(400, f"invalid event(s): {', '.join(rejected)}")
+    for index, event in enumerate(events):
+        where = f"batch event {event.get('event_id', f'#{index}')}"
+        _check_promises(store, where, event, nullable=("error",))
+        if not is_uuid(event.get("event_id")):
+            store.violation(f"missing or non-uuid event_id: {where}")
+        if "parent_id" not in event:
+            store.violation(f"missing parent_id: {where}")
+        if event.get("session_id", session_id) != session_id:
+            store.violation(f"session_id mismatch: {where} says {event['session_id']}")
+    kept = events[: (len(events) + 1) // 2] if partial else events
+    for event in kept:
+        event_id = event.get("event_id") or str(uuid.uuid4())
+        if event_id in store.events:
+            store.duplicate_event_ids.append(event_id)
+            continue
+        store.events[event_id] = {**event, "event_id": event_id, "session_id": session_id}
+    if partial:
+        return error_reply(500, "Events partially added")
+    return Reply.json(200, {"success": True})
+
+
+def update_event(store: Store, event_id: str, body: Any) -> Reply:
+    """``PUT /v1/events/{event_id}``: objects merged, ``outputs`` replaced (null keeps),
+    ``end_time``/``duration`` set, ``children_ids`` set when non-empty; extras are ignored."""
+    if not is_uuid(event_id):
+        return error_reply(400, f"event_id must be a UUID, got {event_id!r}")
+    bad = _invalid(EventUpdate, body)
+    if bad is not None:
+        return bad
+    where = f"PUT /v1/events/{event_id}"
+    extras = sorted(set(body) - set(EventUpdate.model_fields))
+    if extras:
+        store.violation(f"update extras: {where} sent {extras} (the server ignores them)")
+    _check_promises(store, where, body, nullable=("outputs",))
+    target = store.sessions.get(event_id) or store.events.get(event_id)
+    if target is None:
+        store.violation(f"update of unknown event: {where}")
+        return error_reply(404, f"event {event_id} not found")
+    for key in _MERGED_ON_UPDATE:
+        if body.get(key) is not None:
+            _merge(target, key, body[key])
+    if body.get("outputs") is not None:
+        target["outputs"] = body["outputs"]
+    for key in ("end_time", "duration"):
+        if body.get(key) is not None:
+            target[key] = body[key]
+    if body.get("children_ids"):
+        target["children_ids"] = list(body["children_ids"])
+    return Reply.json(200, {"success": True})

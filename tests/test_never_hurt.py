@@ -1,0 +1,130 @@
+"""hivetrace never changes what the application sees, whatever goes wrong inside it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+import hivetrace
+from hivetrace import _encode, _errors, _wrappers
+from hivetrace.testing import Capture
+
+
+@hivetrace.trace_tool
+def double(x: int) -> int:
+    return x * 2
+
+
+def test_internal_error_on_the_hot_path_is_swallowed_and_logged_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("bug in hivetrace")
+
+    _errors.set_raise_internal_errors(False)
+    monkeypatch.setattr(_wrappers, "Event", broken)
+    before = hivetrace.stats().internal_errors
+    with caplog.at_level(logging.ERROR, logger="hivetrace"), hivetrace.session("s"):
+        assert double(2) == 4
+        assert double(3) == 6
+    assert hivetrace.stats().internal_errors == before + 2
+    assert caplog.text.count("internal error in starting a span") == 1
+
+
+def test_internal_errors_raise_in_tests(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("bug in hivetrace")
+
+    monkeypatch.setattr(_wrappers, "Event", broken)
+    with hivetrace.session("s"), pytest.raises(RuntimeError, match="bug in hivetrace"):
+        double(2)
+
+
+def test_user_exception_wins_over_a_broken_recorder(monkeypatch: pytest.MonkeyPatch) -> None:
+    _errors.set_raise_internal_errors(False)
+
+    def broken_record(span: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(hivetrace._runtime, "record", broken_record)
+
+    @hivetrace.trace_tool
+    def fails() -> None:
+        raise KeyError("user's own")
+
+    with hivetrace.session("s"), pytest.raises(KeyError, match="user's own"):
+        fails()
+
+
+def test_a_flusher_bug_drops_counted_events_and_keeps_running(
+    hivetrace_capture: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _errors.set_raise_internal_errors(False)
+    original = _encode.Encoder.event
+    calls = []
+
+    def flaky(self: _encode.Encoder, span: Any, children: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("encoder bug")
+        return original(self, span, children)
+
+    monkeypatch.setattr(_encode.Encoder, "event", flaky)
+    with hivetrace.session("s"):
+        double(1)
+    assert not hivetrace.flush(5)
+    with hivetrace.session("s2"):
+        double(2)
+    assert hivetrace.flush(5)
+    stats = hivetrace.stats()
+    assert stats.dropped == {"internal_error": 2}  # the event and its session
+    assert stats.recorded == stats.sent + stats.dropped_total + stats.pending
+
+
+def test_redact_hook_changes_events_before_they_leave(hivetrace_capture: Capture) -> None:
+    def redact(event: dict[str, Any]) -> dict[str, Any] | None:
+        if event.get("event_name") == "drop-me":
+            return None
+        event["inputs"] = {key: "[hidden]" for key in event.get("inputs", {})}
+        return event
+
+    hivetrace.configure(exporter="memory", redact=redact)
+
+    @hivetrace.trace_tool(name="drop-me")
+    def dropped() -> None:
+        pass
+
+    with hivetrace.session("s"):
+        double(21)
+        dropped()
+    (event,) = hivetrace_capture.events
+    assert event["inputs"] == {"x": "[hidden]"}
+    assert hivetrace.stats().dropped == {"redacted": 1}
+
+
+def test_a_raising_redact_hook_drops_rather_than_leaks(hivetrace_capture: Capture) -> None:
+    def redact(event: dict[str, Any]) -> dict[str, Any]:
+        if event.get("event_name") == "double":
+            raise ValueError("hook bug")
+        return event
+
+    hivetrace.configure(exporter="memory", redact=redact)
+    with hivetrace.session("s"):
+        double(1)
+    assert not hivetrace.flush(5)
+    assert hivetrace_capture._exporter.events == []
+    assert hivetrace.stats().dropped == {"redact_error": 1}
+
+
+def test_a_redact_hook_that_breaks_the_contract_is_caught(hivetrace_capture: Capture) -> None:
+    def redact(event: dict[str, Any]) -> dict[str, Any]:
+        event["unknown_field"] = 1
+        return event
+
+    hivetrace.configure(exporter="memory", redact=redact)
+    with hivetrace.session("s"):
+        double(1)
+    hivetrace.flush(5)
+    assert hivetrace.stats().dropped.get("invalid") == 2
