@@ -1,4 +1,4 @@
-"""The application side of :class:`~support.fake_api.FakeApi`: the three routes hivetrace sends to.
+"""What :class:`~tests.support.fake_api.FakeApi` does with the three routes hivetrace sends to.
 
 Bodies are validated with the very models of ``hivetrace.models`` (the single source of the
 wire contract) and applied to an in-memory :class:`Store`. Where the real server is lenient but
@@ -10,11 +10,13 @@ Every function here runs with the FakeApi's lock held; none of them blocks.
 
 from __future__ import annotations
 
+import email.utils
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -27,8 +29,10 @@ __all__ = [
     "Reply",
     "Store",
     "add_batch",
+    "check_headers",
     "create_session",
     "error_reply",
+    "injected_reply",
     "is_uuid",
     "update_event",
 ]
@@ -42,7 +46,6 @@ IDENTITY: dict[str, str] = {
 }
 """What the key resolves to on the fake server (the key decides the project)."""
 
-_OBJECT_FIELDS = ("config", "inputs", "outputs", "metadata", "feedback", "metrics")
 _MERGED_ON_UPDATE = ("metadata", "feedback", "metrics", "config", "user_properties")
 _INT_TIMES = ("start_time", "end_time")
 
@@ -63,15 +66,40 @@ class Reply:
 
 
 def error_reply(
-    status: int, message: str, *, error_code: str | None = None, headers: dict[str, str] | None = None
+    status: int,
+    message: str,
+    *,
+    error_code: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Reply:
-    """The server's JSON error shape: ``{"statusCode", "message", "success": false, "errorCode"}``."""
+    """The server's JSON error: ``{"statusCode", "message", "success": false, "errorCode"}``."""
     try:
         code = error_code or HTTPStatus(status).name
     except ValueError:  # a made-up status a test injects on purpose
         code = error_code or "ERROR"
     payload = {"statusCode": status, "message": message, "success": False, "errorCode": code}
     return Reply.json(status, payload, headers)
+
+
+def injected_reply(status: int, retry_after: float | str | datetime | None, body: Any) -> Reply:
+    """The answer of ``FakeApi.fail_next``: ``body`` None gives the server's JSON error, a dict
+    or list another JSON body, a str or bytes a ``text/html`` page (what a proxy sends).
+    ``retry_after``: seconds (int as is, float as a decimal), an HTTP-date string (sent as
+    is), or an aware datetime (formatted as an HTTP-date)."""
+    headers: dict[str, str] = {}
+    if isinstance(retry_after, datetime):
+        headers["Retry-After"] = email.utils.format_datetime(retry_after, usegmt=True)
+    elif isinstance(retry_after, str):
+        headers["Retry-After"] = retry_after
+    elif retry_after is not None:
+        seconds = float(retry_after)
+        headers["Retry-After"] = str(int(seconds)) if seconds.is_integer() else str(seconds)
+    if body is None:
+        return error_reply(status, f"injected {status}", headers=headers)
+    if isinstance(body, (dict, list)):
+        return Reply.json(status, body, headers)
+    raw = body.encode() if isinstance(body, str) else bytes(body)
+    return Reply(status, raw, {"Content-Type": "text/html; charset=utf-8", **headers})
 
 
 def is_uuid(value: object) -> bool:
@@ -100,6 +128,18 @@ class Store:
         self.violations.append(message)
 
 
+def check_headers(store: Store, method: str, path: str, headers: Mapping[str, str]) -> None:
+    """hivetrace sends ``User-Agent: hivetrace/<version>`` and JSON bodies: recorded, not
+    enforced (``headers`` has lower-case names)."""
+    where = f"{method} {path}"
+    agent = headers.get("user-agent", "")
+    if not agent.startswith("hivetrace/"):
+        store.violation(f"user-agent: {where} sent {agent!r}, not hivetrace/<version>")
+    content_type = headers.get("content-type", "")
+    if method in ("POST", "PUT") and content_type.split(";")[0].strip() != "application/json":
+        store.violation(f"content-type: {where} sent {content_type!r}")
+
+
 def _invalid(model: type[BaseModel], body: Any) -> Reply | None:
     """A 400 naming every offending field, or None when ``body`` fits ``model``."""
     if not isinstance(body, dict):
@@ -115,7 +155,9 @@ def _invalid(model: type[BaseModel], body: Any) -> Reply | None:
     return None
 
 
-def _check_promises(store: Store, where: str, obj: JsonObject, *, nullable: tuple[str, ...]) -> None:
+def _check_promises(
+    store: Store, where: str, obj: JsonObject, *, nullable: tuple[str, ...]
+) -> None:
     """Times are ints and object fields are left out rather than null: hivetrace promises both."""
     for key in _INT_TIMES:
         value = obj.get(key)
