@@ -193,7 +193,10 @@ def _ensure_flusher() -> Flusher:
             flusher.start()
             _flusher = flusher
             if not _exit_registered:
+                from hivetrace._lifecycle import install_sigterm_handler
+
                 atexit.register(_at_exit)
+                install_sigterm_handler(_at_exit)
                 _exit_registered = True
         return _flusher
 
@@ -270,12 +273,12 @@ def stats() -> Stats:
 
 
 def _at_exit() -> None:
-    """Close sessions still open (marked incomplete) and deliver, within ``exit_timeout``."""
+    """Close what is still open (marked incomplete) and deliver, within ``exit_timeout``."""
     if _pid != os.getpid():
         return
-    for session in list(_open_sessions.values()):
-        session.enrich(metadata={"incomplete": True})
-        session.finish(None)
+    from hivetrace._lifecycle import close_open_events
+
+    close_open_events(list(_open_sessions.values()))
     shutdown(get_config().exit_timeout)
 
 

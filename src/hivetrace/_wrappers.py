@@ -249,6 +249,7 @@ class _Steps:
         self.root = root
         self.items: list[Any] = []
         self.count = 0
+        span.result = self.items  # so a generator abandoned at exit still shows what it yielded
 
     def keep(self, item: Any) -> None:
         self.count += 1

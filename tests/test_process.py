@@ -1,0 +1,229 @@
+"""Whole processes: delivery at interpreter exit, and tracing across os.fork()."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.support.fake_api import FakeApi, fake_api_fixture
+
+fake_api = fake_api_fixture
+
+SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+
+
+def run_script(
+    code: str, api: FakeApi, timeout: float = 60.0, **env: str
+) -> subprocess.CompletedProcess[str]:
+    environ = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])),
+        "HH_API_KEY": "test-key",
+        "HH_API_URL": api.url,
+        "HIVETRACE_RAISE_INTERNAL_ERRORS": "1",
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_events_are_delivered_at_exit_without_flush(fake_api: FakeApi) -> None:
+    result = run_script(
+        """
+        import hivetrace
+
+        @hivetrace.trace_tool
+        def work(i):
+            return i
+
+        with hivetrace.session("exit") as s:
+            for i in range(20):
+                work(i)
+        print(s.session_id)
+        """,
+        fake_api,
+        HIVETRACE_FLUSH_INTERVAL="3600",
+    )
+    assert result.returncode == 0, result.stderr
+    session_id = result.stdout.strip()
+    assert len(fake_api.events_for(session_id)) == 20
+    assert session_id in fake_api.sessions
+
+
+def test_a_session_still_open_at_exit_is_closed_and_marked_incomplete(fake_api: FakeApi) -> None:
+    result = run_script(
+        """
+        import hivetrace
+
+        s = hivetrace.session("left-open")
+        s.__enter__()
+        hivetrace.trace_tool(lambda: 1)()
+        print(s.session_id)
+        """,
+        fake_api,
+    )
+    assert result.returncode == 0, result.stderr
+    session = fake_api.sessions[result.stdout.strip()]
+    assert session["metadata"]["incomplete"] is True
+    assert isinstance(session["end_time"], int)
+
+
+def test_exit_is_bounded_when_the_server_hangs(fake_api: FakeApi) -> None:
+    fake_api.blackhole()
+    result = run_script(
+        """
+        import hivetrace
+        hivetrace.trace_tool(lambda: 1)()
+        """,
+        fake_api,
+        timeout=30.0,
+        HIVETRACE_EXIT_TIMEOUT="1",
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_traces_and_does_not_resend_the_parents_events(fake_api: FakeApi) -> None:
+    result = run_script(
+        """
+        import os, hivetrace
+
+        @hivetrace.trace_tool
+        def work(who):
+            return who
+
+        hivetrace.configure(flush_interval=3600)
+        with hivetrace.session("parent") as s:
+            work("before-fork")     # pending in the parent's buffer at fork time
+            pid = os.fork()
+            if pid == 0:
+                with hivetrace.session("child") as c:
+                    work("child")
+                ok = hivetrace.flush(20)
+                print("child", c.session_id, ok, hivetrace.stats().sent, flush=True)
+                os._exit(0)
+            os.waitpid(pid, 0)
+            work("after-fork")
+        print("parent", s.session_id, hivetrace.flush(20), flush=True)
+        """,
+        fake_api,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split(" ", 1) for line in result.stdout.strip().splitlines())
+    child_id, child_ok, child_sent = lines["child"].split()
+    parent_id, parent_ok = lines["parent"].split()
+    assert child_ok == "True" and parent_ok == "True"
+    assert child_sent == "2"  # the child's own session and event, nothing of the parent's
+    parent_events = [e["inputs"]["who"] for e in fake_api.events_for(parent_id)]
+    assert sorted(parent_events) == ["after-fork", "before-fork"]
+    assert [e["inputs"]["who"] for e in fake_api.events_for(child_id)] == ["child"]
+    assert fake_api.duplicate_event_ids == []
+
+
+def test_sigterm_delivers_then_dies_of_sigterm(fake_api: FakeApi) -> None:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
+                import sys, time, hivetrace
+                with hivetrace.session("terminated") as s:
+                    hivetrace.trace_tool(lambda: 1)()
+                print(s.session_id, flush=True)
+                time.sleep(60)
+                """
+            ),
+        ],
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])),
+            "HH_API_KEY": "test-key",
+            "HH_API_URL": fake_api.url,
+            "HIVETRACE_FLUSH_INTERVAL": "3600",
+        },
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    session_id = process.stdout.readline().strip()
+    process.terminate()
+    assert process.wait(timeout=30) == -15
+    assert len(fake_api.events_for(session_id)) == 1
+
+
+def test_the_apps_own_sigterm_handler_still_runs(fake_api: FakeApi) -> None:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
+                import signal, sys, time, hivetrace
+                signal.signal(signal.SIGTERM, lambda *a: sys.exit(3))
+                with hivetrace.session("handled") as s:
+                    hivetrace.trace_tool(lambda: 1)()
+                print(s.session_id, flush=True)
+                time.sleep(60)
+                """
+            ),
+        ],
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])),
+            "HH_API_KEY": "test-key",
+            "HH_API_URL": fake_api.url,
+            "HIVETRACE_FLUSH_INTERVAL": "3600",
+        },
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    session_id = process.stdout.readline().strip()
+    process.terminate()
+    assert process.wait(timeout=30) == 3
+    assert len(fake_api.events_for(session_id)) == 1
+
+
+def test_events_still_open_at_exit_are_delivered_as_incomplete(fake_api: FakeApi) -> None:
+    result = run_script(
+        """
+        import threading, hivetrace
+
+        started = threading.Event()
+
+        @hivetrace.trace_tool
+        def stuck():
+            started.set()
+            threading.Event().wait()
+
+        @hivetrace.trace_chain
+        def stream():
+            yield 1
+            yield 2
+
+        with hivetrace.session("open-at-exit") as s:
+            threading.Thread(target=hivetrace.wrap(stuck), daemon=True).start()
+            started.wait(10)
+            gen = stream()
+            next(gen)                # abandoned half-way, still referenced
+        print(s.session_id)
+        """,
+        fake_api,
+    )
+    assert result.returncode == 0, result.stderr
+    events = {e["event_name"]: e for e in fake_api.events_for(result.stdout.strip())}
+    assert set(events) == {"stuck", "stream"}
+    assert events["stuck"]["metadata"]["incomplete"] is True
+    assert events["stream"]["metadata"]["incomplete"] is True
+    assert events["stream"]["outputs"] == {"result": [1]}
