@@ -23,9 +23,7 @@ def chain(n: int) -> int:
 
 
 def point_at(api: FakeApi, **options: object) -> None:
-    hivetrace.configure(
-        api_key="test-key", server_url=api.url, retry_deadline=20.0, **options
-    )
+    hivetrace.configure(api_key="test-key", server_url=api.url, retry_deadline=20.0, **options)
 
 
 def test_session_create_then_batches_then_end(fake_api: FakeApi) -> None:

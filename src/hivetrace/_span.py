@@ -14,9 +14,9 @@ from __future__ import annotations
 import threading
 import traceback
 import uuid
+from contextvars import Token
 from random import getrandbits
 from time import perf_counter_ns
-from contextvars import Token
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
