@@ -4,7 +4,7 @@ An exporter receives wire-ready bodies (plain JSON-able dicts already validated 
 :mod:`hivetrace.models`) from the flusher thread only, and answers by returning or by raising
 one of the :class:`ExportError` classes, which tell the flusher what to do next.
 
-- :class:`HttpExporter` speaks the HoneyHive API through :mod:`hivetrace._transport`.
+- :class:`hivetrace._http_exporter.HttpExporter` speaks the HoneyHive API (with its spool).
 - :class:`LocalExporter` writes into the embedded SQLite :class:`hivetrace.store.Store`.
 - :class:`MemoryExporter` keeps everything in lists, for ``hivetrace.testing``.
 """
@@ -14,10 +14,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic_core import to_json
-
 if TYPE_CHECKING:
-    from hivetrace._transport import Transport
     from hivetrace.store import Store
 
 Body = dict[str, Any]
@@ -46,11 +43,24 @@ class AuthError(ExportError):
     """The API key is missing, wrong, or lacks permission: stop sending."""
 
 
+class Spooled(ExportError):
+    """The request could not be sent now and was written to the spool (``accepted``), or the
+    spool was full too (not ``accepted``: its events are lost)."""
+
+    def __init__(self, accepted: bool) -> None:
+        super().__init__("spooled" if accepted else "spool full")
+        self.accepted = accepted
+
+
 class Exporter(Protocol):
     """What the flusher needs from a destination. Every method is called from the flusher."""
 
-    def create_session(self, body: Body) -> None:
-        """Create (or merge into) a session: ``POST /v1/sessions``."""
+    def create_session(self, body: Body, *, events: int = 0) -> None:
+        """Create (or merge into) a session: ``POST /v1/sessions``.
+
+        ``events`` is how many recorded events the request delivers (1 when a session's end is
+        folded into its create), for the spool's accounting.
+        """
 
     def send_events(
         self, session_id: str, events: list[Body], raw: list[bytes] | None = None
@@ -60,38 +70,11 @@ class Exporter(Protocol):
         ``raw`` holds the events already encoded as JSON, when the caller has them.
         """
 
-    def update_event(self, event_id: str, body: Body) -> None:
+    def update_event(self, event_id: str, body: Body, *, events: int = 0) -> None:
         """Merge an update into an event or session: ``PUT /v1/events/{event_id}``."""
 
     def close(self) -> None:
         """Release connections or files; the exporter is not used afterwards."""
-
-
-class HttpExporter:
-    """Sends to the HoneyHive API (or anything that speaks it, like ``hivetrace serve``)."""
-
-    def __init__(self, transport: Transport) -> None:
-        self.transport = transport
-
-    def create_session(self, body: Body) -> None:
-        """``POST /v1/sessions``."""
-        self.transport.request("POST", "/v1/sessions", to_json(body), is_create=True)
-
-    def send_events(
-        self, session_id: str, events: list[Body], raw: list[bytes] | None = None
-    ) -> None:
-        """``POST /v1/sessions/{session_id}/events/batch``, from pre-encoded events if given."""
-        parts = raw if raw is not None else [to_json(event) for event in events]
-        content = b'{"events":[' + b",".join(parts) + b"]}"
-        self.transport.request("POST", f"/v1/sessions/{session_id}/events/batch", content)
-
-    def update_event(self, event_id: str, body: Body) -> None:
-        """``PUT /v1/events/{event_id}``."""
-        self.transport.request("PUT", f"/v1/events/{event_id}", to_json(body))
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self.transport.close()
 
 
 class MemoryExporter:
@@ -103,7 +86,7 @@ class MemoryExporter:
         self.events: list[Body] = []
         self.updates: list[tuple[str, Body]] = []
 
-    def create_session(self, body: Body) -> None:
+    def create_session(self, body: Body, *, events: int = 0) -> None:
         """Record a session create."""
         with self._lock:
             self.sessions.append(body)
@@ -116,7 +99,7 @@ class MemoryExporter:
             for event in events:
                 self.events.append({**event, "session_id": session_id})
 
-    def update_event(self, event_id: str, body: Body) -> None:
+    def update_event(self, event_id: str, body: Body, *, events: int = 0) -> None:
         """Record an update."""
         with self._lock:
             self.updates.append((event_id, body))
@@ -135,7 +118,7 @@ class MemoryExporter:
 class NoneExporter:
     """Accepts and discards everything (``exporter="none"``): tracing on, shipping off."""
 
-    def create_session(self, body: Body) -> None:
+    def create_session(self, body: Body, *, events: int = 0) -> None:
         """Discard."""
 
     def send_events(
@@ -143,7 +126,7 @@ class NoneExporter:
     ) -> None:
         """Discard."""
 
-    def update_event(self, event_id: str, body: Body) -> None:
+    def update_event(self, event_id: str, body: Body, *, events: int = 0) -> None:
         """Discard."""
 
     def close(self) -> None:
@@ -167,7 +150,7 @@ class LocalExporter:
                 raise RetryableError(str(exc)) from exc
         return self._store
 
-    def create_session(self, body: Body) -> None:
+    def create_session(self, body: Body, *, events: int = 0) -> None:
         """Insert or merge the session row."""
         self._call("create_session", body)
 
@@ -177,7 +160,7 @@ class LocalExporter:
         """Insert events, idempotent on ``event_id``."""
         self._call("add_events", session_id, events)
 
-    def update_event(self, event_id: str, body: Body) -> None:
+    def update_event(self, event_id: str, body: Body, *, events: int = 0) -> None:
         """Merge an update, as ``PUT /v1/events/{event_id}`` does."""
         self._call("update_event", event_id, body)
 

@@ -22,7 +22,7 @@ from hivetrace._buffer import CONTROL, QUEUE, FlushRequest, Update
 from hivetrace._config import Config
 from hivetrace._encode import Encoder, InvalidEvent
 from hivetrace._errors import internal_error, log_once
-from hivetrace._exporters import AuthError, Exporter, RejectedError, RetryableError
+from hivetrace._exporters import AuthError, Exporter, RejectedError, RetryableError, Spooled
 from hivetrace._span import Event, Session
 
 __all__ = ["Flusher"]
@@ -118,12 +118,14 @@ class Flusher:
             _buffer.limit = max(0, self.config.max_queue - counters.in_flight)
         self._cycle_losses = 0
         self.encoder.refresh_clock()
+        flush_requested = any(isinstance(item, FlushRequest) for item in control)
         try:
+            self._replay(force=flush_requested)
             self._deliver(taken, [item for item in control if isinstance(item, Update)])
         finally:
             with counters.lock:
                 _buffer.limit = max(0, self.config.max_queue - counters.in_flight)
-        delivered = self._cycle_losses == 0
+        delivered = self._cycle_losses == 0 and not self._backlog()
         for item in control:
             if isinstance(item, FlushRequest):
                 item.resolve(delivered)
@@ -151,7 +153,38 @@ class Flusher:
     def _exporter(self) -> Exporter:
         if self.exporter is None:
             self.exporter = self._make_exporter(self.config, self)
+            adopted = getattr(self.exporter, "adopted", 0)
+            if adopted:  # a spool left by an earlier process: its events are ours to deliver
+                counters = _buffer.counters
+                with counters.lock:
+                    counters.taken += adopted
+                    counters.spooled += adopted
         return self.exporter
+
+    def _replay(self, force: bool) -> None:
+        """Send what waits in the spool before anything new (an HTTP exporter with a spool)."""
+        replay = getattr(self._exporter(), "replay", None)
+        if replay is None or self._blocked is not None:
+            return
+        try:
+            result = replay(force)
+        except AuthError as exc:
+            self._reason(exc, "spool replay")
+            return
+        if result.sent or result.rejected:
+            counters = _buffer.counters
+            with counters.lock:
+                counters.sent += result.sent
+                counters.spooled -= result.sent + result.rejected
+                if result.rejected:
+                    counters.dropped["rejected"] = (
+                        counters.dropped.get("rejected", 0) + result.rejected
+                    )
+            if result.rejected:
+                log_once("rejected-spool", logging.ERROR, "hivetrace: a spooled request rejected")
+
+    def _backlog(self) -> bool:
+        return bool(getattr(self.exporter, "backlog", False))
 
     # -- delivery -------------------------------------------------------------------------
 
@@ -183,7 +216,12 @@ class Flusher:
                 if state.ended:
                     self._sessions.pop(id(state.session), None)
         for update in updates:
-            self._send_update(update)
+            try:
+                body = self.encoder.update(update.fields)
+            except InvalidEvent as exc:
+                self._reason(exc, "update")
+                continue
+            self._send_update(update.span, body)
 
     def _deliver_session(self, state: _SessionState) -> None:
         session = state.session
@@ -196,27 +234,43 @@ class Flusher:
             folded = state.ended
             children = state.children.get(session.id) if folded else None
             try:
-                exporter.create_session(self.encoder.session_create(session, children))
+                body = self.encoder.session_create(session, children)
+                exporter.create_session(body, events=int(folded))
+            except Spooled as spooled:
+                if not spooled.accepted:
+                    self._lose(len(state.events) + state.ended, "spool_full")
+                    return
+                if folded:
+                    self._spooled(1)
             except Exception as exc:
                 self._lose(len(state.events) + state.ended, self._reason(exc, "session create"))
                 if isinstance(exc, RejectedError | InvalidEvent):
                     state.rejected = True
                 return
+            else:
+                if folded:
+                    self._sent(1)
             state.created = True
         if state.events:
             self._send_events(state)
-        if state.ended:
-            try:
-                body: dict[str, Any] | None
-                if folded:
-                    body = self.encoder.session_followup(session)
-                else:
-                    body = self.encoder.session_end(session, state.children.get(session.id))
-                if body is not None:
-                    exporter.update_event(session.session_id, body)
-            except Exception as exc:
-                self._lose(1, self._reason(exc, "session end"))
-                return
+        if not state.ended:
+            return
+        if folded:
+            followup = self.encoder.session_followup(session)
+            if followup is not None:
+                self._send_update(session, followup)
+            return
+        try:
+            end = self.encoder.session_end(session, state.children.get(session.id))
+            exporter.update_event(session.session_id, end, events=1)
+        except Spooled as spooled:
+            if spooled.accepted:
+                self._spooled(1)
+            else:
+                self._lose(1, "spool_full")
+        except Exception as exc:
+            self._lose(1, self._reason(exc, "session end"))
+        else:
             self._sent(1)
 
     def _send_events(self, state: _SessionState) -> None:
@@ -272,6 +326,12 @@ class Flusher:
             return
         try:
             self._exporter().send_events(session.session_id, bodies, raws)
+        except Spooled as spooled:
+            if spooled.accepted:
+                self._spooled(len(bodies))
+            else:
+                self._lose(len(bodies), "spool_full")
+            return
         except RejectedError as exc:
             if len(bodies) == 1:
                 self._lose(1, "rejected")
@@ -287,13 +347,15 @@ class Flusher:
             return
         self._sent(len(bodies))
 
-    def _send_update(self, update: Update) -> None:
-        if self._blocked is not None:
+    def _send_update(self, target: Event, body: dict[str, Any] | None) -> None:
+        """An update that carries no recorded event (a late enrichment): failures are logged,
+        not counted, since the event itself was already accounted for."""
+        if self._blocked is not None or not body:
             return
         try:
-            body = self.encoder.update(update.fields)
-            if body:
-                self._exporter().update_event(update.span.event_id, body)
+            self._exporter().update_event(target.event_id, body)
+        except Spooled:
+            pass
         except Exception as exc:
             self._reason(exc, "update")
 
@@ -333,6 +395,12 @@ class Flusher:
         counters = _buffer.counters
         with counters.lock:
             counters.sent += count
+            counters.in_flight -= count
+
+    def _spooled(self, count: int) -> None:
+        counters = _buffer.counters
+        with counters.lock:
+            counters.spooled += count
             counters.in_flight -= count
 
     def _lose(self, count: int, reason: str) -> None:

@@ -159,7 +159,11 @@ def _make_exporter(config: Config, flusher: Flusher) -> Exporter:
         )
         transport.hard_deadline = flusher.hard_deadline
         flusher.transport = transport
-        return _exporters.HttpExporter(transport)
+        from hivetrace._http_exporter import HttpExporter
+        from hivetrace._spool import Spool
+
+        spool = Spool(config.spool_dir, config.max_spool_bytes) if config.spool_dir else None
+        return HttpExporter(transport, spool)
     if config.exporter == "local":
         return _exporters.LocalExporter(config.local_path)
     if config.exporter == "memory":

@@ -104,8 +104,16 @@ class Transport:
     def __repr__(self) -> str:
         return f"Transport({self.server_url!r})"
 
-    def request(self, method: str, path: str, content: bytes, *, is_create: bool = False) -> Any:
-        """Send one request, retrying transient failures until the deadline.
+    def request(
+        self,
+        method: str,
+        path: str,
+        content: bytes,
+        *,
+        is_create: bool = False,
+        attempts: int | None = None,
+    ) -> Any:
+        """Send one request, retrying transient failures until the deadline (or ``attempts``).
 
         Returns the decoded JSON answer (or ``None``). Raises :class:`RetryableError` when
         the deadline passed, :class:`RejectedError` for 400/422 (and other 4xx), and
@@ -138,7 +146,9 @@ class Transport:
             delay = (
                 failure.retry_after if failure.retry_after is not None else backoff_delay(attempt)
             )
-            if time.monotonic() + delay >= deadline:
+            if time.monotonic() + delay >= deadline or (
+                attempts is not None and attempt + 1 >= attempts
+            ):
                 raise failure
             if self.interrupt.wait(delay):
                 raise failure

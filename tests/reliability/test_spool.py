@@ -1,0 +1,157 @@
+"""The disk spool: long outages lose nothing that fits, in order, across processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import hivetrace
+from hivetrace._spool import Spool
+from tests.support.fake_api import FakeApi, fake_api_fixture
+
+fake_api = fake_api_fixture
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+@hivetrace.trace_tool
+def tool(i: int) -> int:
+    return i
+
+
+def spooled_files(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*.req"))
+
+
+def test_an_outage_goes_to_the_spool_and_is_replayed_in_order(
+    fake_api: FakeApi, tmp_path: Path
+) -> None:
+    spool_dir = tmp_path / "spool"
+    hivetrace.configure(
+        api_key="test-key", server_url=fake_api.url, spool_dir=str(spool_dir), retry_deadline=0.5
+    )
+    fake_api.stop()
+    ids = []
+    for n in range(3):
+        with hivetrace.session(f"outage-{n}") as s:
+            for i in range(4):
+                tool(i)
+        ids.append(s.session_id)
+    assert hivetrace.flush(5) is False
+    stats = hivetrace.stats()
+    assert stats.spooled == 15 and stats.sent == 0 and stats.dropped == {}
+    assert stats.recorded == stats.sent + stats.dropped_total + stats.spooled + stats.pending
+    assert len(spooled_files(spool_dir)) == 6  # a create and a batch per session
+
+    fake_api.start()
+    assert hivetrace.flush(30)
+    for session_id in ids:
+        assert len(fake_api.events_for(session_id)) == 4
+    assert fake_api.violations == []  # every create reached the server before its batch
+    stats = hivetrace.stats()
+    assert (stats.sent, stats.spooled) == (15, 0)
+    assert spooled_files(spool_dir) == []
+
+
+def test_new_events_queue_behind_the_spool_until_it_drains(
+    fake_api: FakeApi, tmp_path: Path
+) -> None:
+    hivetrace.configure(
+        api_key="test-key",
+        server_url=fake_api.url,
+        spool_dir=str(tmp_path / "spool"),
+        retry_deadline=0.5,
+    )
+    fake_api.fail_next(50, status=503)
+    with hivetrace.session("first") as first:
+        tool(1)
+    assert hivetrace.flush(3) is False
+    fake_api.clear_faults()
+    with hivetrace.session("second") as second:
+        tool(2)
+    assert hivetrace.flush(30)
+    stored = [
+        r.json.get("session_id")
+        for r in fake_api.requests
+        if r.status == 200 and r.route == "sessions"
+    ]
+    assert stored == [first.session_id, second.session_id]
+
+
+def test_the_next_process_delivers_what_a_dead_one_spooled(
+    fake_api: FakeApi, tmp_path: Path
+) -> None:
+    spool_dir = tmp_path / "spool"
+    fake_api.stop()
+    code = textwrap.dedent(
+        """
+        import hivetrace
+        with hivetrace.session("left-behind") as s:
+            for i in range(5):
+                hivetrace.trace_tool(lambda i: i, name="work")(i)
+        print(s.session_id)
+        """
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])),
+        "HH_API_KEY": "test-key",
+        "HH_API_URL": fake_api.url,
+        "HIVETRACE_SPOOL_DIR": str(spool_dir),
+        "HIVETRACE_RETRY_DEADLINE": "0.5",
+        "HIVETRACE_EXIT_TIMEOUT": "3",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    session_id = result.stdout.strip()
+    assert len(spooled_files(spool_dir)) == 2
+
+    fake_api.start()
+    hivetrace.configure(api_key="test-key", server_url=fake_api.url, spool_dir=str(spool_dir))
+    with hivetrace.session("new-run"):
+        tool(1)
+    assert hivetrace.flush(30)
+    assert len(fake_api.events_for(session_id)) == 5
+    assert spooled_files(spool_dir) == []
+    stats = hivetrace.stats()
+    assert stats.recorded == stats.sent == 6 + 2  # our own 2, and the adopted session + 5
+
+
+def test_the_spool_is_bounded(fake_api: FakeApi, tmp_path: Path) -> None:
+    hivetrace.configure(
+        api_key="test-key",
+        server_url=fake_api.url,
+        spool_dir=str(tmp_path / "spool"),
+        max_spool_bytes=2048,
+        retry_deadline=0.2,
+    )
+    fake_api.stop()
+    for n in range(10):
+        with hivetrace.session(f"s{n}"):
+            tool(n)
+    hivetrace.flush(5)
+    stats = hivetrace.stats()
+    assert stats.dropped.get("spool_full", 0) > 0
+    assert stats.spooled > 0
+    assert Spool(tmp_path / "spool", 2048).size() <= 2048
+    assert stats.recorded == stats.sent + stats.dropped_total + stats.spooled + stats.pending
+
+
+def test_torn_and_foreign_files_are_ignored(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 1 << 20)
+    (tmp_path / ".123-1-1.tmp").write_bytes(b"half a wri")
+    (tmp_path / "notes.txt").write_text("not ours")
+    assert spool.put("POST", "/v1/sessions", b"{}", 1)
+    entry = spool.claim_oldest()
+    assert entry is not None and entry.events == 1 and entry.content == b"{}"
+    spool.give_back(entry)
+    assert len(spooled_files(tmp_path)) == 1
+    entry = spool.claim_oldest()
+    assert entry is not None
+    spool.done(entry)
+    assert spool.claim_oldest() is None
+    assert (tmp_path / "notes.txt").exists()
