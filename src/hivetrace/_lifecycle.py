@@ -30,7 +30,12 @@ __all__ = ["close_open_events", "install_sigterm_handler"]
 
 
 def _is_open(obj: object) -> bool:
-    if not isinstance(obj, Event) or isinstance(obj, Session) or obj.end:
+    # type(), not isinstance(): isinstance reads __class__, which a user's object may break.
+    kind = type(obj)
+    if not issubclass(kind, Event) or issubclass(kind, Session):
+        return False
+    assert isinstance(obj, Event)
+    if obj.end:
         return False
     if isinstance(obj, Span):
         return obj._token is not None  # a span() made but never entered is not open

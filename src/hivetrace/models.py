@@ -27,6 +27,7 @@ __all__ = [
     "LegacyEvent",
     "LegacyEventBatch",
     "LegacyEventUpdate",
+    "LegacyPostEvent",
     "LegacySessionStart",
     "LegacySessionTraces",
     "Number",
@@ -222,6 +223,14 @@ class LegacySessionStart(BaseModel):
     model_config = _LENIENT
 
     session: dict[str, Any]
+
+
+class LegacyPostEvent(BaseModel):
+    """Body of the legacy ``POST /events``: the event under an ``event`` key."""
+
+    model_config = _LENIENT
+
+    event: LegacyEvent
 
 
 class LegacySessionTraces(BaseModel):

@@ -1,0 +1,282 @@
+"""The ``hivetrace`` command: ``serve`` the collector, list ``sessions``, ``show`` one session's
+event tree. Also the text formatting (durations, times, one-line values) that the collector's web
+viewer shares.
+
+It reads the embedded store directly (``--db``, default ``$HIVETRACE_LOCAL_PATH`` or
+``.hivetrace/traces.db``, as the SDK writes it) and imports nothing of the SDK, so it works on
+any store, whatever the state of the tracing side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sqlite3
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TextIO
+
+from hivetrace._version import __version__
+from hivetrace.store import Store, StoreBusyError
+
+__all__ = ["default_db_path", "format_duration", "format_time", "main", "one_line"]
+
+_DEFAULT_DB = os.path.join(".hivetrace", "traces.db")
+_LINE = 80
+
+
+class CliError(Exception):
+    """A clear one-line failure: printed to stderr, exit code 1, no traceback."""
+
+
+def default_db_path() -> str:
+    """``$HIVETRACE_LOCAL_PATH``, else ``.hivetrace/traces.db`` (relative to the cwd)."""
+    return os.environ.get("HIVETRACE_LOCAL_PATH") or _DEFAULT_DB
+
+
+# -- formatting (shared with the web viewer) ----------------------------------------------
+
+
+def format_duration(ms: object) -> str:
+    """``0.04 ms``, ``2.5 ms``, ``12 ms``, ``1.23 s``, ``2m 03s``; ``-`` when unknown."""
+    if not isinstance(ms, int | float) or isinstance(ms, bool) or math.isnan(ms):
+        return "-"
+    if ms < 1:
+        return f"{ms:.2f} ms"
+    if ms < 10:
+        return f"{ms:.1f} ms"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.2f} s"
+    minutes, seconds = divmod(int(ms // 1000), 60)
+    return f"{minutes}m {seconds:02d}s"
+
+
+def format_time(ms: object) -> str:
+    """Epoch milliseconds as local time, ``2025-01-31 14:05:09``; ``-`` when unknown."""
+    if not isinstance(ms, int | float) or isinstance(ms, bool):
+        return "-"
+    try:
+        return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, OSError, ValueError):
+        return "-"
+
+
+def one_line(value: Any, width: int = _LINE) -> str:
+    """Any value as one line of at most ``width`` characters (cut with ``…``); an output of
+    ``{"result": x}`` (what a traced function returns) shows as ``x``."""
+    if isinstance(value, dict) and list(value) == ["result"]:
+        value = value["result"]
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class _Style:
+    """ANSI colour, only for a terminal and only when ``NO_COLOR`` is unset."""
+
+    def __init__(self, stream: TextIO) -> None:
+        isatty = getattr(stream, "isatty", None)
+        self.enabled = bool(isatty and isatty()) and "NO_COLOR" not in os.environ
+
+    def __call__(self, text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.enabled else text
+
+
+_BOLD, _DIM, _RED, _CYAN = "1", "2", "31", "36"
+
+
+# -- commands -----------------------------------------------------------------------------
+
+
+def _open_store(path: str) -> Store:
+    if not os.path.exists(path):
+        raise CliError(f"no traces yet at {path} — run a traced program first")
+    try:
+        return Store(path)
+    except StoreBusyError as exc:
+        raise CliError(f"{path} is busy, try again: {exc}") from None
+    except sqlite3.DatabaseError as exc:
+        raise CliError(f"cannot read {path} as a hivetrace store: {exc}") from None
+
+
+def cmd_sessions(args: argparse.Namespace, out: TextIO) -> int:
+    """Print the newest sessions as a table."""
+    with _open_store(args.db) as store:
+        sessions = store.list_sessions(args.limit)
+    if not sessions:
+        raise CliError(f"no traces yet at {args.db} — run a traced program first")
+    rows = [("NAME", "SESSION", "START", "DURATION", "EVENTS", "ERRORS")]
+    for session in sessions:
+        rows.append(
+            (
+                one_line(session["name"] or "unknown", 40),
+                session["session_id"][:8],
+                format_time(session["start_time"]),
+                format_duration(session["duration"]),
+                str(session["events"]),
+                str(session["errors"]),
+            )
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        cells = [
+            cell.rjust(width) if column >= 3 else cell.ljust(width)
+            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        out.write("  ".join(cells).rstrip() + "\n")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
+    """Print one session's event tree."""
+    with _open_store(args.db) as store:
+        session_id = _resolve(store, args.session, args.db)
+        tree = store.session_tree(session_id)
+    if tree is None:  # removed between the two reads: cannot happen with this store
+        raise CliError(f"no session {session_id} in {args.db}")
+    style = _Style(out)
+    for line in _tree_lines(tree, _summary(tree, style), style):
+        out.write(line + "\n")
+    return 0
+
+
+def _summary(tree: dict[str, Any], style: _Style) -> str:
+    totals = tree["totals"]
+    errors = _count(totals["errors"], "error")
+    parts = [
+        tree["session_id"],
+        format_time(tree["start_time"]),
+        _count(totals["events"], "event"),
+        style(errors, _RED) if totals["errors"] else errors,
+    ]
+    if totals["tokens"]:
+        parts.append(_count(totals["tokens"]["total_tokens"], "token"))
+    if totals["cost"] is not None:
+        parts.append(f"cost {totals['cost']:g}")
+    return " · ".join(parts)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+def _resolve(store: Store, wanted: str, db: str) -> str:
+    if wanted == "latest":
+        latest = store.latest_session_id()
+        if latest is None:
+            raise CliError(f"no traces yet at {db} — run a traced program first")
+        return latest
+    matches = store.find_session_ids(wanted, limit=5)
+    if not matches:
+        raise CliError(f"no session {wanted!r} in {db} (see `hivetrace sessions`)")
+    exact = [match for match in matches if match.lower() == wanted.lower()]
+    if exact:
+        return exact[0]
+    if len(matches) > 1:
+        raise CliError(f"{wanted!r} matches several sessions: {', '.join(matches)}")
+    return matches[0]
+
+
+def _tree_lines(root: dict[str, Any], summary: str, style: _Style) -> list[str]:
+    """The session's line and ``summary``, then each event under box-drawing branches, with
+    its inputs and outputs on the lines below it. Iterative: traces can nest deeper than
+    recursion allows."""
+    lines: list[str] = []
+    # (event, prefix of its own line, prefix of the lines under it)
+    stack: list[tuple[dict[str, Any], str, str]] = [(root, "", "")]
+    while stack:
+        event, branch, below = stack.pop()
+        head = (
+            f"{branch}{style(event['event_type'], _CYAN)} "
+            f"{style(event['event_name'] or 'unknown', _BOLD)}"
+            f"  {format_duration(event['duration'])}"
+        )
+        if event["error"]:
+            head += "  " + style("✗ " + one_line(event["error"]), _RED)
+        lines.append(head)
+        children = event["children"]
+        detail = below + ("│  " if children else "   ")
+        if event is root:
+            lines.append(detail + style(summary, _DIM))
+        for label, key in (("in ", "inputs"), ("out", "outputs")):
+            if event[key]:
+                lines.append(detail + style(f"{label} {one_line(event[key])}", _DIM))
+        for index in reversed(range(len(children))):
+            last = index == len(children) - 1
+            twig, trunk = ("└─ ", "   ") if last else ("├─ ", "│  ")
+            stack.append((children[index], below + twig, below + trunk))
+    return lines
+
+
+def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+    """Run the collector until Ctrl-C or SIGTERM."""
+    try:
+        from hivetrace.collector import serve
+    except ImportError as exc:
+        sys.stderr.write(f"hivetrace serve needs starlette and uvicorn ({exc.name} is missing): ")
+        sys.stderr.write('install hivetrace[collector], e.g. pip install "hivetrace[collector]"\n')
+        return 2
+    out.write(f"hivetrace collector on http://{args.host}:{args.port}, storing into {args.db}\n")
+    out.flush()
+    serve(args.db, host=args.host, port=args.port, api_key=args.api_key)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hivetrace", description="Look at the traces hivetrace recorded, or collect them."
+    )
+    parser.add_argument("--version", action="version", version=f"hivetrace {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    db_help = "the store (default: $HIVETRACE_LOCAL_PATH or .hivetrace/traces.db)"
+
+    serve = commands.add_parser("serve", help="serve the HoneyHive-compatible collector")
+    serve.add_argument("--db", default=default_db_path(), help=db_help)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8787)
+    serve.add_argument(
+        "--api-key",
+        default=os.environ.get("HIVETRACE_COLLECTOR_API_KEY"),
+        help="require this bearer key (default: $HIVETRACE_COLLECTOR_API_KEY, else none)",
+    )
+    serve.set_defaults(run=cmd_serve)
+
+    sessions = commands.add_parser("sessions", help="list the newest sessions")
+    sessions.add_argument("--db", default=default_db_path(), help=db_help)
+    sessions.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    sessions.set_defaults(run=cmd_sessions)
+
+    show = commands.add_parser("show", help="print a session's event tree")
+    show.add_argument(
+        "session", nargs="?", default="latest", help="a session id, its prefix, or latest"
+    )
+    show.add_argument("--db", default=default_db_path(), help=db_help)
+    show.set_defaults(run=cmd_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 1 nothing to show, 2 usage)."""
+    args = _parser().parse_args(argv)
+    out = sys.stdout
+    if hasattr(out, "reconfigure"):
+        # Box-drawing characters on a terminal that cannot show them: '?' rather than a crash.
+        out.reconfigure(errors="replace")
+    try:
+        code: int = args.run(args, out)
+        out.flush()
+    except (CliError, StoreBusyError) as exc:
+        sys.stderr.write(f"hivetrace: {exc}\n")
+        return 1
+    except BrokenPipeError:
+        # `hivetrace show | head`: the reader is gone, which is no error of ours. Point stdout
+        # at devnull so that the interpreter's final flush does not complain again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    return code

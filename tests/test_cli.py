@@ -1,0 +1,229 @@
+"""The ``hivetrace`` command line on stores filled through :class:`hivetrace.store.Store`."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hivetrace.cli import format_duration, main, one_line
+from hivetrace.store import Store
+
+SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+T0 = 1_700_000_000_000
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def fill(path: Path) -> dict[str, str]:
+    """Two sessions: an old empty one and a newer one with a small tree and an error."""
+    with Store(path) as store:
+        old = store.create_session(
+            {"session_id": new_id(), "session_name": "old-run", "start_time": T0}
+        )["session_id"]
+        sid = store.create_session(
+            {"session_id": new_id(), "session_name": "chat", "start_time": T0 + 60_000,
+             "inputs": {"question": "how do refunds work?"}}
+        )["session_id"]  # fmt: skip
+        chain = new_id()
+        store.add_events(
+            sid,
+            [
+                {"event_id": chain, "event_type": "chain", "event_name": "answer",
+                 "inputs": {"q": "x" * 300}, "start_time": T0 + 60_001, "duration": 1234.5},
+                {"event_type": "tool", "event_name": "search", "parent_id": chain,
+                 "inputs": {"query": "refunds"}, "outputs": {"result": ["doc-1", "doc-2"]},
+                 "start_time": T0 + 60_002, "duration": 12},
+                {"event_type": "model", "event_name": "generate", "parent_id": chain,
+                 "inputs": {"prompt": "p"}, "error": "ValueError: boom\nsecond line",
+                 "start_time": T0 + 60_003, "duration": 3.25,
+                 "metadata": {"prompt_tokens": 10, "completion_tokens": 5}},
+            ],
+        )  # fmt: skip
+        store.update_event(sid, {"duration": 2000, "outputs": {"result": "an answer"}})
+    return {"old": old, "chat": sid}
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "store" / "traces.db"
+
+
+def test_sessions_table(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ids = fill(db)
+    code, out, err = run(capsys, "sessions", "--db", str(db))
+    assert code == 0, err
+    header, first, second = out.splitlines()
+    assert header.split() == ["NAME", "SESSION", "START", "DURATION", "EVENTS", "ERRORS"]
+    assert first.split()[:2] == ["chat", ids["chat"][:8]]
+    assert first.split()[-4:] == ["2.00", "s", "3", "1"]
+    assert second.split()[:2] == ["old-run", ids["old"][:8]]
+    assert second.split()[-2:] == ["0", "0"]
+    code, out, _ = run(capsys, "sessions", "--db", str(db), "--limit", "1")
+    assert code == 0 and len(out.splitlines()) == 2
+
+
+def test_show_latest_prints_the_tree(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ids = fill(db)
+    code, out, err = run(capsys, "show", "--db", str(db))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "session chat  2.00 s"
+    assert ids["chat"] in lines[1] and "3 events" in lines[1] and "1 error " in lines[1] + " "
+    assert "15 tokens" in lines[1]
+    assert lines[2] == '│  in  {"question": "how do refunds work?"}'
+    assert lines[3] == "│  out an answer"
+    assert lines[4] == "└─ chain answer  1.23 s"
+    assert lines[5].startswith('   │  in  {"q": "xxx') and lines[5].endswith("…")
+    assert len(lines[5]) - len("   │  in  ") == 80
+    assert lines[6] == "   ├─ tool search  12 ms"
+    assert lines[7] == '   │     in  {"query": "refunds"}'
+    assert lines[8] == '   │     out ["doc-1", "doc-2"]'
+    assert lines[9] == "   └─ model generate  3.2 ms  ✗ ValueError: boom second line"
+    assert lines[10] == '         in  {"prompt": "p"}'
+    assert len(lines) == 11
+    assert "\x1b[" not in out  # not a terminal: no colour
+
+
+def test_show_by_id_and_prefix(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ids = fill(db)
+    for wanted in (ids["old"], ids["old"][:8], ids["old"][:8].upper()):
+        code, out, err = run(capsys, "show", wanted, "--db", str(db))
+        assert code == 0, err
+        assert out.splitlines()[0] == "session old-run  -"
+
+
+def test_show_unknown_session(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fill(db)
+    code, out, err = run(capsys, "show", "ffffffff", "--db", str(db))
+    assert code == 1 and out == ""
+    assert err.strip() == f"hivetrace: no session 'ffffffff' in {db} (see `hivetrace sessions`)"
+
+
+def test_show_ambiguous_prefix(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with Store(db) as store:
+        for suffix in ("1", "2"):
+            store.create_session({"session_id": f"abcdef00-0000-4000-8000-00000000000{suffix}"})
+    code, _, err = run(capsys, "show", "abcdef", "--db", str(db))
+    assert code == 1 and "matches several sessions" in err
+
+
+@pytest.mark.parametrize("command", ["sessions", "show"])
+def test_missing_store(db: Path, capsys: pytest.CaptureFixture[str], command: str) -> None:
+    code, out, err = run(capsys, command, "--db", str(db))
+    assert code == 1 and out == ""
+    assert err == f"hivetrace: no traces yet at {db} — run a traced program first\n"
+    assert not db.exists()  # reading does not create a store
+
+
+@pytest.mark.parametrize("command", ["sessions", "show"])
+def test_empty_store(db: Path, capsys: pytest.CaptureFixture[str], command: str) -> None:
+    Store(db).close()
+    code, out, err = run(capsys, command, "--db", str(db))
+    assert code == 1 and out == ""
+    assert err == f"hivetrace: no traces yet at {db} — run a traced program first\n"
+
+
+def test_not_a_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bogus = tmp_path / "traces.db"
+    bogus.write_text("hello, not sqlite " * 100)
+    code, _, err = run(capsys, "sessions", "--db", str(bogus))
+    assert code == 1 and "cannot read" in err and "Traceback" not in err
+
+
+def test_default_db_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "env" / "traces.db"
+    fill(path)
+    monkeypatch.setenv("HIVETRACE_LOCAL_PATH", str(path))
+    code, out, _ = run(capsys, "sessions")
+    assert code == 0 and "chat" in out
+    monkeypatch.delenv("HIVETRACE_LOCAL_PATH")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "sessions")
+    assert code == 1
+    assert os.path.join(".hivetrace", "traces.db") in err
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_colour_only_on_a_terminal_without_no_color(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(db)
+    outputs: list[str] = []
+    for no_color in (False, True):
+        if no_color:
+            monkeypatch.setenv("NO_COLOR", "1")
+        terminal = Terminal()
+        monkeypatch.setattr(sys, "stdout", terminal)
+        assert main(["show", "--db", str(db)]) == 0
+        outputs.append(terminal.getvalue())
+    assert "\x1b[31m✗ ValueError: boom" in outputs[0]
+    assert "\x1b[" not in outputs[1]
+
+
+def test_serve_without_the_collector_extra(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "hivetrace.collector", None)
+    code, _, err = run(capsys, "serve", "--port", "0")
+    assert code == 2 and "install hivetrace[collector]" in err
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["frobnicate"])
+    assert exited.value.code == 2
+
+
+def test_python_dash_m(db: Path) -> None:
+    ids = fill(db)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "hivetrace", "show", ids["chat"][:8], "--db", str(db)],
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "session chat  2.00 s"
+
+
+@pytest.mark.parametrize(
+    ("ms", "text"),
+    [(None, "-"), (0.04, "0.04 ms"), (2.5, "2.5 ms"), (12, "12 ms"), (999.4, "999 ms"),
+     (1500, "1.50 s"), (123_000, "2m 03s"), (float("nan"), "-"), (True, "-")],
+)  # fmt: skip
+def test_format_duration(ms: Any, text: str) -> None:
+    assert format_duration(ms) == text
+
+
+def test_one_line() -> None:
+    assert one_line({"result": "a\n  b"}) == "a b"
+    assert one_line({"a": 1, "b": 2}) == '{"a": 1, "b": 2}'
+    assert one_line("x" * 100, 10) == "x" * 9 + "…"
