@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from hivetrace import models
 from hivetrace._config import Config
 from hivetrace._errors import log_once
+from hivetrace._exporters import InvalidEvent
 from hivetrace._serialize import Limits, to_jsonable
 from hivetrace._span import NO_RESULT, Event, Session, format_id
 
@@ -29,16 +30,6 @@ _MERGED = ("metadata", "config", "metrics", "feedback", "user_properties")
 _EVENT_VALIDATOR = models.Event.__pydantic_validator__
 _SESSION_VALIDATOR = models.SessionStart.__pydantic_validator__
 _UPDATE_VALIDATOR = models.EventUpdate.__pydantic_validator__
-
-
-class InvalidEvent(Exception):
-    """A body that must not be sent; ``reason`` is the ``stats().dropped`` key it counts under:
-    ``invalid`` (fails the wire models), ``redacted`` (the redact hook returned None) or
-    ``redact_error`` (the hook raised)."""
-
-    def __init__(self, message: str, reason: str = "invalid") -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 class Encoder:

@@ -11,6 +11,8 @@ one of the :class:`ExportError` classes, which tell the flusher what to do next.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -41,6 +43,16 @@ class RejectedError(ExportError):
 
 class AuthError(ExportError):
     """The API key is missing, wrong, or lacks permission: stop sending."""
+
+
+class InvalidEvent(ExportError):
+    """A body that must not be sent; ``reason`` is the ``stats().dropped`` key it counts under:
+    ``invalid`` (fails the wire models), ``redacted`` (the redact hook returned None) or
+    ``redact_error`` (the hook raised)."""
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class Spooled(ExportError):
@@ -139,6 +151,7 @@ class LocalExporter:
     def __init__(self, path: str) -> None:
         self.path = path
         self._store: Store | None = None
+        self._announced = False
 
     def _open(self) -> Store:
         if self._store is None:
@@ -172,9 +185,27 @@ class LocalExporter:
             getattr(store, method)(*args)
         except StoreBusyError as exc:
             raise RetryableError(str(exc)) from exc
+        if not self._announced:
+            self._announced = True
+            _announce(self.path)
 
     def close(self) -> None:
         """Close the database connection."""
         if self._store is not None:
             self._store.close()
             self._store = None
+
+
+_announced_paths: set[str] = set()
+
+
+def _announce(path: str) -> None:
+    """Say once per process where local traces go: a new user should not have to guess."""
+    if path in _announced_paths:
+        return
+    _announced_paths.add(path)
+    where = path if os.path.isabs(path) else os.path.relpath(os.path.abspath(path))
+    sys.stderr.write(
+        f"hivetrace: traces are saved to {where}; see them with `hivetrace show latest` "
+        "(set HH_API_KEY to send them to HoneyHive instead)\n"
+    )

@@ -13,17 +13,24 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
-
-from pydantic_core import to_json
+from typing import TYPE_CHECKING, Any
 
 from hivetrace import _buffer
 from hivetrace._buffer import CONTROL, QUEUE, FlushRequest, Update
 from hivetrace._config import Config
-from hivetrace._encode import Encoder, InvalidEvent
 from hivetrace._errors import internal_error, log_once
-from hivetrace._exporters import AuthError, Exporter, RejectedError, RetryableError, Spooled
+from hivetrace._exporters import (
+    AuthError,
+    Exporter,
+    InvalidEvent,
+    RejectedError,
+    RetryableError,
+    Spooled,
+)
 from hivetrace._span import Event, Session
+
+if TYPE_CHECKING:
+    from hivetrace._encode import Encoder
 
 __all__ = ["Flusher"]
 
@@ -54,7 +61,7 @@ class Flusher:
         self._make_exporter = make_exporter
         self.exporter: Exporter | None = None
         self.transport: Any = None  # the HTTP transport, when the exporter has one
-        self.encoder = Encoder(config)
+        self._encoder: Encoder | None = None  # made on the flusher thread (imports pydantic)
         self.interrupt = threading.Event()  # cuts backoff waits short at shutdown
         self.hard_deadline: float | None = None
         self._pending_config: Config | None = None
@@ -64,6 +71,15 @@ class Flusher:
         self._blocked: str | None = None  # reason everything is dropped (a rejected key)
         self._cycle_losses = 0
         self.thread = threading.Thread(target=self._run, name="hivetrace-flusher", daemon=True)
+
+    @property
+    def encoder(self) -> Encoder:
+        """The encoder of the current configuration."""
+        if self._encoder is None:
+            from hivetrace._encode import Encoder
+
+            self._encoder = Encoder(self.config)
+        return self._encoder
 
     # -- control, from any thread ---------------------------------------------------------
 
@@ -134,7 +150,7 @@ class Flusher:
         old = self.config
         self._pending_config = None
         self.config = config
-        self.encoder = Encoder(config)
+        self._encoder = None
         changed = (
             config.exporter != old.exporter
             or config.server_url != old.server_url
@@ -308,7 +324,7 @@ class Flusher:
                         f"{exc.reason}-event", logging.ERROR, "hivetrace: dropped an event: %s", exc
                     )
                 return None
-            raw = to_json(body)
+            raw = _to_json(body)
             if len(raw) <= limit:
                 return body, raw
             if factor > 4096:
@@ -422,3 +438,9 @@ def _suppress_otel_instrumentation() -> None:
         context.attach(context.set_value(context._SUPPRESS_INSTRUMENTATION_KEY, True))
     except Exception:  # an API too old or too new: tracing our own calls is only noise
         log_once("otel-suppress", logging.DEBUG, "hivetrace: cannot suppress OTel in flusher")
+
+
+def _to_json(body: dict[str, Any]) -> bytes:
+    from pydantic_core import to_json  # imported on the flusher thread, not at import time
+
+    return to_json(body)

@@ -7,7 +7,6 @@ session, configuring, flushing, exiting, forking.
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import os
 import random
@@ -226,6 +225,8 @@ def flush_now() -> bool:
 
 async def flush_async() -> bool:
     """:func:`flush_now` without blocking the event loop."""
+    import asyncio
+
     return await asyncio.get_running_loop().run_in_executor(None, flush_now)
 
 

@@ -40,6 +40,11 @@ _COPIED: dict[type, Callable[[Any], Any]] = {list: list.copy, dict: dict.copy, s
 reset = _current.reset
 
 
+def _snapshot(value: Any) -> Any:
+    copy = _COPIED.get(type(value))
+    return value if copy is None else copy(value)
+
+
 def _snapshot_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
     for value in args:
         if type(value) in _COPIED:
@@ -148,7 +153,8 @@ def wrap_sync(fn: Callable[..., Any], spec: Spec, options: SessionOptions | None
         try:
             span.end = perf_counter_ns()
             reset(token)  # same thread, same frame: the token is always ours
-            span.result = result
+            # A returned list the caller appends to later must not rewrite what was recorded.
+            span.result = result if type(result) not in _COPIED else _COPIED[type(result)](result)
             record(span)
         except Exception:
             internal_error("ending a span")
@@ -171,7 +177,7 @@ def wrap_sync(fn: Callable[..., Any], spec: Spec, options: SessionOptions | None
             if options is not None and options.flush:
                 rt.flush_now()
             raise
-        session.result = result
+        session.result = _snapshot(result)
         session._close(None)
         if options is not None and options.flush:
             rt.flush_now()
@@ -207,7 +213,8 @@ def wrap_async(fn: Callable[..., Any], spec: Spec, options: SessionOptions | Non
         try:
             span.end = perf_counter_ns()
             reset_current(token, parent)
-            span.result = result
+            # A returned list the caller appends to later must not rewrite what was recorded.
+            span.result = result if type(result) not in _COPIED else _COPIED[type(result)](result)
             rt.record(span)
         except Exception:
             internal_error("ending a span")
@@ -230,7 +237,7 @@ def wrap_async(fn: Callable[..., Any], spec: Spec, options: SessionOptions | Non
             if options is not None and options.flush:
                 await rt.flush_async()
             raise
-        session.result = result
+        session.result = _snapshot(result)
         session._close(None)
         if options is not None and options.flush:
             await rt.flush_async()
