@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 INTEGRATIONS := $(wildcard integrations/*/pyproject.toml)
+LINTED := $(wildcard src tests examples integrations benchmarks)
 
 .PHONY: demo test lint bench clean
 
@@ -20,8 +21,8 @@ demo: $(STAMP)
 	$(BIN)/hivetrace show latest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests examples integrations
-	$(BIN)/ruff format --check src tests examples integrations
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
 
 test: lint
