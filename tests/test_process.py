@@ -227,3 +227,38 @@ def test_events_still_open_at_exit_are_delivered_as_incomplete(fake_api: FakeApi
     assert events["stuck"]["metadata"]["incomplete"] is True
     assert events["stream"]["metadata"]["incomplete"] is True
     assert events["stream"]["outputs"] == {"result": [1]}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_multiprocessing_fork_workers_trace_like_preloaded_gunicorn(fake_api: FakeApi) -> None:
+    result = run_script(
+        """
+        import multiprocessing, hivetrace
+
+        @hivetrace.trace_session
+        def handle(request):
+            return hivetrace.trace_tool(lambda r: r * 2, name="work")(request)
+
+        handle(0)               # the parent traced before forking: pending, unflushed
+        hivetrace.configure(flush_interval=3600)
+
+        def worker(n):
+            handle(n)
+            assert hivetrace.flush(20)
+
+        ctx = multiprocessing.get_context("fork")
+        processes = [ctx.Process(target=worker, args=(n,)) for n in (1, 2, 3)]
+        for p in processes:
+            p.start()
+        for p in processes:
+            p.join(30)
+        print([p.exitcode for p in processes], hivetrace.flush(20))
+        """,
+        fake_api,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[0, 0, 0] True"
+    inputs = sorted(s["inputs"]["request"] for s in fake_api.sessions.values())
+    assert inputs == [0, 1, 2, 3]
+    assert fake_api.event_count == 4
+    assert fake_api.duplicate_event_ids == []

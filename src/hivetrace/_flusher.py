@@ -63,6 +63,7 @@ class Flusher:
         self.transport: Any = None  # the HTTP transport, when the exporter has one
         self._encoder: Encoder | None = None  # made on the flusher thread (imports pydantic)
         self.interrupt = threading.Event()  # cuts backoff waits short at shutdown
+        self.ready = threading.Event()  # set once the thread's imports and exporter are done
         self.hard_deadline: float | None = None
         self._pending_config: Config | None = None
         self._wake = threading.Event()
@@ -105,6 +106,16 @@ class Flusher:
 
     def _run(self) -> None:
         _suppress_otel_instrumentation()
+        try:
+            # Do the lazy imports and build the exporter now, once: a fork must not catch this
+            # thread half-way through an import (see _runtime._before_fork).
+            self.encoder.refresh_clock()
+            self._exporter()
+            "warm-up".encode("idna")  # getaddrinfo imports this codec lazily on first connect
+        except Exception:
+            internal_error("flusher start")
+        finally:
+            self.ready.set()
         while True:
             self._wake.wait(self.config.flush_interval)
             self._wake.clear()

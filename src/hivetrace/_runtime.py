@@ -242,10 +242,11 @@ def shutdown(timeout: float = 10.0) -> bool:
         transport = getattr(flusher, "transport", None)
         if transport is not None:
             transport.hard_deadline = deadline
+        flusher.interrupt.set()  # a retry sleeping its backoff tries again now, by the deadline
         delivered = flush(timeout)
         flusher.stop()
         flusher.thread.join(max(0.0, deadline - time.monotonic()))
-        flusher.interrupt.set()
+        flusher.interrupt.set()  # past the deadline now: whatever still retries gives up
         if flusher.thread.is_alive():
             flusher.thread.join(0.5)
         _flusher = None
@@ -297,5 +298,13 @@ def _after_fork_in_child() -> None:
     _open_sessions.clear()
 
 
+def _before_fork() -> None:
+    """Finish the flusher's lazy imports before forking: a child forked while the flusher
+    thread is half-way through importing a module would inherit it half-initialized."""
+    flusher = _flusher
+    if flusher is not None and flusher.thread.is_alive():
+        flusher.ready.wait(5.0)
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)

@@ -27,6 +27,7 @@ __all__ = ["Transport", "backoff_delay", "parse_retry_after"]
 _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504}) | frozenset(range(520, 530))
 BASE_DELAY = 0.25
 MAX_DELAY = 15.0
+_SHUTDOWN_RETRY_DELAY = 0.2
 
 
 def backoff_delay(attempt: int, rng: Callable[[], float] = random.random) -> float:
@@ -124,6 +125,8 @@ class Transport:
             deadline = min(deadline, self.hard_deadline)
         attempt = 0
         while True:
+            if self.hard_deadline is not None:  # a shutdown began meanwhile: its deadline rules
+                deadline = min(deadline, self.hard_deadline)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise RetryableError(f"{method} {path}: out of time before sending")
@@ -146,12 +149,17 @@ class Transport:
             delay = (
                 failure.retry_after if failure.retry_after is not None else backoff_delay(attempt)
             )
+            if self.hard_deadline is not None:
+                delay = min(delay, _SHUTDOWN_RETRY_DELAY)  # shutting down: short, quick tries
             if time.monotonic() + delay >= deadline or (
                 attempts is not None and attempt + 1 >= attempts
             ):
                 raise failure
             if self.interrupt.wait(delay):
-                raise failure
+                # Woken by a shutdown: try again at once while its deadline allows, else stop.
+                if self.hard_deadline is None or time.monotonic() >= self.hard_deadline:
+                    raise failure
+                self.interrupt.clear()
             attempt += 1
             if self._on_retry is not None:
                 self._on_retry()
