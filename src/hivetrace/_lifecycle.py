@@ -38,7 +38,7 @@ def _is_open(obj: object) -> bool:
     if obj.end:
         return False
     if isinstance(obj, Span):
-        return obj._token is not None  # a span() made but never entered is not open
+        return obj.parent is not None  # a span() made but never begun has no parent yet
     return True
 
 

@@ -20,9 +20,10 @@ from time import perf_counter_ns
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from hivetrace import _hooks as hooks
 from hivetrace import _runtime
 from hivetrace._context import current, reset_current, set_current
-from hivetrace._errors import guarded
+from hivetrace._errors import guarded, internal_error
 from hivetrace._signature import Spec
 
 if TYPE_CHECKING:
@@ -220,7 +221,7 @@ class Event:
 class Span(Event):
     """An event around a block: what ``hivetrace.span()`` returns (``with``/``async with``)."""
 
-    __slots__ = ("_implicit", "_token")
+    __slots__ = ("_implicit", "_observed", "_token")
 
     def __init__(
         self,
@@ -232,6 +233,7 @@ class Span(Event):
         super().__init__(spec, parent, args, kwargs)
         self._token: Token[Event | None] | None = None
         self._implicit: Session | None = None
+        self._observed: Any = None
 
     # -- context manager ------------------------------------------------------------------
 
@@ -260,31 +262,56 @@ class Span(Event):
         self._close(exc)
 
     @guarded
-    def _open(self) -> None:
-        if self.parent is None:
-            self.parent = current()
-            if self.parent is None:
+    def begin(self) -> None:
+        """Start the event without making it the current one (for work that outlives the block
+        that starts it, like a stream read later); end it with :meth:`finish`."""
+        parent = self.parent
+        if parent is None:
+            parent = current()
+            if parent is None:
                 implicit = self._implicit = _runtime.implicit_session(self.spec.name)
-                implicit._open()
-                self.parent = implicit
-            self.session = self.parent.session
+                implicit.begin()
+                parent = implicit
+            self.parent = parent
+            self.session = parent.session
         self.start = perf_counter_ns()
-        self._token = set_current(self)
 
     @guarded
-    def _close(self, exc: BaseException | None) -> None:
+    def finish(self, error: BaseException | str | None = None) -> None:
+        """End the event (once; later calls do nothing) and hand it to the flusher."""
+        if self.end:
+            return
         self.end = perf_counter_ns()
-        token = self._token
-        if token is not None:
-            self._token = None
-            reset_current(token, self.parent)
-        if exc is not None and self.error is None:
-            self.error = ErrorInfo.from_exception(exc)
+        if error is not None and self.error is None:
+            self.set_error(error)
         _runtime.record(self)
         implicit = self._implicit
         if implicit is not None:
             self._implicit = None
-            implicit._close(None)
+            implicit.finish(None)
+        observer = hooks.active
+        if observer is not None:
+            hooks.leave(observer, self, self._observed, True)
+
+    def _open(self) -> None:
+        self.begin()
+        try:
+            self._token = set_current(self)
+            observer = hooks.active
+            if observer is not None:
+                self._observed = hooks.enter(observer, self)
+        except Exception:
+            internal_error("opening a span")
+
+    def _close(self, exc: BaseException | None) -> None:
+        try:
+            token = self._token
+            if token is not None:
+                self._token = None
+                reset_current(token, self.parent)
+        except Exception:
+            internal_error("closing a span")
+        self.finish(exc)
 
 
 class Session(Span):
@@ -326,29 +353,23 @@ class Session(Span):
         return self.session_id
 
     @guarded
-    def _open(self) -> None:
-        self.begin()
-        self._token = set_current(self)
-
-    @guarded
-    def _close(self, exc: BaseException | None) -> None:
-        token = self._token
-        if token is not None:
-            self._token = None
-            reset_current(token, None)
-        self.finish(exc)
-
     def begin(self) -> None:
         """Start the clock and register as open, without touching the context."""
         self.start = perf_counter_ns()
         _runtime.session_opened(self)
 
-    def finish(self, exc: BaseException | None = None) -> None:
-        """Stop the clock and hand the session to the flusher."""
+    @guarded
+    def finish(self, error: BaseException | str | None = None) -> None:
+        """Stop the clock and hand the session to the flusher (once)."""
+        if self.end:
+            return
         self.end = perf_counter_ns()
-        if exc is not None and self.error is None:
-            self.error = ErrorInfo.from_exception(exc)
+        if error is not None and self.error is None:
+            self.set_error(error)
         _runtime.session_closed(self)
+        observer = hooks.active
+        if observer is not None:
+            hooks.leave(observer, self, self._observed, True)
 
     async def __aexit__(
         self,

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from time import perf_counter_ns
 from typing import Any
 
+from hivetrace import _hooks as hooks
 from hivetrace import _runtime as rt
 from hivetrace._buffer import record
 from hivetrace._context import _current, current, reset_current, set_current
@@ -113,11 +114,14 @@ def _finish_root(session: Session, result: Any, exc: BaseException | None) -> No
     session.finish(exc)
 
 
-def _failed(span: Event, token: Any, exc: BaseException) -> None:
+def _failed(span: Event, token: Any, exc: BaseException, observed: Any) -> None:
     try:
         span.end = perf_counter_ns()
         reset_current(token, span.parent)
         span.error = ErrorInfo.from_exception(exc)
+        observer = hooks.active
+        if observer is not None:
+            hooks.leave(observer, span, observed, True)
         rt.record(span)
     except Exception:
         internal_error("recording an exception")
@@ -142,19 +146,23 @@ def wrap_sync(fn: Callable[..., Any], spec: Spec, options: SessionOptions | None
                     break
             span = Event(spec, parent, snapshot, _snapshot_kwargs(kwargs) if kwargs else None)
             token = set_current(span)
+            observer = hooks.active
+            observed = hooks.enter(observer, span) if observer is not None else None
         except Exception:
             internal_error("starting a span")
             return fn(*args, **kwargs)
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            _failed(span, token, exc)
+            _failed(span, token, exc, observed)
             raise
         try:
             span.end = perf_counter_ns()
             reset(token)  # same thread, same frame: the token is always ours
             # A returned list the caller appends to later must not rewrite what was recorded.
             span.result = result if type(result) not in _COPIED else _COPIED[type(result)](result)
+            if observer is not None:
+                hooks.leave(observer, span, observed, True)
             record(span)
         except Exception:
             internal_error("ending a span")
@@ -202,20 +210,24 @@ def wrap_async(fn: Callable[..., Any], spec: Spec, options: SessionOptions | Non
                 spec, parent, _snapshot_args(args), _snapshot_kwargs(kwargs) if kwargs else None
             )
             token = set_current(span)
+            observer = hooks.active
+            observed = hooks.enter(observer, span) if observer is not None else None
         except Exception:
             internal_error("starting a span")
             return await fn(*args, **kwargs)
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
-            _failed(span, token, exc)
+            _failed(span, token, exc, observed)
             raise
         try:
             span.end = perf_counter_ns()
             reset_current(token, parent)
             # A returned list the caller appends to later must not rewrite what was recorded.
             span.result = result if type(result) not in _COPIED else _COPIED[type(result)](result)
-            rt.record(span)
+            if observer is not None:
+                hooks.leave(observer, span, observed, True)
+            record(span)
         except Exception:
             internal_error("ending a span")
         return result
@@ -247,39 +259,85 @@ def wrap_async(fn: Callable[..., Any], spec: Spec, options: SessionOptions | Non
 
 
 class _Steps:
-    """Bookkeeping of one traced generator: its span, its implicit session, what it yielded."""
+    """One traced generator: its span, its implicit session, what it yielded, and the context
+    switched in around each step (never held across a ``yield``)."""
 
-    __slots__ = ("count", "items", "root", "span")
+    __slots__ = ("count", "items", "observed", "root", "span", "token")
 
     def __init__(self, span: Event, root: Session | None) -> None:
         self.span = span
         self.root = root
         self.items: list[Any] = []
         self.count = 0
+        self.token: Any = None
+        self.observed: Any = None
         span.result = self.items  # so a generator abandoned at exit still shows what it yielded
 
-    def keep(self, item: Any) -> None:
-        self.count += 1
-        if self.count <= MAX_YIELDED:
-            self.items.append(item)
+    def resume(self) -> None:
+        """The generator's code runs now: its event is the current one."""
+        self.token = set_current(self.span)
+        observer = hooks.active
+        if observer is not None:
+            self.observed = hooks.enter(observer, self.span)
+
+    def pause(self, item: Any = None, keep: bool = False) -> None:
+        """The generator's code stopped (yielded): give the caller its context back."""
+        self._restore(done=False)
+        if keep:
+            self.count += 1
+            if self.count <= MAX_YIELDED:
+                self.items.append(item)
+
+    def _restore(self, done: bool) -> None:
+        if self.token is not None:
+            reset_current(self.token, self.span.parent)
+            self.token = None
+        observer = hooks.active
+        if observer is not None:
+            hooks.leave(observer, self.span, self.observed, done)
 
     def end(self, exc: BaseException | None) -> None:
+        """The generator finished, failed or was closed."""
         try:
             span = self.span
+            if self.token is not None:
+                reset_current(self.token, span.parent)
+                self.token = None
             if self.count > MAX_YIELDED:
                 span.enrich(metadata={"yielded_items": self.count, "kept_items": MAX_YIELDED})
             if isinstance(span, Session):
                 _finish_root(span, self.items, exc)
-                return
-            span.end = perf_counter_ns()
-            span.result = self.items  # what was yielded before an error is worth keeping too
-            if exc is not None:
-                span.error = ErrorInfo.from_exception(exc)
-            rt.record(span)
-            if self.root is not None:
-                _finish_root(self.root, self.items, exc)
+            else:
+                span.end = perf_counter_ns()
+                span.result = self.items  # what was yielded before an error is kept too
+                if exc is not None:
+                    span.error = ErrorInfo.from_exception(exc)
+                rt.record(span)
+                if self.root is not None:
+                    _finish_root(self.root, self.items, exc)
+            observer = hooks.active
+            if observer is not None:
+                hooks.leave(observer, span, self.observed, True)
         except Exception:
             internal_error("ending a generator span")
+
+
+class _Untraced:
+    """Stands in for :class:`_Steps` when tracing is off: the same loop, touching nothing."""
+
+    __slots__ = ()
+
+    def resume(self) -> None:
+        pass
+
+    def pause(self, item: Any = None, keep: bool = False) -> None:
+        pass
+
+    def end(self, exc: BaseException | None) -> None:
+        pass
+
+
+_UNTRACED = _Untraced()
 
 
 def _start_steps(
@@ -301,10 +359,8 @@ def _start_steps(
             parent = root
         elif not parent.session.sampled:
             return None
-        return _Steps(
-            Event(spec, parent, _snapshot_args(args), _snapshot_kwargs(kwargs) if kwargs else None),
-            root,
-        )
+        kept = _snapshot_kwargs(kwargs) if kwargs else None
+        return _Steps(Event(spec, parent, _snapshot_args(args), kept), root)
     except Exception:
         internal_error("starting a generator span")
         return None
@@ -318,11 +374,10 @@ def wrap_gen(fn: Callable[..., Any], spec: Spec, options: SessionOptions | None)
         if steps is None:
             return (yield from fn(*args, **kwargs))
         gen = fn(*args, **kwargs)
-        span = steps.span
         sent: Any = None
         thrown: BaseException | None = None
         while True:
-            token = set_current(span)
+            steps.resume()
             try:
                 if thrown is None:
                     item = gen.send(sent)
@@ -330,26 +385,22 @@ def wrap_gen(fn: Callable[..., Any], spec: Spec, options: SessionOptions | None)
                     exc, thrown = thrown, None
                     item = gen.throw(exc)
             except StopIteration as stop:
-                reset_current(token, span.parent)
                 steps.end(None)
                 _flush_if_asked(options)
                 return stop.value
             except BaseException as exc:
-                reset_current(token, span.parent)
                 steps.end(exc)
                 _flush_if_asked(options)
                 raise
-            reset_current(token, span.parent)
-            steps.keep(item)
+            steps.pause(item, keep=True)
             try:
                 sent = yield item
             except GeneratorExit:
                 # An early break, close() or garbage collection: not an error.
-                token = set_current(span)
+                steps.resume()
                 try:
                     gen.close()
                 finally:
-                    reset_current(token, span.parent)
                     steps.end(None)
                 raise
             except BaseException as exc:
@@ -362,16 +413,16 @@ def wrap_async_gen(fn: Callable[..., Any], spec: Spec, options: SessionOptions |
     """The wrapper of an async generator function."""
 
     async def traced(*args: Any, **kwargs: Any) -> Any:
-        steps = _start_steps(spec, options, args, kwargs)
-        agen = fn(*args, **kwargs)
+        traced_steps = _start_steps(spec, options, args, kwargs)
         # Untraced (disabled, unsampled), the same loop runs without touching the context, so
         # asend/athrow/aclose reach the inner generator either way.
-        span = steps.span if steps is not None else None
-        flush = steps is not None and options is not None and options.flush
+        steps: _Steps | _Untraced = _UNTRACED if traced_steps is None else traced_steps
+        flush = traced_steps is not None and options is not None and options.flush
+        agen = fn(*args, **kwargs)
         sent: Any = None
         thrown: BaseException | None = None
         while True:
-            token = set_current(span) if span is not None else None
+            steps.resume()
             try:
                 if thrown is None:
                     item = await agen.asend(sent)
@@ -379,32 +430,24 @@ def wrap_async_gen(fn: Callable[..., Any], spec: Spec, options: SessionOptions |
                     exc, thrown = thrown, None
                     item = await agen.athrow(exc)
             except StopAsyncIteration:
-                if steps is not None and span is not None:
-                    reset_current(token, span.parent)  # type: ignore[arg-type]
-                    steps.end(None)
+                steps.end(None)
                 if flush:
                     await rt.flush_async()
                 return
             except BaseException as exc:
-                if steps is not None and span is not None:
-                    reset_current(token, span.parent)  # type: ignore[arg-type]
-                    steps.end(exc)
+                steps.end(exc)
                 if flush:
                     await rt.flush_async()
                 raise
-            if steps is not None and span is not None:
-                reset_current(token, span.parent)  # type: ignore[arg-type]
-                steps.keep(item)
+            steps.pause(item, keep=True)
             try:
                 sent = yield item
             except GeneratorExit:
-                token = set_current(span) if span is not None else None
+                steps.resume()
                 try:
                     await agen.aclose()
                 finally:
-                    if steps is not None and span is not None:
-                        reset_current(token, span.parent)  # type: ignore[arg-type]
-                        steps.end(None)
+                    steps.end(None)
                 raise
             except BaseException as exc:
                 thrown = exc
