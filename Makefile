@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 INTEGRATIONS := $(wildcard integrations/*/pyproject.toml)
+INTEGRATION_SOURCES := $(wildcard integrations/*/src)
 LINTED := $(wildcard src tests examples integrations benchmarks)
 
 .PHONY: demo test lint bench clean
@@ -24,6 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
+	$(if $(INTEGRATION_SOURCES),$(BIN)/mypy $(INTEGRATION_SOURCES))
 
 test: lint
 	$(BIN)/python -m pytest -q

@@ -27,9 +27,9 @@ __all__ = ["Encoder", "InvalidEvent"]
 Body = dict[str, Any]
 
 _MERGED = ("metadata", "config", "metrics", "feedback", "user_properties")
-_EVENT_VALIDATOR = models.Event.__pydantic_validator__
-_SESSION_VALIDATOR = models.SessionStart.__pydantic_validator__
-_UPDATE_VALIDATOR = models.EventUpdate.__pydantic_validator__
+_EVENT_VALIDATOR = models.body_validator(models.Event)
+_SESSION_VALIDATOR = models.body_validator(models.SessionStart)
+_UPDATE_VALIDATOR = models.body_validator(models.EventUpdate)
 
 
 class Encoder:
@@ -38,6 +38,7 @@ class Encoder:
     def __init__(self, config: Config, limits: Limits | None = None) -> None:
         self.config = config
         self.limits = limits or Limits()
+        self._ids: dict[int, str] = {}
         self._anchor()
 
     def _anchor(self) -> None:
@@ -46,8 +47,22 @@ class Encoder:
         self._offset_ns = time.time_ns() - time.perf_counter_ns()
         self._anchored_at = time.monotonic()
 
+    def _event_id(self, event: Event) -> str:
+        # Sessions (and remote parents) carry ids that are not ours to reshape: ask them.
+        return self._format(event.id) if type(event) is Event else event.event_id
+
+    def _format(self, value: int) -> str:
+        # A parent's id is written once per child and once more as the child's own event_id
+        # is listed under it: format each once per cycle.
+        text = self._ids.get(value)
+        if text is None:
+            text = self._ids[value] = format_id(value)
+        return text
+
     def refresh_clock(self) -> None:
-        """Re-read the wall clock offset if it is more than a minute old."""
+        """Start a cycle: forget formatted ids; re-read the wall clock offset if it is more
+        than a minute old."""
+        self._ids.clear()
         if time.monotonic() - self._anchored_at > 60.0:
             self._anchor()
 
@@ -143,8 +158,8 @@ class Encoder:
         parent = span.parent
         event_type = span.spec.event_type
         body: Body = {
-            "event_id": format_id(span.id),
-            "parent_id": parent.event_id if parent is not None else span.session.session_id,
+            "event_id": self._format(span.id),
+            "parent_id": self._event_id(parent) if parent is not None else span.session.session_id,
             # A session function called inside a session is a chain of that session.
             "event_type": "chain" if event_type == "session" else event_type,
             "event_name": span.spec.name,
@@ -158,7 +173,7 @@ class Encoder:
         self._merged(span, body)
         self._error(span, body, into_metadata=False)
         if children:
-            body["children_ids"] = [format_id(child) for child in children]
+            body["children_ids"] = [self._format(child) for child in children]
         return self._finish(body, _EVENT_VALIDATOR)
 
     def session_create(self, session: Session, children: list[int] | None) -> Body:
@@ -241,7 +256,7 @@ class Encoder:
                 raise InvalidEvent("the redact hook returned None", "redacted")
             body = redacted
         try:
-            validator.validate_python(body, strict=True)
+            validator.validate_python(body)
         except ValidationError as exc:
             raise InvalidEvent(_describe(exc)) from None
         return body

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hivetrace import _buffer
 from hivetrace._buffer import CONTROL, QUEUE, FlushRequest, Update
@@ -34,9 +34,12 @@ if TYPE_CHECKING:
 
 __all__ = ["Flusher"]
 
+_T = TypeVar("_T")
+
 logger = logging.getLogger("hivetrace")
 
 _BATCH_OVERHEAD = 32  # bytes of '{"events":[' ... ']}' around the events
+_SENDERS = 8  # sessions delivered at once, when the exporter can (HTTP)
 
 
 class _SessionState:
@@ -46,7 +49,7 @@ class _SessionState:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.created = False
+        self.created = session.remote  # another service's session: created (and ended) there
         self.rejected = False
         self.ended = False
         self.events: list[Event] = []
@@ -231,17 +234,21 @@ class Flusher:
             else:
                 state.events.append(span)
                 parent = span.parent if span.parent is not None else session
-                state.children.setdefault(parent.id, []).append(span.id)
-        for state in order.values():
-            try:
-                self._deliver_session(state)
-            except Exception:
-                self._lose(len(state.events) + state.ended, "internal_error")
-                internal_error("deliver session")
-            finally:
-                state.events = []
-                if state.ended:
-                    self._sessions.pop(id(state.session), None)
+                if not parent.remote:  # another service's event: its children_ids are not ours
+                    state.children.setdefault(parent.id, []).append(span.id)
+        states = list(order.values())
+        if len(states) > 1 and getattr(self._exporter(), "concurrent", False):
+            # Sessions are independent: their requests overlap on several connections, each
+            # session's own requests staying in order (create, batches, end) in one sender.
+            _fan_out(states, self._deliver_one, _SENDERS)
+        else:
+            for state in states:
+                self._deliver_one(state)
+        for state in states:
+            state.events = []
+            # A remote session never ends here: forget it once no parent waits for its children.
+            if state.ended or (state.session.remote and not state.children):
+                self._sessions.pop(id(state.session), None)
         for update in updates:
             try:
                 body = self.encoder.update(update.fields)
@@ -249,6 +256,13 @@ class Flusher:
                 self._reason(exc, "update")
                 continue
             self._send_update(update.span, body)
+
+    def _deliver_one(self, state: _SessionState) -> None:
+        try:
+            self._deliver_session(state)
+        except Exception:
+            self._lose(len(state.events) + state.ended, "internal_error")
+            internal_error("deliver session")
 
     def _deliver_session(self, state: _SessionState) -> None:
         session = state.session
@@ -433,10 +447,10 @@ class Flusher:
     def _lose(self, count: int, reason: str) -> None:
         if not count:
             return
-        if reason != "redacted":  # dropped on purpose by the user's hook: not a failure
-            self._cycle_losses += count
         counters = _buffer.counters
         with counters.lock:
+            if reason != "redacted":  # dropped on purpose by the user's hook: not a failure
+                self._cycle_losses += count
             counters.dropped[reason] = counters.dropped.get(reason, 0) + count
             counters.in_flight -= count
 
@@ -446,7 +460,9 @@ def _suppress_otel_instrumentation() -> None:
     try:
         from opentelemetry import context
 
-        context.attach(context.set_value(context._SUPPRESS_INSTRUMENTATION_KEY, True))
+        quiet = context.set_value(context._SUPPRESS_INSTRUMENTATION_KEY, True)
+        # Instrumentations of older releases look the flag up by its plain name.
+        context.attach(context.set_value("suppress_instrumentation", True, quiet))
     except Exception:  # an API too old or too new: tracing our own calls is only noise
         log_once("otel-suppress", logging.DEBUG, "hivetrace: cannot suppress OTel in flusher")
 
@@ -455,3 +471,36 @@ def _to_json(body: dict[str, Any]) -> bytes:
     from pydantic_core import to_json  # imported on the flusher thread, not at import time
 
     return to_json(body)
+
+
+def _fan_out(items: list[_T], work: Callable[[_T], None], workers: int) -> None:
+    """Run ``work`` on every item with up to ``workers`` short-lived daemon threads (not a pool:
+    at interpreter exit concurrent.futures refuses new work, and exit is when delivery matters
+    most). The first exception is raised here once all threads are done."""
+    pending = iter(items)
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        _suppress_otel_instrumentation()
+        while True:
+            with lock:
+                item = next(pending, None)
+            if item is None:
+                return
+            try:
+                work(item)
+            except BaseException as exc:  # handed to the flusher thread below
+                errors.append(exc)
+                return
+
+    threads = [
+        threading.Thread(target=run, name="hivetrace-sender", daemon=True)
+        for _ in range(min(workers, len(items)))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()  # each request inside is bounded by the transport's deadlines
+    if errors:
+        raise errors[0]

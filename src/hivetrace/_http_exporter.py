@@ -43,6 +43,9 @@ class ReplayResult:
 class HttpExporter:
     """Sends to the HoneyHive API (or anything that speaks it, like ``hivetrace serve``)."""
 
+    concurrent = True
+    """Requests of different sessions may overlap (the client's pool is thread-safe)."""
+
     def __init__(self, transport: Transport, spool: Spool | None = None) -> None:
         self.transport = transport
         self.spool = spool

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import os
 import random
+import sys
 import threading
 import time
 import weakref
@@ -77,6 +78,11 @@ def _apply(config: Config) -> None:
         with counters.lock:
             _buffer.limit = max(0, config.max_queue - counters.in_flight)
         install_thread_propagation(config.propagate_threads)
+        # The OpenTelemetry bridge is imported only when asked for (or already in use).
+        if config.otel or "hivetrace._otel_bridge" in sys.modules:
+            from hivetrace import _otel_bridge
+
+            _otel_bridge.set_mirroring(config.otel)
         if _flusher is not None:
             _flusher.reconfigure(config)
 

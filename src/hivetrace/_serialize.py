@@ -79,11 +79,49 @@ def to_jsonable(obj: object, limits: Limits = DEFAULT_LIMITS, *, mask_secrets: b
     if type(obj) is int and _INT64_MIN <= obj <= _INT64_MAX:
         return obj
     try:
+        if type(obj) is dict:
+            flat = _flat_dict(obj, limits, mask_secrets)
+            if flat is not None:
+                return flat
         return _Walker(limits, mask_secrets).walk(obj, 0)
     except RecursionError:
         return DEPTH_MARK
     except Exception as exc:  # a bug here must not cost the event
         return f"<unserializable {_type_name(obj)}: {type(exc).__name__}>"
+
+
+def _flat_dict(obj: dict[Any, Any], limits: Limits, mask_secrets: bool) -> dict[str, Any] | None:
+    """The common case, fast: a small dict of plain ASCII strings, ints, finite floats, bools
+    and None under str keys, copied as is (secrets masked). Anything else: None, and the
+    general walker takes over."""
+    if len(obj) > min(64, limits.max_items):
+        return None
+    out: dict[str, Any] = {}
+    budget = limits.max_total
+    for key, value in obj.items():
+        if type(key) is not str:
+            return None
+        kind = type(value)
+        if kind is str:
+            if len(value) > limits.max_string or not value.isascii():
+                return None
+            if value[:1] in _MAYBE_BEARER and _BEARER.match(value):
+                return None
+            budget -= len(value) + len(key)
+        elif kind is int:
+            if not _INT64_MIN <= value <= _INT64_MAX:
+                return None
+        elif kind is float:
+            if value != value or value in (_INF, -_INF):
+                return None
+        elif value is not None and kind is not bool:
+            return None
+        out[key] = MASK if mask_secrets and is_secret_key(key) else value
+    return out if budget >= 0 else None
+
+
+_INF = float("inf")
+_MAYBE_BEARER = frozenset(" \t\n\rbB")
 
 
 def is_secret_key(key: str) -> bool:

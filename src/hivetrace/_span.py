@@ -18,7 +18,7 @@ from contextvars import Token
 from random import getrandbits
 from time import perf_counter_ns
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hivetrace import _hooks as hooks
 from hivetrace import _runtime
@@ -111,6 +111,9 @@ class Event:
     )
 
     session: Session
+    remote: ClassVar[bool] = False
+    """True for the stand-ins of another service's session and event (hivetrace.propagation):
+    they are never created, ended or sent from this process."""
 
     def __init__(
         self,

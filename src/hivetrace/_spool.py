@@ -17,6 +17,7 @@ import contextlib
 import itertools
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,7 @@ class Spool:
         self.max_bytes = max_bytes
         self.directory.mkdir(parents=True, exist_ok=True)
         self._seq = itertools.count()
+        self._lock = threading.Lock()
         self._release_stale_claims()
 
     def _release_stale_claims(self) -> None:
@@ -84,8 +86,13 @@ class Spool:
         """Write one request; False when the spool is full (nothing is written)."""
         header = json.dumps({"method": method, "path": url_path, "events": events}).encode()
         data = header + b"\n" + content
-        if self.size() + len(data) > self.max_bytes:
-            return False
+        with self._lock:  # senders run in parallel: check-then-write must be one step
+            if self.size() + len(data) > self.max_bytes:
+                return False
+            self._write(data)
+        return True
+
+    def _write(self, data: bytes) -> None:
         name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._seq):08d}"
         final = self.directory / f"{name}{_SUFFIX}"
         temporary = self.directory / f".{name}.tmp"
@@ -94,7 +101,6 @@ class Spool:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, final)
-        return True
 
     def _candidates(self) -> list[Path]:
         """Files this process may send, oldest first: its own, and those of dead processes

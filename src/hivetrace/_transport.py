@@ -12,6 +12,7 @@ from __future__ import annotations
 import email.utils
 import json
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -97,8 +98,13 @@ class Transport:
         self._client = client or httpx.Client(
             base_url=server_url,
             timeout=httpx.Timeout(timeout),
-            verify=verify,
-            limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
+            transport=httpx.HTTPTransport(
+                verify=verify,
+                limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
+                # httpcore writes headers and body separately; with Nagle on, each request
+                # can stall for a delayed ACK (40 ms on Linux).
+                socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            ),
         )
         self._client.headers.update(headers)
 

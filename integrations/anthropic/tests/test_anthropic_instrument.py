@@ -1,0 +1,102 @@
+"""instrument() / uninstrument() for Anthropic, and the machinery shared with hivetrace-openai."""
+
+from __future__ import annotations
+
+import filecmp
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import hivetrace_anthropic
+import pytest
+import wrapt
+from anthropic.lib.streaming import AsyncMessageStream, MessageStream
+from anthropic.resources.messages import AsyncMessages, Messages
+from anthropic_events import model_events
+from anthropic_fake_server import FakeAnthropic
+from hivetrace_anthropic import _messages
+
+from hivetrace.testing import Capture
+
+MODEL = "claude-sonnet-4-6"
+MESSAGES = [{"role": "user", "content": "hi"}]
+TARGETS = [
+    (Messages, "create"),
+    (Messages, "stream"),
+    (AsyncMessages, "create"),
+    (AsyncMessages, "stream"),
+    (MessageStream, "__init__"),
+    (AsyncMessageStream, "__init__"),
+]
+
+
+@pytest.fixture
+def pristine() -> Iterator[dict[tuple[type, str], Any]]:
+    hivetrace_anthropic.uninstrument()
+    yield {(owner, name): vars(owner)[name] for owner, name in TARGETS}
+
+
+def call(client: anthropic.Anthropic) -> None:
+    client.messages.create(model=MODEL, max_tokens=16, messages=MESSAGES)
+
+
+def test_uninstrument_restores_the_original_functions(pristine: dict[Any, Any]) -> None:
+    first = hivetrace_anthropic.instrument()
+    assert hivetrace_anthropic.instrument() is first
+    for (owner, name), original in pristine.items():
+        patched = vars(owner)[name]
+        assert isinstance(patched, wrapt.FunctionWrapper) and patched.__wrapped__ is original
+    first.uninstrument()
+    for (owner, name), original in pristine.items():
+        assert vars(owner)[name] is original
+
+
+def test_one_client_only(
+    pristine: dict[Any, Any], server: FakeAnthropic, hivetrace_capture: Capture
+) -> None:
+    traced = anthropic.Anthropic(api_key="k", base_url=server.url, max_retries=0)
+    other = anthropic.Anthropic(api_key="k", base_url=server.url, max_retries=0)
+    with hivetrace_anthropic.instrument(traced):
+        call(traced)
+        call(other)
+        with other.messages.stream(model=MODEL, max_tokens=16, messages=MESSAGES) as stream:
+            stream.until_done()
+    assert [e["event_name"] for e in model_events(hivetrace_capture)] == [
+        "anthropic.messages.create"
+    ]
+    assert vars(Messages)["create"] is pristine[(Messages, "create")]
+
+
+def test_a_tracing_failure_never_reaches_the_call(
+    client: anthropic.Anthropic,
+    hivetrace_capture: Capture,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("HIVETRACE_RAISE_INTERNAL_ERRORS", "0")
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("tracer bug")
+
+    monkeypatch.setattr(_messages.MessageAccumulator, "add", broken)
+    monkeypatch.setattr(_messages, "_outputs", broken)
+    with caplog.at_level(logging.ERROR, "hivetrace.integrations"):
+        message = client.messages.create(model=MODEL, max_tokens=16, messages=MESSAGES)
+        with client.messages.stream(model=MODEL, max_tokens=16, messages=MESSAGES) as stream:
+            text = "".join(stream.text_stream)
+    assert message.content and text
+    assert "tracer bug" in caplog.text
+    assert len(model_events(hivetrace_capture)) == 2
+
+
+def test_the_shared_machinery_is_the_same_in_both_integrations() -> None:
+    here = Path(hivetrace_anthropic.__file__).parent / "_common"
+    there = Path(__file__).resolve().parents[2] / "openai" / "src" / "hivetrace_openai" / "_common"
+    if not there.exists():
+        pytest.skip("hivetrace-openai is not beside this integration")
+    names = sorted(path.name for path in here.glob("*.py"))
+    assert names == sorted(path.name for path in there.glob("*.py"))
+    _, mismatch, errors = filecmp.cmpfiles(here, there, names, shallow=False)
+    assert mismatch == errors == [], "copy the changed _common module to the other integration"
