@@ -107,7 +107,9 @@ def test_transient_failures_are_retried_and_delivered_once(fake_api: FakeApi) ->
     assert hivetrace.flush(30)
     assert len(fake_api.events_for(s.session_id)) == 4
     stats = hivetrace.stats()
-    assert stats.retried >= 4
+    # 2 + 1 backoffs; the reset lands on a kept-alive connection, which is re-sent at once on a
+    # fresh one (a stale idle connection looks the same), so it may not need a backoff.
+    assert stats.retried >= 3
     assert stats.sent == 5 and stats.dropped == {}
     assert fake_api.violations == []
 

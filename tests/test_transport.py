@@ -1,155 +1,183 @@
-"""The HTTP transport's decisions: retry or not, how long to wait, what to raise."""
+"""The HTTP transport's decisions, against a real server: retry or not, how long to wait, what
+to raise, and the connections under it."""
 
 from __future__ import annotations
 
+import ssl
 import threading
-from collections.abc import Callable
 
-import httpx
 import pytest
 
+from hivetrace._connection import Connections
 from hivetrace._exporters import AuthError, RejectedError, RetryableError
 from hivetrace._transport import Transport, backoff_delay, parse_retry_after
+from tests.support.fake_api import FakeApi, fake_api_fixture
+
+fake_api = fake_api_fixture
+SESSION = b'{"session_name": "t"}'
+
+
+class RecordingEvent(threading.Event):
+    """Stands in for the interrupt: records each backoff instead of sleeping it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout or 0.0)
+        return False
 
 
 def make(
-    handler: Callable[[httpx.Request], httpx.Response], deadline: float = 30.0, **kwargs: object
-) -> tuple[Transport, list[float]]:
-    waits: list[float] = []
-
-    class RecordingEvent(threading.Event):
-        def wait(self, timeout: float | None = None) -> bool:
-            waits.append(timeout or 0.0)
-            return False
-
-    client = httpx.Client(base_url="http://api.test", transport=httpx.MockTransport(handler))
-    transport = Transport(
-        "http://api.test",
-        "secret-key",
+    api: FakeApi, deadline: float = 30.0, key: str = "test-key", **kwargs: object
+) -> Transport:
+    return Transport(
+        api.url,
+        key,
         timeout=5.0,
         retry_deadline=deadline,
         interrupt=RecordingEvent(),
-        client=client,
         **kwargs,  # type: ignore[arg-type]
     )
-    return transport, waits
 
 
-def test_headers_carry_auth_content_type_and_user_agent() -> None:
-    seen: list[httpx.Request] = []
+def waits(transport: Transport) -> list[float]:
+    assert isinstance(transport.interrupt, RecordingEvent)
+    return transport.interrupt.waits
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json={"success": True})
 
-    transport, _ = make(handler)
-    assert transport.request("POST", "/v1/sessions", b"{}") == {"success": True}
-    (request,) = seen
-    assert request.headers["authorization"] == "Bearer secret-key"
+def test_headers_carry_auth_content_type_and_user_agent(fake_api: FakeApi) -> None:
+    transport = make(fake_api)
+    answer = transport.request("POST", "/v1/sessions", SESSION, is_create=True)
+    assert answer["session_name"] == "t"
+    (request,) = fake_api.requests
+    assert request.headers["authorization"] == "Bearer test-key"
     assert request.headers["content-type"] == "application/json"
     assert request.headers["user-agent"].startswith("hivetrace/")
-    assert "secret-key" not in repr(transport)
+    assert "test-key" not in repr(transport)
+    assert fake_api.violations == []
+
+
+def test_connections_are_kept_alive(fake_api: FakeApi) -> None:
+    transport = make(fake_api)
+    for _ in range(5):
+        transport.request("POST", "/v1/sessions", SESSION, is_create=True)
+    assert fake_api.connection_count == 1
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced(fake_api: FakeApi) -> None:
+    transport = make(fake_api)
+    transport.request("POST", "/v1/sessions", SESSION, is_create=True)
+    fake_api.stop()  # cuts the kept-alive connection
+    fake_api.start()
+    transport.request("POST", "/v1/sessions", SESSION, is_create=True)
+    assert waits(transport) == []  # no retry was needed: the stale connection was reopened
 
 
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
-def test_transient_statuses_are_retried_until_success(status: int) -> None:
-    answers = [status, status, 200]
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(answers.pop(0), json={"success": True})
-
+def test_transient_statuses_are_retried_until_success(fake_api: FakeApi, status: int) -> None:
     retries: list[int] = []
-    transport, waits = make(handler, on_retry=lambda: retries.append(1))
-    transport.request("POST", "/x", b"{}")
-    assert answers == []
-    assert len(waits) == 2 and len(retries) == 2
-    assert waits[1] > 0
+    transport = make(fake_api, on_retry=lambda: retries.append(1))
+    fake_api.fail_next(2, status=status)
+    transport.request("POST", "/v1/sessions", SESSION, is_create=True)
+    assert len(waits(transport)) == 2 and len(retries) == 2
+    assert [r.status for r in fake_api.requests] == [status, status, 200]
 
 
-def test_connection_errors_and_timeouts_are_retried() -> None:
-    failures: list[Exception] = [
-        httpx.ConnectError("refused"),
-        httpx.ReadTimeout("slow"),
-        httpx.RemoteProtocolError("reset"),
-    ]
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if failures:
-            raise failures.pop(0)
-        return httpx.Response(200)
-
-    transport, waits = make(handler)
-    transport.request("POST", "/x", b"{}")
-    assert failures == [] and len(waits) == 3
-
-
-def test_retry_after_seconds_is_honoured() -> None:
-    answers = [httpx.Response(429, headers={"Retry-After": "7"}), httpx.Response(200)]
-    transport, waits = make(lambda request: answers.pop(0))
-    transport.request("POST", "/x", b"{}")
-    assert waits == [7.0]
+def test_resets_refusals_and_timeouts_are_retried(fake_api: FakeApi) -> None:
+    transport = make(fake_api)
+    transport.timeout = 0.5
+    fake_api.reset_next(2)
+    transport.request("POST", "/v1/sessions", SESSION, is_create=True)
+    assert len(waits(transport)) == 2
+    fake_api.slow(2.0)
+    with pytest.raises(RetryableError, match="timed out"):
+        make(fake_api, deadline=0.4).request("POST", "/v1/sessions", SESSION)
+    fake_api.slow(0)
+    fake_api.stop()
+    refused = make(fake_api, deadline=2.0)
+    with pytest.raises(RetryableError):
+        refused.request("POST", "/v1/sessions", SESSION)
+    assert len(waits(refused)) >= 1
 
 
-def test_retry_after_beyond_the_deadline_gives_up_at_once() -> None:
-    transport, waits = make(
-        lambda request: httpx.Response(503, headers={"Retry-After": "120"}), deadline=10
-    )
+def test_retry_after_seconds_is_honoured(fake_api: FakeApi) -> None:
+    transport = make(fake_api)
+    fake_api.fail_next(1, status=429, retry_after=7)
+    transport.request("POST", "/v1/sessions", SESSION, is_create=True)
+    assert waits(transport) == [7.0]
+
+
+def test_retry_after_beyond_the_deadline_gives_up_at_once(fake_api: FakeApi) -> None:
+    transport = make(fake_api, deadline=10)
+    fake_api.fail_next(1, status=503, retry_after=120)
     with pytest.raises(RetryableError) as caught:
-        transport.request("POST", "/x", b"{}")
-    assert waits == []
+        transport.request("POST", "/v1/sessions", SESSION)
+    assert waits(transport) == []
     assert caught.value.retry_after == 120
 
 
-def test_deadline_bounds_the_retries() -> None:
-    calls: list[int] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(1)
-        return httpx.Response(500)
-
-    transport, waits = make(handler, deadline=2.0)
+def test_deadline_bounds_the_retries(fake_api: FakeApi) -> None:
+    transport = make(fake_api, deadline=2.0)
+    fake_api.fail_next(100, status=500)
     with pytest.raises(RetryableError):
-        transport.request("POST", "/x", b"{}")
+        transport.request("POST", "/v1/sessions", SESSION)
     # The waits are recorded, not slept: it gives up as soon as the next backoff delay would
     # reach past the deadline, so only a few attempts are made.
-    assert 2 <= len(calls) <= 6
-    assert len(waits) == len(calls) - 1
+    assert 2 <= len(fake_api.requests) <= 6
+    assert len(waits(transport)) == len(fake_api.requests) - 1
 
 
 @pytest.mark.parametrize("status", [400, 422, 409, 413])
-def test_client_errors_are_rejected_without_retry(status: int) -> None:
-    calls: list[int] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(1)
-        return httpx.Response(status, json={"statusCode": status, "message": "field x unknown"})
-
-    transport, waits = make(handler)
+def test_client_errors_are_rejected_without_retry(fake_api: FakeApi, status: int) -> None:
+    transport = make(fake_api)
+    fake_api.fail_next(1, status=status, body={"statusCode": status, "message": "field x unknown"})
     with pytest.raises(RejectedError, match="field x unknown"):
-        transport.request("POST", "/x", b"{}")
-    assert calls == [1] and waits == []
+        transport.request("POST", "/v1/sessions", SESSION)
+    assert len(fake_api.requests) == 1 and waits(transport) == []
 
 
 @pytest.mark.parametrize(("status", "is_create"), [(401, False), (403, False), (404, True)])
-def test_bad_key_statuses_raise_auth_error(status: int, is_create: bool) -> None:
-    transport, _ = make(lambda request: httpx.Response(status, text="<html>no</html>"))
+def test_bad_key_statuses_raise_auth_error(fake_api: FakeApi, status: int, is_create: bool) -> None:
+    transport = make(fake_api, key="wrong-key")
+    fake_api.fail_next(1, status=status, body="<html>no</html>")
     with pytest.raises(AuthError) as caught:
-        transport.request("POST", "/v1/sessions", b"{}", is_create=is_create)
-    assert "secret-key" not in str(caught.value)
+        transport.request("POST", "/v1/sessions", SESSION, is_create=is_create)
+    assert "wrong-key" not in str(caught.value)
 
 
-def test_404_on_a_batch_is_a_rejection_not_a_bad_key() -> None:
-    transport, _ = make(lambda request: httpx.Response(404, json={"message": "no session"}))
+def test_404_on_a_batch_is_a_rejection_not_a_bad_key(fake_api: FakeApi) -> None:
+    transport = make(fake_api)
     with pytest.raises(RejectedError):
-        transport.request("POST", "/v1/sessions/x/events/batch", b"{}")
+        transport.request(
+            "POST",
+            "/v1/sessions/8b8e5b0e-8f0c-4f0a-9a5e-2b1f0c0d4e11/events/batch",
+            b'{"events": []}',
+        )
 
 
-def test_interrupt_cuts_the_backoff_short() -> None:
-    transport, _ = make(lambda request: httpx.Response(503))
+def test_interrupt_cuts_the_backoff_short(fake_api: FakeApi) -> None:
+    transport = make(fake_api)
     transport.interrupt = threading.Event()
     transport.interrupt.set()
+    fake_api.fail_next(5, status=503)
     with pytest.raises(RetryableError):
-        transport.request("POST", "/x", b"{}")
+        transport.request("POST", "/v1/sessions", SESSION)
+    assert len(fake_api.requests) == 1
+
+
+def test_tls_is_verified_unless_turned_off() -> None:
+    assert Connections("https://api.honeyhive.ai").verify_mode == ssl.CERT_REQUIRED
+    assert Connections("https://api.honeyhive.ai", verify=False).verify_mode == ssl.CERT_NONE
+    assert Connections("http://127.0.0.1:1").verify_mode is None
+
+
+def test_proxies_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    assert Connections._proxy_for("https://api.honeyhive.ai") == ("proxy.internal", 3128)
+    assert Connections._proxy_for("http://127.0.0.1:8787") is None
 
 
 def test_backoff_grows_and_is_jittered() -> None:

@@ -95,12 +95,17 @@ class Encoder:
         capture = spec.capture_inputs
         if capture is None:
             capture = self.config.capture_inputs
-        inputs: Body = {}
-        if capture and span.args is not None:
-            inputs = spec.bind(span.args, span.kwargs or {})
+        if not capture:  # a privacy switch: explicit inputs (integrations, enrich) obey it too
+            return {}
         extra = span.extra
-        if extra and "inputs" in extra:
-            inputs = {**inputs, **extra["inputs"]}
+        if span.args is not None:
+            inputs = spec.bind(span.args, span.kwargs or {})  # a new dict: safe to update
+            if extra and "inputs" in extra:
+                inputs.update(extra["inputs"])
+        elif extra and "inputs" in extra:
+            inputs = extra["inputs"]
+        else:
+            return {}
         return self._object(inputs) if inputs else {}
 
     def _outputs(self, span: Event) -> Body | None:
@@ -108,8 +113,10 @@ class Encoder:
         capture = spec.capture_outputs
         if capture is None:
             capture = self.config.capture_outputs
+        if not capture:
+            return None
         outputs: Body | None = None
-        if capture and span.result is not NO_RESULT:
+        if span.result is not NO_RESULT:
             outputs = {"result": span.result}
         extra = span.extra
         if extra and "outputs" in extra:
@@ -121,7 +128,10 @@ class Encoder:
 
     def _merged(self, span: Event, body: Body) -> None:
         spec = span.spec
-        extra = span.extra or {}
+        extra = span.extra
+        if not extra and spec.config is None and spec.metadata is None:
+            return  # the common case: nothing to merge
+        extra = extra or {}
         for key in _MERGED:
             base = spec.config if key == "config" else spec.metadata if key == "metadata" else None
             value = extra.get(key)

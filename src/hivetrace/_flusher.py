@@ -39,7 +39,7 @@ _T = TypeVar("_T")
 logger = logging.getLogger("hivetrace")
 
 _BATCH_OVERHEAD = 32  # bytes of '{"events":[' ... ']}' around the events
-_SENDERS = 8  # sessions delivered at once, when the exporter can (HTTP)
+_SENDERS = 4  # sessions delivered at once, when the exporter can (HTTP)
 
 
 class _SessionState:
@@ -468,8 +468,10 @@ def _suppress_otel_instrumentation() -> None:
 
 
 def _to_json(body: dict[str, Any]) -> bytes:
+    global _to_json
     from pydantic_core import to_json  # imported on the flusher thread, not at import time
 
+    _to_json = to_json  # type: ignore[assignment]  # later calls go straight to it
     return to_json(body)
 
 

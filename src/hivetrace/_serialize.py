@@ -112,7 +112,7 @@ def _flat_dict(obj: dict[Any, Any], limits: Limits, mask_secrets: bool) -> dict[
             if not _INT64_MIN <= value <= _INT64_MAX:
                 return None
         elif kind is float:
-            if value != value or value in (_INF, -_INF):
+            if not math.isfinite(value):
                 return None
         elif value is not None and kind is not bool:
             return None
@@ -120,7 +120,6 @@ def _flat_dict(obj: dict[Any, Any], limits: Limits, mask_secrets: bool) -> dict[
     return out if budget >= 0 else None
 
 
-_INF = float("inf")
 _MAYBE_BEARER = frozenset(" \t\n\rbB")
 
 

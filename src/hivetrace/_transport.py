@@ -12,14 +12,12 @@ from __future__ import annotations
 import email.utils
 import json
 import random
-import socket
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
-
+from hivetrace._connection import ConnectionFailed, Connections, Reply, RequestTimedOut
 from hivetrace._exporters import AuthError, RejectedError, RetryableError
 from hivetrace._version import __version__
 
@@ -57,15 +55,15 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - current)
 
 
-def _server_message(response: httpx.Response) -> str:
+def _server_message(reply: Reply) -> str:
     try:
-        body = response.json()
+        body = json.loads(reply.body)
     except (ValueError, UnicodeDecodeError):
         body = None
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         return str(body["message"])[:500]
-    text = response.text.strip().replace("\n", " ")
-    return text[:200] or response.reason_phrase
+    text = reply.body.decode("utf-8", "replace").strip().replace("\n", " ")
+    return text[:200] or reply.reason
 
 
 class Transport:
@@ -81,32 +79,20 @@ class Transport:
         verify: bool = True,
         interrupt: threading.Event | None = None,
         on_retry: Callable[[], None] | None = None,
-        client: httpx.Client | None = None,
     ) -> None:
-        headers = {
+        self._headers = {
             "Content-Type": "application/json",
             "User-Agent": f"hivetrace/{__version__}",
         }
         if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
+            self._headers["Authorization"] = f"Bearer {api_key}"
         self.server_url = server_url
         self.retry_deadline = retry_deadline
         self.timeout = timeout
         self.interrupt = interrupt or threading.Event()
         self.hard_deadline: float | None = None
         self._on_retry = on_retry
-        self._client = client or httpx.Client(
-            base_url=server_url,
-            timeout=httpx.Timeout(timeout),
-            transport=httpx.HTTPTransport(
-                verify=verify,
-                limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
-                # httpcore writes headers and body separately; with Nagle on, each request
-                # can stall for a delayed ACK (40 ms on Linux).
-                socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-            ),
-        )
-        self._client.headers.update(headers)
+        self.connections = Connections(server_url, verify=verify)
 
     def __repr__(self) -> str:
         return f"Transport({self.server_url!r})"
@@ -137,21 +123,21 @@ class Transport:
             if remaining <= 0:
                 raise RetryableError(f"{method} {path}: out of time before sending")
             try:
-                response = self._client.request(
+                reply = self.connections.request(
                     method,
                     path,
-                    content=content,
-                    timeout=httpx.Timeout(min(self.timeout, max(remaining, 0.05))),
+                    content,
+                    self._headers,
+                    timeout=min(self.timeout, max(remaining, 0.05)),
                 )
-            except httpx.TimeoutException as exc:
-                failure = RetryableError(f"{method} {path}: timed out ({type(exc).__name__})")
-            except httpx.TransportError as exc:
-                failure = RetryableError(f"{method} {path}: {type(exc).__name__}")
+            except RequestTimedOut as exc:
+                failure = RetryableError(f"{method} {path}: timed out ({exc})")
+            except ConnectionFailed as exc:
+                failure = RetryableError(f"{method} {path}: {exc}")
             else:
-                status = response.status_code
-                if status < 300:
-                    return _json_or_none(response)
-                failure = self._classify(response, method, path, is_create)
+                if reply.status < 300:
+                    return _json_or_none(reply)
+                failure = self._classify(reply, method, path, is_create)
             delay = (
                 failure.retry_after if failure.retry_after is not None else backoff_delay(attempt)
             )
@@ -170,31 +156,29 @@ class Transport:
             if self._on_retry is not None:
                 self._on_retry()
 
-    def _classify(
-        self, response: httpx.Response, method: str, path: str, is_create: bool
-    ) -> RetryableError:
-        status = response.status_code
+    def _classify(self, reply: Reply, method: str, path: str, is_create: bool) -> RetryableError:
+        status = reply.status
         if status in (401, 403) or (status == 404 and is_create):
             raise AuthError(
                 f"the API at {self.server_url} refused the API key ({status} on {method} "
-                f"{path}: {_server_message(response)})"
+                f"{path}: {_server_message(reply)})"
             )
         if status in _RETRYABLE_STATUS:
             return RetryableError(
-                f"{method} {path}: {status} {_server_message(response)}",
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                f"{method} {path}: {status} {_server_message(reply)}",
+                retry_after=parse_retry_after(reply.headers.get("retry-after")),
             )
-        raise RejectedError(f"{method} {path}: {status} {_server_message(response)}")
+        raise RejectedError(f"{method} {path}: {status} {_server_message(reply)}")
 
     def close(self) -> None:
-        """Close the connection pool."""
-        self._client.close()
+        """Close the idle connections."""
+        self.connections.close()
 
 
-def _json_or_none(response: httpx.Response) -> Any:
-    if not response.content:
+def _json_or_none(reply: Reply) -> Any:
+    if not reply.body:
         return None
     try:
-        return json.loads(response.content)
+        return json.loads(reply.body)
     except ValueError:
         return None

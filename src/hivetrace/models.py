@@ -347,8 +347,8 @@ def body_validator(model: type[BaseModel]) -> TypeAdapter[Any]:
         name: Required[field.annotation] if field.is_required() else NotRequired[field.annotation]
         for name, field in model.model_fields.items()
     }
-    body = TypedDict(f"{model.__name__}Body", fields)  # type: ignore[operator]
+    body = TypedDict(f"{model.__name__}Body", fields)  # type: ignore[misc]
     body.__pydantic_config__ = ConfigDict(  # type: ignore[attr-defined]
-        extra=model.model_config.get("extra"), strict=model.model_config.get("strict")
+        extra=model.model_config.get("extra"), strict=bool(model.model_config.get("strict"))
     )
     return TypeAdapter(body)

@@ -189,13 +189,11 @@ def test_the_api_key_never_shows(fake_api: FakeApi, caplog: pytest.LogCaptureFix
 
 
 def test_tls_verification_is_on_by_default() -> None:
+    import ssl
+
     from hivetrace._transport import Transport
 
     config = hivetrace._runtime.get_config()
     assert config.verify_tls is True
     transport = Transport("https://api.honeyhive.ai", "k", timeout=1, retry_deadline=1)
-    try:
-        pool = transport._client._transport._pool  # type: ignore[attr-defined]
-        assert pool._ssl_context.verify_mode.name == "CERT_REQUIRED"
-    finally:
-        transport.close()
+    assert transport.connections.verify_mode == ssl.CERT_REQUIRED
