@@ -8,6 +8,7 @@ for the GIL. Both shapes are alike: 500 roots (a session / a root span) of 99 ch
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ import sys
 import textwrap
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -160,21 +162,27 @@ def _run(code: str, url: str) -> dict[str, Any]:
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
+@contextlib.contextmanager
+def sink() -> Iterator[str]:
+    """A minimal HTTP sink in its own process; yields its URL."""
+    process = subprocess.Popen([sys.executable, "-c", SINK], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        yield f"http://127.0.0.1:{process.stdout.readline().strip()}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
 def run(repeats: int = 3) -> dict[str, Any]:
     """Median wall time of each side over ``repeats`` alternating runs, and the details."""
-    sink = subprocess.Popen([sys.executable, "-c", SINK], stdout=subprocess.PIPE, text=True)
-    try:
-        assert sink.stdout is not None
-        url = f"http://127.0.0.1:{sink.stdout.readline().strip()}"
-        runs: dict[str, list[dict[str, Any]]] = {"hivetrace": [], "opentelemetry": []}
+    runs: dict[str, list[dict[str, Any]]] = {"hivetrace": [], "opentelemetry": []}
+    with sink() as url:
         for _ in range(repeats):
             runs["hivetrace"].append(_run(HIVETRACE_RUN, url))
             runs["opentelemetry"].append(_run(OTEL_RUN, url))
         with urllib.request.urlopen(url + "/count") as answer:
             sink_stats = json.loads(answer.read())
-    finally:
-        sink.terminate()
-        sink.wait(10)
     summary: dict[str, Any] = {"events": EVENTS, "per_root": PER_ROOT, "sink": sink_stats}
     for side, results in runs.items():
         results.sort(key=lambda r: r["wall_s"])

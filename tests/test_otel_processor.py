@@ -157,13 +157,16 @@ def test_outside_a_session_an_llm_span_opens_an_implicit_session(
                 "tool", attributes={"gen_ai.operation.name": "execute_tool"}
             ):
                 pass
+            with tracer.start_as_current_span("POST api.openai.com", kind=SpanKind.CLIENT):
+                pass  # not an LLM span, but under a recorded one: it counts
             chat.set_attribute("gen_ai.output.messages", '[{"role": "assistant", "parts": []}]')
     session = traces.session("chat gpt-4o-mini")
     events = by_name(traces)
-    assert sorted(events) == ["chat gpt-4o-mini", "tool"]
+    assert sorted(events) == ["POST api.openai.com", "chat gpt-4o-mini", "tool"]
     assert events["chat gpt-4o-mini"]["session_id"] == session["session_id"]
     assert events["chat gpt-4o-mini"]["parent_id"] == session["session_id"]
     assert events["tool"]["parent_id"] == events["chat gpt-4o-mini"]["event_id"]
+    assert events["POST api.openai.com"]["parent_id"] == events["chat gpt-4o-mini"]["event_id"]
     assert session["outputs"] == {"role": "assistant"}
     assert len(traces.sessions) == 1
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from opentelemetry import baggage as otel_baggage
 from opentelemetry import trace
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -176,15 +177,20 @@ def test_attach_without_hivetrace_baggage_changes_nothing(hivetrace_capture: Cap
 
 def test_attach_continues_the_callers_otel_trace(otel: Otel) -> None:
     trace_id, span_id = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
-    headers = {**CALLER, "traceparent": f"00-{trace_id}-{span_id}-01"}
+    headers = {"traceparent": f"00-{trace_id}-{span_id}-01"}
+    headers["baggage"] = CALLER["baggage"] + ",tenant=acme"
+    forwarded: dict[str, str] = {}
     with hivetrace.testing.capture(otel=True) as traces:
 
         async def handler() -> None:
             async with attach(headers):
                 hivetrace.trace_tool(lambda: 1, name="work")()
+                # What an instrumented client would forward: the app's baggage, not ours.
+                forwarded.update(dict(otel_baggage.get_all()))
 
         asyncio.run(handler())
         assert traces.event("work")["parent_id"] == CALLER_EVENT
+    assert forwarded == {"tenant": "acme"}
     span = otel.span("work")
     assert span.parent is not None and span.parent.is_remote
     assert f"{span.get_span_context().trace_id:032x}" == trace_id

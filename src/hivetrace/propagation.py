@@ -248,10 +248,13 @@ class attach:
         if self.parent is not None:
             self._token = set_current(self.parent)
         if "traceparent" in headers:
-            from opentelemetry import context, propagate, trace
+            from opentelemetry import baggage, context, propagate, trace
 
             if not trace.get_current_span().get_span_context().is_valid:
-                self._otel_token = context.attach(propagate.extract(headers))
+                extracted = propagate.extract(headers)
+                for key in _OURS:  # stale past this hop: inject() writes the current ones
+                    extracted = baggage.remove_baggage(key, extracted)
+                self._otel_token = context.attach(extracted)
 
     @guarded
     def _close(self) -> None:

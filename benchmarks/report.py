@@ -1,0 +1,171 @@
+"""The benchmark's output: the machine it ran on, the budget checks, the table and the chart."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+FLOOR = "floor: ContextVar set/reset + 2 clocks + append"
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were taken on."""
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    versions = {}
+    for name in ("hivetrace", "opentelemetry-sdk", "langsmith", "langfuse", "wrapt", "pydantic"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "system": f"{platform.system()} {platform.release()}",
+        "versions": versions,
+    }
+
+
+def _median(results: dict[str, Any], name: str) -> float:
+    return float(results["hot_path"][name]["median_ns"])
+
+
+def budgets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every budget of the performance issue, as measured in this run."""
+    hot = results["hot_path"]
+    bare = _median(results, "bare call")
+    floor = _median(results, FLOOR)
+    sync = _median(results, "hivetrace sync, 2 args") - bare
+    checks: list[tuple[str, float, float]] = [
+        # (what, measured, limit): ok when measured <= limit
+        ("sync overhead <= 3x the floor call", sync, 3 * floor),
+        ("sync overhead <= 3x the floor's own overhead (stricter)", sync, 3 * (floor - bare)),
+    ]
+    if "OpenTelemetry SDK span" in hot:
+        otel = _median(results, "OpenTelemetry SDK span") - bare
+        chat = _median(results, "hivetrace sync, 10-message chat") - bare
+        checks += [
+            ("sync overhead <= 1/8 of an OTel SDK span", sync, otel / 8),
+            ("10-message chat overhead <= 1/3 of an OTel SDK span", chat, otel / 3),
+        ]
+    asyncs = _median(results, "hivetrace async") - _median(results, "bare async")
+    gens = _median(results, "hivetrace generator") - _median(results, "bare generator")
+    checks += [
+        ("async overhead <= 1.5x sync overhead", asyncs, 1.5 * sync),
+        ("generator overhead <= 1.5x sync overhead", gens, 1.5 * sync),
+        (
+            "disabled <= 2x a wrapt pass-through",
+            _median(results, "hivetrace disabled"),
+            2 * _median(results, "wrapt pass-through"),
+        ),
+    ]
+    e2e = results["end_to_end"]
+    checks.append(
+        (
+            "50k events end to end <= 1/2 the wall time of OTel + OTLP/HTTP",
+            e2e["hivetrace"]["wall_s"],
+            e2e["opentelemetry"]["wall_s"] / 2,
+        )
+    )
+    mem = results["memory"]
+    checks.append(
+        ("bytes per pending small event <= 2 KiB", mem["pending"]["bytes_per_pending_event"], 2048)
+    )
+    if "rss" in mem:
+        checks.append(
+            (
+                "RSS growth over 1M calls after warm-up <= 16 MiB",
+                mem["rss"]["growth_after_warmup_mib"],
+                16,
+            )
+        )
+    scale = {name: value["median_ns"] for name, value in results["scaling"].items()}
+    checks += [
+        (
+            "per-event cost at 100/session <= 1.25x at 10/session",
+            scale["100 events per session"],
+            1.25 * scale["10 events per session"],
+        ),
+        (
+            "per-event cost at depth 50 <= 1.25x at depth 10",
+            scale["nesting depth 50"],
+            1.25 * scale["nesting depth 10"],
+        ),
+    ]
+    return [
+        {
+            "budget": what,
+            "measured": round(value, 3),
+            "limit": round(limit, 3),
+            "ok": value <= limit,
+        }
+        for what, value, limit in checks
+    ]
+
+
+def print_table(results: dict[str, Any]) -> None:
+    """The table the README reproduces."""
+    bare = _median(results, "bare call")
+    floor = _median(results, FLOOR)
+    print(f"\n{'case':52} {'median':>10} {'p25-p75':>17} {'x bare':>8} {'x floor':>8}")
+    for name, value in {**results["hot_path"], **results["scaling"]}.items():
+        median = value["median_ns"]
+        spread = f"{value['p25_ns'] / 1000:.2f}-{value['p75_ns'] / 1000:.2f}"
+        ratios = f"{median / bare:8.1f} {median / floor:8.2f}"
+        print(f"{name:52} {median / 1000:8.2f}µs {spread:>15}µs {ratios}")
+    e2e = results["end_to_end"]
+    print(
+        f"\nend to end, {e2e['events']:,} events: hivetrace {e2e['hivetrace']['wall_s']:.2f} s "
+        f"(background CPU {e2e['hivetrace']['background_cpu_us_per_event']:.1f} µs/event), "
+        f"OpenTelemetry {e2e['opentelemetry']['wall_s']:.2f} s "
+        f"({e2e['opentelemetry']['background_cpu_us_per_event']:.1f} µs/event)"
+    )
+    mem = results["memory"]
+    print(f"pending event: {mem['pending']['bytes_per_pending_event']:.0f} bytes")
+    if "rss" in mem:
+        print(f"RSS over 1M calls: {mem['rss']['samples']} (MiB)")
+    print("\nbudgets:")
+    for check in results["budgets"]:
+        mark = "ok  " if check["ok"] else "FAIL"
+        print(f"  {mark} {check['budget']}: {check['measured']:,} (limit {check['limit']:,})")
+
+
+def write_chart(results: dict[str, Any], path: Path) -> Path | None:
+    """A bar chart of per-call cost, log scale, with the machine it was taken on."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    names = list(results["hot_path"])
+    medians = [results["hot_path"][n]["median_ns"] / 1000 for n in names]
+    colors = ["#f2a900" if n.startswith("hivetrace") else "#9aa5b1" for n in names]
+    figure, axes = plt.subplots(figsize=(10, 0.42 * len(names) + 1.6))
+    axes.barh(names[::-1], medians[::-1], color=colors[::-1])
+    axes.set_xscale("log")
+    axes.set_xlabel("µs per call (median, log scale)")
+    for y, value in enumerate(medians[::-1]):
+        axes.text(value * 1.08, y, f"{value:.2f}", va="center", fontsize=8)
+    info = results["machine"]
+    axes.set_title(
+        f"Cost of one traced call — {info['cpu']}, {info['cores']} cores, Python {info['python']}",
+        fontsize=9,
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
