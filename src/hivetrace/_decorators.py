@@ -15,9 +15,10 @@ from typing import Any, Literal, TypeVar, overload
 from hivetrace import _runtime as rt
 from hivetrace._context import current
 from hivetrace._errors import guarded
+from hivetrace._generators import wrap_async_gen, wrap_gen
 from hivetrace._signature import Spec
 from hivetrace._span import Session, Span
-from hivetrace._wrappers import SessionOptions, wrap_async, wrap_async_gen, wrap_gen, wrap_sync
+from hivetrace._wrappers import SessionOptions, wrap_async, wrap_sync
 
 __all__ = [
     "enrich_session",

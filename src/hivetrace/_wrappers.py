@@ -32,10 +32,7 @@ from hivetrace._errors import internal_error
 from hivetrace._signature import Spec
 from hivetrace._span import ErrorInfo, Event, Session
 
-__all__ = ["SessionOptions", "wrap_async", "wrap_async_gen", "wrap_gen", "wrap_sync"]
-
-MAX_YIELDED = 1000
-"""Yielded items kept as a generator's outputs; the count of all of them goes to metadata."""
+__all__ = ["SessionOptions", "flush_if_asked", "root_session", "wrap_async", "wrap_sync"]
 
 _COPIED: dict[type, Callable[[Any], Any]] = {list: list.copy, dict: dict.copy, set: set.copy}
 reset = _current.reset
@@ -99,7 +96,7 @@ class SessionOptions:
         return session
 
 
-def _root(spec: Spec, options: SessionOptions | None, args: Any, kwargs: Any) -> Session:
+def root_session(spec: Spec, options: SessionOptions | None, args: Any, kwargs: Any) -> Session:
     """The session for a call made outside any session."""
     if options is not None:
         return options.open(spec, args, kwargs)
@@ -107,11 +104,6 @@ def _root(spec: Spec, options: SessionOptions | None, args: Any, kwargs: Any) ->
     session.args = _snapshot_args(args)
     session.kwargs = _snapshot_kwargs(kwargs)
     return session
-
-
-def _finish_root(session: Session, result: Any, exc: BaseException | None) -> None:
-    session.result = result
-    session.finish(exc)
 
 
 def _failed(span: Event, token: Any, exc: BaseException, observed: Any) -> None:
@@ -172,7 +164,7 @@ def wrap_sync(fn: Callable[..., Any], spec: Spec, options: SessionOptions | None
         if not rt.enabled_at_root():
             return fn(*args, **kwargs)
         try:
-            session = _root(spec, options, args, kwargs)
+            session = root_session(spec, options, args, kwargs)
             session._open()
         except Exception:
             internal_error("opening a session")
@@ -236,7 +228,7 @@ def wrap_async(fn: Callable[..., Any], spec: Spec, options: SessionOptions | Non
         if not rt.enabled_at_root():
             return await fn(*args, **kwargs)
         try:
-            session = _root(spec, options, args, kwargs)
+            session = root_session(spec, options, args, kwargs)
             session._open()
         except Exception:
             internal_error("opening a session")
@@ -258,203 +250,6 @@ def wrap_async(fn: Callable[..., Any], spec: Spec, options: SessionOptions | Non
     return functools.update_wrapper(traced, fn)
 
 
-class _Steps:
-    """One traced generator: its span, its implicit session, what it yielded, and the context
-    switched in around each step (never held across a ``yield``)."""
-
-    __slots__ = ("count", "items", "observed", "root", "span", "token")
-
-    def __init__(self, span: Event, root: Session | None) -> None:
-        self.span = span
-        self.root = root
-        self.items: list[Any] = []
-        self.count = 0
-        self.token: Any = None
-        self.observed: Any = None
-        span.result = self.items  # so a generator abandoned at exit still shows what it yielded
-
-    def resume(self) -> None:
-        """The generator's code runs now: its event is the current one."""
-        self.token = set_current(self.span)
-        observer = hooks.active
-        if observer is not None:
-            self.observed = hooks.enter(observer, self.span)
-
-    def pause(self, item: Any = None, keep: bool = False) -> None:
-        """The generator's code stopped (yielded): give the caller its context back."""
-        self._restore(done=False)
-        if keep:
-            self.count += 1
-            if self.count <= MAX_YIELDED:
-                self.items.append(item)
-
-    def _restore(self, done: bool) -> None:
-        if self.token is not None:
-            reset_current(self.token, self.span.parent)
-            self.token = None
-        observer = hooks.active
-        if observer is not None:
-            hooks.leave(observer, self.span, self.observed, done)
-
-    def end(self, exc: BaseException | None) -> None:
-        """The generator finished, failed or was closed."""
-        try:
-            span = self.span
-            if self.token is not None:
-                reset_current(self.token, span.parent)
-                self.token = None
-            if self.count > MAX_YIELDED:
-                span.enrich(metadata={"yielded_items": self.count, "kept_items": MAX_YIELDED})
-            if isinstance(span, Session):
-                _finish_root(span, self.items, exc)
-            else:
-                span.end = perf_counter_ns()
-                span.result = self.items  # what was yielded before an error is kept too
-                if exc is not None:
-                    span.error = ErrorInfo.from_exception(exc)
-                rt.record(span)
-                if self.root is not None:
-                    _finish_root(self.root, self.items, exc)
-            observer = hooks.active
-            if observer is not None:
-                hooks.leave(observer, span, self.observed, True)
-        except Exception:
-            internal_error("ending a generator span")
-
-
-class _Untraced:
-    """Stands in for :class:`_Steps` when tracing is off: the same loop, touching nothing."""
-
-    __slots__ = ()
-
-    def resume(self) -> None:
-        pass
-
-    def pause(self, item: Any = None, keep: bool = False) -> None:
-        pass
-
-    def end(self, exc: BaseException | None) -> None:
-        pass
-
-
-_UNTRACED = _Untraced()
-
-
-def _start_steps(
-    spec: Spec, options: SessionOptions | None, args: Any, kwargs: Any
-) -> _Steps | None:
-    """Begin tracing a generator at its first step; ``None`` means run it untraced."""
-    try:
-        if not rt.enabled and not rt.enabled_at_root():
-            return None
-        parent = current()
-        root = None
-        if parent is None:
-            if not rt.enabled_at_root():
-                return None
-            root = _root(spec, options, args, kwargs)
-            root.begin()
-            if options is not None:  # @trace_session: the session is the event
-                return _Steps(root, None)
-            parent = root
-        elif not parent.session.sampled:
-            return None
-        kept = _snapshot_kwargs(kwargs) if kwargs else None
-        return _Steps(Event(spec, parent, _snapshot_args(args), kept), root)
-    except Exception:
-        internal_error("starting a generator span")
-        return None
-
-
-def wrap_gen(fn: Callable[..., Any], spec: Spec, options: SessionOptions | None) -> Any:
-    """The wrapper of a generator function; its event lasts until the generator is done."""
-
-    def traced(*args: Any, **kwargs: Any) -> Any:
-        steps = _start_steps(spec, options, args, kwargs)
-        if steps is None:
-            return (yield from fn(*args, **kwargs))
-        gen = fn(*args, **kwargs)
-        sent: Any = None
-        thrown: BaseException | None = None
-        while True:
-            steps.resume()
-            try:
-                if thrown is None:
-                    item = gen.send(sent)
-                else:
-                    exc, thrown = thrown, None
-                    item = gen.throw(exc)
-            except StopIteration as stop:
-                steps.end(None)
-                _flush_if_asked(options)
-                return stop.value
-            except BaseException as exc:
-                steps.end(exc)
-                _flush_if_asked(options)
-                raise
-            steps.pause(item, keep=True)
-            try:
-                sent = yield item
-            except GeneratorExit:
-                # An early break, close() or garbage collection: not an error.
-                steps.resume()
-                try:
-                    gen.close()
-                finally:
-                    steps.end(None)
-                raise
-            except BaseException as exc:
-                thrown = exc
-
-    return functools.update_wrapper(traced, fn)
-
-
-def wrap_async_gen(fn: Callable[..., Any], spec: Spec, options: SessionOptions | None) -> Any:
-    """The wrapper of an async generator function."""
-
-    async def traced(*args: Any, **kwargs: Any) -> Any:
-        traced_steps = _start_steps(spec, options, args, kwargs)
-        # Untraced (disabled, unsampled), the same loop runs without touching the context, so
-        # asend/athrow/aclose reach the inner generator either way.
-        steps: _Steps | _Untraced = _UNTRACED if traced_steps is None else traced_steps
-        flush = traced_steps is not None and options is not None and options.flush
-        agen = fn(*args, **kwargs)
-        sent: Any = None
-        thrown: BaseException | None = None
-        while True:
-            steps.resume()
-            try:
-                if thrown is None:
-                    item = await agen.asend(sent)
-                else:
-                    exc, thrown = thrown, None
-                    item = await agen.athrow(exc)
-            except StopAsyncIteration:
-                steps.end(None)
-                if flush:
-                    await rt.flush_async()
-                return
-            except BaseException as exc:
-                steps.end(exc)
-                if flush:
-                    await rt.flush_async()
-                raise
-            steps.pause(item, keep=True)
-            try:
-                sent = yield item
-            except GeneratorExit:
-                steps.resume()
-                try:
-                    await agen.aclose()
-                finally:
-                    steps.end(None)
-                raise
-            except BaseException as exc:
-                thrown = exc
-
-    return functools.update_wrapper(traced, fn)
-
-
-def _flush_if_asked(options: SessionOptions | None) -> None:
+def flush_if_asked(options: SessionOptions | None) -> None:
     if options is not None and options.flush:
         rt.flush_now()

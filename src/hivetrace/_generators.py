@@ -1,0 +1,237 @@
+"""The generator and async-generator wrappers: an event that lasts as long as the iteration.
+
+The event starts at the first step (a generator function's body only runs then) and ends when
+the generator is exhausted, raises, is closed or is garbage-collected; an early ``break`` is
+not an error. Its outputs are the yielded items (the first :data:`MAX_YIELDED`). The context
+is switched in around each step of the inner generator and switched back before each
+``yield``, so no ContextVar token is ever held across a ``yield``.
+
+The step loop is written out in full in each wrapper (no helper calls per step): a generator
+step is the hot path of streaming code.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from time import perf_counter_ns
+from typing import Any
+
+from hivetrace import _hooks as hooks
+from hivetrace import _runtime as rt
+from hivetrace._context import _current, current
+from hivetrace._errors import internal_error
+from hivetrace._signature import Spec
+from hivetrace._span import ErrorInfo, Event, Session
+from hivetrace._wrappers import (
+    SessionOptions,
+    _snapshot_args,
+    _snapshot_kwargs,
+    flush_if_asked,
+    root_session,
+)
+
+__all__ = ["MAX_YIELDED", "wrap_async_gen", "wrap_gen"]
+
+MAX_YIELDED = 1000
+"""Yielded items kept as a generator's outputs; the count of all of them goes to metadata."""
+
+_set = _current.set
+_reset = _current.reset  # set and reset happen within one step: the token is always ours
+
+
+def _begin(
+    spec: Spec, options: SessionOptions | None, args: Any, kwargs: Any
+) -> tuple[Event, Session | None] | None:
+    """The event of a generator at its first step and the implicit session it opened, if
+    any; None means run it untraced (disabled, unsampled, or an internal error)."""
+    try:
+        if not rt.enabled and not rt.enabled_at_root():
+            return None
+        parent = current()
+        root = None
+        if parent is None:
+            if not rt.enabled_at_root():
+                return None
+            root = root_session(spec, options, args, kwargs)
+            root.begin()
+            if options is not None:  # @trace_session: the session is the event itself
+                root.result = []
+                return root, None
+            parent = root
+        elif not parent.session.sampled:
+            return None
+        event = Event(
+            spec, parent, _snapshot_args(args), _snapshot_kwargs(kwargs) if kwargs else None
+        )
+        event.result = []  # the yielded items, visible even if the generator is abandoned
+        return event, root
+    except Exception:
+        internal_error("starting a generator span")
+        return None
+
+
+def _end(
+    event: Event, root: Session | None, count: int, exc: BaseException | None, observed: Any
+) -> None:
+    """The generator finished, failed or was closed: end its event (and implicit session)."""
+    try:
+        items = event.result
+        if count > MAX_YIELDED:
+            event.enrich(metadata={"yielded_items": count, "kept_items": MAX_YIELDED})
+        if isinstance(event, Session):
+            if exc is not None:
+                event.set_error(exc)
+            event._observed = observed  # finish() tells the observer, detaching this token
+            event.finish()
+            return
+        event.end = perf_counter_ns()
+        if exc is not None:
+            event.error = ErrorInfo.from_exception(exc)
+        rt.record(event)
+        if root is not None:
+            root.result = items
+            root.finish(exc)
+        observer = hooks.active
+        if observer is not None:
+            hooks.leave(observer, event, observed, True)
+    except Exception:
+        internal_error("ending a generator span")
+
+
+def wrap_gen(fn: Callable[..., Any], spec: Spec, options: SessionOptions | None) -> Any:
+    """The wrapper of a generator function."""
+
+    def traced(*args: Any, **kwargs: Any) -> Any:
+        begun = _begin(spec, options, args, kwargs)
+        if begun is None:
+            return (yield from fn(*args, **kwargs))
+        event, root = begun
+        items: list[Any] = event.result
+        count = 0
+        observed: Any = None
+        gen = fn(*args, **kwargs)
+        sent: Any = None
+        thrown: BaseException | None = None
+        while True:
+            token = _set(event)
+            observer = hooks.active
+            if observer is not None:
+                observed = hooks.enter(observer, event)
+            try:
+                if thrown is None:
+                    item = gen.send(sent)
+                else:
+                    exc, thrown = thrown, None
+                    item = gen.throw(exc)
+            except StopIteration as stop:
+                _reset(token)
+                _end(event, root, count, None, observed)
+                flush_if_asked(options)
+                return stop.value
+            except BaseException as exc:
+                _reset(token)
+                _end(event, root, count, exc, observed)
+                flush_if_asked(options)
+                raise
+            _reset(token)
+            if observer is not None:
+                hooks.leave(observer, event, observed, False)
+                observed = None  # detached: the end must not detach it again
+            count += 1
+            if count <= MAX_YIELDED:
+                items.append(item)
+            try:
+                sent = yield item
+            except GeneratorExit:
+                # An early break, close() or garbage collection: not an error.
+                token = _set(event)
+                try:
+                    gen.close()
+                finally:
+                    _reset(token)
+                    _end(event, root, count, None, observed)
+                raise
+            except BaseException as exc:
+                thrown = exc
+
+    return functools.update_wrapper(traced, fn)
+
+
+def wrap_async_gen(fn: Callable[..., Any], spec: Spec, options: SessionOptions | None) -> Any:
+    """The wrapper of an async generator function."""
+
+    async def traced(*args: Any, **kwargs: Any) -> Any:
+        begun = _begin(spec, options, args, kwargs)
+        agen = fn(*args, **kwargs)
+        if begun is None:
+            # Untraced (disabled, unsampled): still forward asend/athrow/aclose faithfully.
+            sent_plain: Any = None
+            thrown_plain: BaseException | None = None
+            while True:
+                try:
+                    if thrown_plain is None:
+                        item = await agen.asend(sent_plain)
+                    else:
+                        error, thrown_plain = thrown_plain, None
+                        item = await agen.athrow(error)
+                except StopAsyncIteration:
+                    return
+                try:
+                    sent_plain = yield item
+                except GeneratorExit:
+                    await agen.aclose()
+                    raise
+                except BaseException as thrown_in:
+                    thrown_plain = thrown_in
+        event, root = begun
+        items: list[Any] = event.result
+        count = 0
+        observed: Any = None
+        flush = options is not None and options.flush
+        sent: Any = None
+        thrown: BaseException | None = None
+        while True:
+            token = _set(event)  # held across the await of one step: same task, same context
+            observer = hooks.active
+            if observer is not None:
+                observed = hooks.enter(observer, event)
+            try:
+                if thrown is None:
+                    item = await agen.asend(sent)
+                else:
+                    exc, thrown = thrown, None
+                    item = await agen.athrow(exc)
+            except StopAsyncIteration:
+                _reset(token)
+                _end(event, root, count, None, observed)
+                if flush:
+                    await rt.flush_async()
+                return
+            except BaseException as exc:
+                _reset(token)
+                _end(event, root, count, exc, observed)
+                if flush:
+                    await rt.flush_async()
+                raise
+            _reset(token)
+            if observer is not None:
+                hooks.leave(observer, event, observed, False)
+                observed = None  # detached: the end must not detach it again
+            count += 1
+            if count <= MAX_YIELDED:
+                items.append(item)
+            try:
+                sent = yield item
+            except GeneratorExit:
+                token = _set(event)
+                try:
+                    await agen.aclose()
+                finally:
+                    _reset(token)
+                    _end(event, root, count, None, observed)
+                raise
+            except BaseException as exc:
+                thrown = exc
+
+    return functools.update_wrapper(traced, fn)
