@@ -12,6 +12,7 @@ step is the hot path of streaming code.
 
 from __future__ import annotations
 
+import dis
 import functools
 from collections.abc import Callable
 from time import perf_counter_ns
@@ -19,11 +20,13 @@ from typing import Any
 
 from hivetrace import _hooks as hooks
 from hivetrace import _runtime as rt
+from hivetrace._buffer import record
 from hivetrace._context import _current, current
 from hivetrace._errors import internal_error
 from hivetrace._signature import Spec
 from hivetrace._span import ErrorInfo, Event, Session
 from hivetrace._wrappers import (
+    _COPIED,
     SessionOptions,
     _snapshot_args,
     _snapshot_kwargs,
@@ -36,6 +39,7 @@ __all__ = ["MAX_YIELDED", "wrap_async_gen", "wrap_gen"]
 MAX_YIELDED = 1000
 """Yielded items kept as a generator's outputs; the count of all of them goes to metadata."""
 
+_END: Any = object()  # what next() returns, instead of raising, when the generator is done
 _set = _current.set
 _reset = _current.reset  # set and reset happen within one step: the token is always ours
 
@@ -61,9 +65,12 @@ def _begin(
             parent = root
         elif not parent.session.sampled:
             return None
-        event = Event(
-            spec, parent, _snapshot_args(args), _snapshot_kwargs(kwargs) if kwargs else None
-        )
+        snapshot = args
+        for value in args:
+            if type(value) in _COPIED:
+                snapshot = _snapshot_args(args)
+                break
+        event = Event(spec, parent, snapshot, _snapshot_kwargs(kwargs) if kwargs else None)
         event.result = []  # the yielded items, visible even if the generator is abandoned
         return event, root
     except Exception:
@@ -88,7 +95,7 @@ def _end(
         event.end = perf_counter_ns()
         if exc is not None:
             event.error = ErrorInfo.from_exception(exc)
-        rt.record(event)
+        record(event)  # sampled: _begin checked
         if root is not None:
             root.result = items
             root.finish(exc)
@@ -99,15 +106,53 @@ def _end(
         internal_error("ending a generator span")
 
 
+def _returns_only_none(fn: Callable[..., Any]) -> bool:
+    """Whether every ``return`` of a generator function returns None (read from its bytecode,
+    once, at decoration). Then the wrapper can step it with ``next(gen, _END)``, which ends
+    without raising StopIteration, instead of ``send``, which must raise it to carry a value.
+    """
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return False
+    previous = None
+    for instruction in dis.get_instructions(code):
+        if instruction.opname == "RETURN_CONST" and instruction.argval is not None:
+            return False
+        if instruction.opname == "RETURN_VALUE" and not (
+            previous is not None and previous.opname == "LOAD_CONST" and previous.argval is None
+        ):
+            return False
+        previous = instruction
+    return True
+
+
 def wrap_gen(fn: Callable[..., Any], spec: Spec, options: SessionOptions | None) -> Any:
     """The wrapper of a generator function."""
+    stepper_ends_quietly = _returns_only_none(fn)
 
     def traced(*args: Any, **kwargs: Any) -> Any:
-        begun = _begin(spec, options, args, kwargs)
-        if begun is None:
-            return (yield from fn(*args, **kwargs))
-        event, root = begun
-        items: list[Any] = event.result
+        parent = current() if rt.enabled else None
+        if parent is not None and parent.session.sampled and options is None:
+            # The common case, inline: inside a sampled session (see _begin for the rest).
+            try:
+                snapshot = args
+                for value in args:
+                    if type(value) in _COPIED:
+                        snapshot = _snapshot_args(args)
+                        break
+                event = Event(spec, parent, snapshot, _snapshot_kwargs(kwargs) if kwargs else None)
+                items: list[Any] = []
+                event.result = items
+                root = None
+            except Exception:
+                internal_error("starting a generator span")
+                return (yield from fn(*args, **kwargs))
+        else:
+            begun = _begin(spec, options, args, kwargs)
+            if begun is None:
+                return (yield from fn(*args, **kwargs))
+            event, root = begun
+            items = event.result
         count = 0
         observed: Any = None
         gen = fn(*args, **kwargs)
@@ -119,15 +164,18 @@ def wrap_gen(fn: Callable[..., Any], spec: Spec, options: SessionOptions | None)
             if observer is not None:
                 observed = hooks.enter(observer, event)
             try:
-                if thrown is None:
-                    item = gen.send(sent)
-                else:
+                if thrown is not None:
                     exc, thrown = thrown, None
                     item = gen.throw(exc)
+                elif sent is None and stepper_ends_quietly:
+                    item = next(gen, _END)
+                else:
+                    item = gen.send(sent)
             except StopIteration as stop:
                 _reset(token)
                 _end(event, root, count, None, observed)
-                flush_if_asked(options)
+                if options is not None and options.flush:
+                    rt.flush_now()
                 return stop.value
             except BaseException as exc:
                 _reset(token)
@@ -135,6 +183,15 @@ def wrap_gen(fn: Callable[..., Any], spec: Spec, options: SessionOptions | None)
                 flush_if_asked(options)
                 raise
             _reset(token)
+            if item is _END:
+                if root is None and hooks.active is None and count <= MAX_YIELDED and not options:
+                    event.end = perf_counter_ns()  # the common end, inline (see _end)
+                    record(event)
+                    return None
+                _end(event, root, count, None, observed)
+                if options is not None and options.flush:
+                    rt.flush_now()
+                return None
             if observer is not None:
                 hooks.leave(observer, event, observed, False)
                 observed = None  # detached: the end must not detach it again
