@@ -73,7 +73,8 @@ class Flusher:
         self._stopping = False
         self._sessions: dict[int, _SessionState] = {}
         self._blocked: str | None = None  # reason everything is dropped (a rejected key)
-        self._cycle_losses = 0
+        self._losses = 0  # events lost so far (not counting those a redact hook dropped)
+        self._waiting: list[tuple[FlushRequest, int, int]] = []  # flush requests in progress
         self.thread = threading.Thread(target=self._run, name="hivetrace-flusher", daemon=True)
 
     @property
@@ -120,14 +121,17 @@ class Flusher:
         finally:
             self.ready.set()
         while True:
-            self._wake.wait(self.config.flush_interval)
+            # Sleep unless a full batch (or more) or a flush request is already waiting: a
+            # trickle of events is sent once per interval, a flood back to back.
+            if len(QUEUE) < self.config.batch_size and not CONTROL and not self._waiting:
+                self._wake.wait(self.config.flush_interval)
             self._wake.clear()
             stopping = self._stopping
             try:
                 self._cycle()
             except Exception:
                 internal_error("flusher cycle")
-            if stopping:
+            if stopping and not QUEUE and not self._waiting:
                 break
         if self.exporter is not None:
             try:
@@ -140,25 +144,33 @@ class Flusher:
             self._apply_config(self._pending_config)
         control = [CONTROL.popleft() for _ in range(len(CONTROL))]
         _buffer.woken()
-        taken = [QUEUE.popleft() for _ in range(len(QUEUE))]
         counters = _buffer.counters
+        for item in control:
+            if isinstance(item, FlushRequest):
+                # Done once everything queued before it has been taken and handled.
+                self._waiting.append((item, counters.taken + len(QUEUE), self._losses))
+        # Take a bounded share, so that the queue keeps room for new events while this share
+        # is delivered: queue + in flight never pass max_queue.
+        share = max(4 * self.config.batch_size, 2000)
+        taken = [QUEUE.popleft() for _ in range(min(len(QUEUE), share))]
         with counters.lock:
             counters.taken += len(taken)
             counters.in_flight += len(taken)
             _buffer.limit = max(0, self.config.max_queue - counters.in_flight)
-        self._cycle_losses = 0
         self.encoder.refresh_clock()
-        flush_requested = any(isinstance(item, FlushRequest) for item in control)
         try:
-            self._replay(force=flush_requested)
+            self._replay(force=bool(self._waiting))
             self._deliver(taken, [item for item in control if isinstance(item, Update)])
         finally:
             with counters.lock:
                 _buffer.limit = max(0, self.config.max_queue - counters.in_flight)
-        delivered = self._cycle_losses == 0 and not self._backlog()
-        for item in control:
-            if isinstance(item, FlushRequest):
-                item.resolve(delivered)
+        waiting = []
+        for request, target, losses in self._waiting:
+            if counters.taken >= target:
+                request.resolve(self._losses == losses and not self._backlog())
+            else:
+                waiting.append((request, target, losses))
+        self._waiting = waiting
 
     def _apply_config(self, config: Config) -> None:
         old = self.config
@@ -450,7 +462,7 @@ class Flusher:
         counters = _buffer.counters
         with counters.lock:
             if reason != "redacted":  # dropped on purpose by the user's hook: not a failure
-                self._cycle_losses += count
+                self._losses += count
             counters.dropped[reason] = counters.dropped.get(reason, 0) + count
             counters.in_flight -= count
 

@@ -198,9 +198,12 @@ def wrap_async(fn: Callable[..., Any], spec: Spec, options: SessionOptions | Non
         if not parent.session.sampled:
             return await fn(*args, **kwargs)
         try:
-            span = Event(
-                spec, parent, _snapshot_args(args), _snapshot_kwargs(kwargs) if kwargs else None
-            )
+            snapshot = args
+            for value in args:
+                if type(value) in _COPIED:
+                    snapshot = _snapshot_args(args)
+                    break
+            span = Event(spec, parent, snapshot, _snapshot_kwargs(kwargs) if kwargs else None)
             token = set_current(span)
             observer = hooks.active
             observed = hooks.enter(observer, span) if observer is not None else None

@@ -1,0 +1,140 @@
+"""A non-timing guard on the hot path: count the Python calls, C calls and retained allocations
+of one traced call, so that CI catches a slowdown (a helper call, a JSON dump, an id formatted
+too early) without a flaky timing assert. Speed itself is measured by `make bench`."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tracemalloc
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import Any
+
+import pytest
+
+import hivetrace
+from hivetrace import _buffer
+
+FORBIDDEN_MODULES = ("pydantic", "json", "uuid", "hivetrace/_encode", "hivetrace/_serialize")
+
+
+@hivetrace.trace_tool
+def tool(a: int, b: int) -> int:
+    return a + b
+
+
+@hivetrace.trace_tool
+def stream(a: int, b: int) -> Iterator[int]:
+    yield a + b
+
+
+@hivetrace.trace_tool
+async def atool(a: int, b: int) -> int:
+    return a + b
+
+
+def profile(call: Callable[[], Any]) -> list[tuple[str, str]]:
+    """Every Python ('call') and C ('c_call') function entered while ``call`` runs."""
+    seen: list[tuple[str, str]] = []
+
+    def hook(frame: FrameType, event: str, arg: Any) -> None:
+        if event == "call":
+            seen.append(("call", f"{frame.f_code.co_filename}:{frame.f_code.co_name}"))
+        elif event == "c_call":
+            seen.append(("c_call", getattr(arg, "__qualname__", repr(arg))))
+
+    sys.setprofile(hook)
+    try:
+        call()
+    finally:
+        sys.setprofile(None)
+    return seen[:-1]  # the last entry is sys.setprofile itself
+
+
+def python_calls(seen: list[tuple[str, str]], *exclude: str) -> list[str]:
+    return [
+        name
+        for kind, name in seen
+        if kind == "call" and not any(name.endswith(f":{ex}") for ex in exclude)
+    ]
+
+
+@pytest.fixture
+def quiet_flusher() -> Iterator[None]:
+    hivetrace.configure(exporter="none", flush_interval=3600, batch_size=100_000)
+    yield
+    _buffer.QUEUE.clear()
+
+
+def test_a_traced_call_makes_three_python_calls_and_no_serialization(
+    quiet_flusher: None,
+) -> None:
+    with hivetrace.session("guard"):
+        tool(1, 2)  # warm
+        seen = profile(lambda: tool(1, 2))
+    calls = python_calls(seen, "tool", "<lambda>")
+    # the wrapper, Event.__init__, and the buffer's append
+    assert [name.rsplit(":", 1)[1] for name in calls] == ["traced", "__init__", "record"]
+    assert len([kind for kind, _ in seen if kind == "c_call"]) <= 9
+    assert not [name for _, name in seen if any(mod in name for mod in FORBIDDEN_MODULES)]
+
+
+def test_a_traced_generator_stays_within_its_call_budget(quiet_flusher: None) -> None:
+    def consume() -> None:
+        for _ in stream(1, 2):
+            pass
+
+    with hivetrace.session("guard"):
+        consume()
+        seen = profile(consume)
+    calls = [name.rsplit(":", 1)[1] for name in python_calls(seen, "consume", "<lambda>")]
+    # two resumes of the wrapper and of the user's generator, Event.__init__, the append
+    assert sorted(calls) == sorted(["traced", "__init__", "stream", "traced", "stream", "record"])
+
+
+def test_an_async_call_stays_within_its_call_budget(quiet_flusher: None) -> None:
+    async def main() -> list[tuple[str, str]]:
+        async with hivetrace.session("guard"):
+            await atool(1, 2)
+            seen: list[tuple[str, str]] = []
+
+            def hook(frame: FrameType, event: str, arg: Any) -> None:
+                if event == "call":
+                    seen.append(("call", frame.f_code.co_name))
+
+            sys.setprofile(hook)
+            await atool(1, 2)
+            sys.setprofile(None)
+            return seen
+
+    seen = asyncio.run(main())
+    names = [name for _, name in seen if name not in ("main", "hook")]
+    # reset_current guards a token reset against a coroutine driven from another context
+    assert sorted(names) == ["__init__", "atool", "record", "reset_current", "traced"]
+
+
+def test_retained_memory_per_pending_event_is_small(quiet_flusher: None) -> None:
+    with hivetrace.session("guard"):
+        tool(1, 2)
+        assert hivetrace.flush(10)  # the flusher's lazy imports happen now, not while measured
+        tracemalloc.start()
+        try:
+            before = tracemalloc.take_snapshot()
+            for _ in range(2000):
+                tool(1, 2)
+            after = tracemalloc.take_snapshot()
+        finally:
+            tracemalloc.stop()
+    grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    blocks = sum(stat.count_diff for stat in after.compare_to(before, "filename"))
+    assert grown / 2000 <= 512  # bytes kept per pending event (budget: 2 KiB)
+    # the event, its args tuple and its two clock readings (ints), and the queue's own blocks
+    assert blocks / 2000 <= 4.1
+
+
+def test_ids_are_not_formatted_on_the_hot_path(quiet_flusher: None) -> None:
+    with hivetrace.session("guard"):
+        tool(1, 2)
+        event = _buffer.QUEUE[-1]
+        assert event._id is None  # made by the flusher (or when the app asks for it)
