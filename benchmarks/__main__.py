@@ -28,7 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer samples, skip the RSS run")
     parser.add_argument("--no-peers", action="store_true", help="skip LangSmith and Langfuse")
     args = parser.parse_args(argv)
-    samples, calls = (7, 5_000) if args.quick else (25, 20_000)
+    # 5,000 calls per sample: about what waits between two flusher wake-ups at batch_size=500
+    # and a few threads; far more would measure the garbage collector walking a backlog.
+    samples, calls = (9, 5_000) if args.quick else (41, 5_000)
     started = time.time()
 
     cases: list[Case] = hivetrace_cases()

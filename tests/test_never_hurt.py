@@ -24,7 +24,7 @@ def test_internal_error_on_the_hot_path_is_swallowed_and_logged_once(
         raise RuntimeError("bug in hivetrace")
 
     _errors.set_raise_internal_errors(False)
-    monkeypatch.setattr(_wrappers, "Event", broken)
+    monkeypatch.setattr(_wrappers, "new_event", broken)
     before = hivetrace.stats().internal_errors
     with caplog.at_level(logging.ERROR, logger="hivetrace"), hivetrace.session("s"):
         assert double(2) == 4
@@ -37,7 +37,7 @@ def test_internal_errors_raise_in_tests(monkeypatch: pytest.MonkeyPatch) -> None
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("bug in hivetrace")
 
-    monkeypatch.setattr(_wrappers, "Event", broken)
+    monkeypatch.setattr(_wrappers, "new_event", broken)
     with hivetrace.session("s"), pytest.raises(RuntimeError, match="bug in hivetrace"):
         double(2)
 
