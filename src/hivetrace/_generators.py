@@ -31,6 +31,7 @@ from hivetrace._wrappers import (
     _snapshot_args,
     _snapshot_kwargs,
     flush_if_asked,
+    new_event,
     root_session,
 )
 
@@ -140,9 +141,19 @@ def wrap_gen(fn: Callable[..., Any], spec: Spec, options: SessionOptions | None)
                     if type(value) in _COPIED:
                         snapshot = _snapshot_args(args)
                         break
-                event = Event(spec, parent, snapshot, _snapshot_kwargs(kwargs) if kwargs else None)
+                event = new_event(Event)  # built field by field, as in the sync wrapper
+                event.spec = spec
+                event.parent = parent
+                event.session = parent.session
+                event.args = snapshot
+                event.kwargs = _snapshot_kwargs(kwargs) if kwargs else None
+                event._id = None
+                event.extra = None
+                event.error = None
                 items: list[Any] = []
                 event.result = items
+                event.end = 0
+                event.start = perf_counter_ns()
                 root = None
             except Exception:
                 internal_error("starting a generator span")

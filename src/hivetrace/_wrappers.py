@@ -218,7 +218,18 @@ def wrap_async(fn: Callable[..., Any], spec: Spec, options: SessionOptions | Non
                 if type(value) in _COPIED:
                     snapshot = _snapshot_args(args)
                     break
-            span = Event(spec, parent, snapshot, _snapshot_kwargs(kwargs) if kwargs else None)
+            span = new_event(Event)  # written out as in the sync wrapper
+            span.spec = spec
+            span.parent = parent
+            span.session = parent.session
+            span.args = snapshot
+            span.kwargs = _snapshot_kwargs(kwargs) if kwargs else None
+            span._id = None
+            span.extra = None
+            span.error = None
+            span.result = NO_RESULT
+            span.end = 0
+            span.start = perf_counter_ns()
             token = set_current(span)
             observer = hooks.active
             observed = hooks.enter(observer, span) if observer is not None else None
