@@ -18,7 +18,7 @@ import gc
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from time import perf_counter_ns
 from types import FrameType
 
@@ -32,22 +32,27 @@ __all__ = ["close_open_events", "install_sigterm_handler"]
 def _is_open(obj: object) -> bool:
     # type(), not isinstance(): isinstance reads __class__, which a user's object may break.
     kind = type(obj)
-    if not issubclass(kind, Event) or issubclass(kind, Session):
+    if not issubclass(kind, Event) or obj.end or obj.remote:  # type: ignore[attr-defined]
         return False
     assert isinstance(obj, Event)
-    if obj.end:
-        return False
+    if isinstance(obj, Session):
+        return obj.begun  # a session() made but never entered is not open
     if isinstance(obj, Span):
         return obj.parent is not None  # a span() made but never begun has no parent yet
     return True
 
 
-def close_open_events(sessions: Iterable[Session]) -> int:
-    """End every open event and the given open sessions, marked incomplete; returns how many."""
+def close_open_events() -> int:
+    """End every open event, then every open session, marked incomplete; returns how many.
+
+    They are found by one walk over the garbage collector's objects, here at exit, so that
+    nothing on the hot path has to register them."""
     closed = 0
     try:
         now = perf_counter_ns()
-        events = [obj for obj in gc.get_objects() if _is_open(obj)]
+        found = [obj for obj in gc.get_objects() if _is_open(obj)]
+        sessions = [obj for obj in found if isinstance(obj, Session)]
+        events = [obj for obj in found if not isinstance(obj, Session)]
         # Innermost first, so that parents end after their children as usual.
         events.sort(key=lambda event: event.start, reverse=True)
         for event in events:
@@ -56,10 +61,9 @@ def close_open_events(sessions: Iterable[Session]) -> int:
             _runtime.record(event)
             closed += 1
         for session in sessions:
-            if not session.end:
-                session.enrich(metadata={"incomplete": True})
-                session.finish(None)
-                closed += 1
+            session.enrich(metadata={"incomplete": True})
+            session.finish(None)
+            closed += 1
     except Exception:
         internal_error("closing open events at exit")
     return closed

@@ -8,12 +8,12 @@ session, configuring, flushing, exiting, forking.
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import random
 import sys
 import threading
 import time
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from hivetrace import _buffer
@@ -44,7 +44,6 @@ _config: Config | None = None
 _flusher: Flusher | None = None
 _lock = threading.RLock()
 _pid = os.getpid()
-_open_sessions: weakref.WeakValueDictionary[int, Session] = weakref.WeakValueDictionary()
 _exit_registered = False
 
 
@@ -87,13 +86,20 @@ def _apply(config: Config) -> None:
             _flusher.reconfigure(config)
 
 
+_env_raw: str | None = None  # HIVETRACE_ENABLED as last read, and what it meant
+_env_value = True
+
+
 def enabled_at_root() -> bool:
     """Whether a call outside any session is traced, re-reading ``HIVETRACE_ENABLED`` unless
     ``configure(enabled=...)`` decided it (so the variable is honoured at call time)."""
-    global enabled
-    config = get_config()
+    global enabled, _env_raw, _env_value
+    config = _config if _config is not None else get_config()
     if "enabled" not in config.explicit:
-        enabled = env_enabled()
+        raw = os.environ.get("HIVETRACE_ENABLED")
+        if raw != _env_raw:  # parse (and warn about a bad value) only when it changes
+            _env_raw, _env_value = raw, env_enabled()
+        enabled = _env_value
     return enabled
 
 
@@ -102,12 +108,17 @@ def enabled_at_root() -> bool:
 
 def new_session(spec: Spec, session_id: str | None = None, source: str | None = None) -> Session:
     """A session object, sampled according to ``sample_rate``."""
-    from hivetrace._span import Session
-
-    rate = get_config().sample_rate
+    rate = (_config if _config is not None else get_config()).sample_rate
     # A disabled tracer still hands out working session objects; they just record nothing.
     sampled = enabled_at_root() and (rate >= 1.0 or random.random() < rate)
-    return Session(spec, session_id=session_id, source=source, sampled=sampled)
+    return _session_class()(spec, session_id=session_id, source=source, sampled=sampled)
+
+
+@functools.cache
+def _session_class() -> type[Session]:
+    from hivetrace._span import Session  # _span imports this module: resolved at first use
+
+    return Session
 
 
 def implicit_session(name: str) -> Session:
@@ -118,16 +129,13 @@ def implicit_session(name: str) -> Session:
 
 
 def session_opened(session: Session) -> None:
-    """A session began: make sure the flusher runs, and remember it until it ends."""
+    """A session began: make sure the flusher runs."""
     if _flusher is None or _pid != os.getpid():
         _ensure_flusher()
-    if session.sampled:
-        _open_sessions[id(session)] = session
 
 
 def session_closed(session: Session) -> None:
     """A session ended: it is now an event to deliver."""
-    _open_sessions.pop(id(session), None)
     if session.sampled:
         _buffer.record(session)
 
@@ -290,7 +298,7 @@ def _at_exit() -> None:
         return
     from hivetrace._lifecycle import close_open_events
 
-    close_open_events(list(_open_sessions.values()))
+    close_open_events()
     shutdown(get_config().exit_timeout)
 
 
@@ -301,7 +309,6 @@ def _after_fork_in_child() -> None:
     _pid = os.getpid()
     _buffer.reset_after_fork()
     _buffer.wake = _noop
-    _open_sessions.clear()
 
 
 def _before_fork() -> None:

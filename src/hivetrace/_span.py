@@ -320,7 +320,7 @@ class Span(Event):
 class Session(Span):
     """The root of a trace; what ``hivetrace.session()`` returns."""
 
-    __slots__ = ("__weakref__", "_session_id", "flush_on_exit", "key", "sampled", "source")
+    __slots__ = ("_session_id", "begun", "flush_on_exit", "key", "sampled", "source")
 
     def __init__(
         self,
@@ -336,6 +336,7 @@ class Session(Span):
         self.sampled = sampled
         self.key: str | None = None
         self.flush_on_exit = False
+        self.begun = False
         if session_id is None:
             self._id = getrandbits(128)
             self._session_id: str | None = None
@@ -355,24 +356,29 @@ class Session(Span):
         """Equal to :attr:`session_id`: a session is itself an event."""
         return self.session_id
 
-    @guarded
     def begin(self) -> None:
-        """Start the clock and register as open, without touching the context."""
+        """Start the clock and count as open, without touching the context."""
         self.start = perf_counter_ns()
-        _runtime.session_opened(self)
+        self.begun = True
+        try:
+            _runtime.session_opened(self)
+        except Exception:
+            internal_error("opening a session")
 
-    @guarded
     def finish(self, error: BaseException | str | None = None) -> None:
         """Stop the clock and hand the session to the flusher (once)."""
         if self.end:
             return
         self.end = perf_counter_ns()
-        if error is not None and self.error is None:
-            self.set_error(error)
-        _runtime.session_closed(self)
-        observer = hooks.active
-        if observer is not None:
-            hooks.leave(observer, self, self._observed, True)
+        try:
+            if error is not None and self.error is None:
+                self.set_error(error)
+            _runtime.session_closed(self)
+            observer = hooks.active
+            if observer is not None:
+                hooks.leave(observer, self, self._observed, True)
+        except Exception:
+            internal_error("closing a session")
 
     async def __aexit__(
         self,
