@@ -91,6 +91,7 @@ def budgets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 16,
             )
         )
+        checks.append(("events dropped over 1M calls", sum(mem["rss"]["dropped"].values()), 0))
     # Linear cost keeps these flat; quadratic cost would multiply them by 10 and by 5.
     scale = {name: value["median_ns"] for name, value in results["scaling"].items()}
     checks += [
