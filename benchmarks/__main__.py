@@ -70,8 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(b["ok"] for b in results["budgets"]) else 1
 
 
-def _stats(case: Case) -> dict[str, float]:
-    return {"median_ns": case.median, "p25_ns": case.p25, "p75_ns": case.p75}
+def _stats(case: Case) -> dict[str, Any]:
+    return {
+        "median_ns": case.median,
+        "p25_ns": case.p25,
+        "p75_ns": case.p75,
+        "samples_ns": [round(sample, 1) for sample in case.samples_ns],
+    }
 
 
 if __name__ == "__main__":
