@@ -1,6 +1,7 @@
 # Two entry points, each making or reusing its own virtual environment in .venv:
 #   make demo   run the quickstart example into the embedded store, then print its tree
 #   make test   lint, type-check and run the whole test suite
+#   make bench  the performance benchmarks (README, "Performance")
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -31,6 +32,7 @@ test: lint
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python -m benchmarks
 
 clean:
