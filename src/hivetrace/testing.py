@@ -16,8 +16,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from hivetrace import _runtime
-from hivetrace._errors import set_raise_internal_errors
+from hivetrace._errors import reset_for_tests, set_raise_internal_errors
 from hivetrace._exporters import MemoryExporter
+from hivetrace.instrumentation._guard import forget_logged
 
 __all__ = ["Capture", "capture", "hivetrace_capture"]
 
@@ -104,6 +105,9 @@ def capture(**options: Any) -> Iterator[Capture]:
     """
     previous = _runtime.get_config()
     raising = set_raise_internal_errors(True)
+    # Messages logged "once" are logged again inside each capture: each test sees its own.
+    reset_for_tests()
+    forget_logged()
     exporter = _runtime.memory_exporter()
     _runtime.flush(10.0)
     exporter.clear()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import filecmp
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -89,14 +87,3 @@ def test_a_tracing_failure_never_reaches_the_call(
     assert message.content and text
     assert "tracer bug" in caplog.text
     assert len(model_events(hivetrace_capture)) == 2
-
-
-def test_the_shared_machinery_is_the_same_in_both_integrations() -> None:
-    here = Path(hivetrace_anthropic.__file__).parent / "_common"
-    there = Path(__file__).resolve().parents[2] / "openai" / "src" / "hivetrace_openai" / "_common"
-    if not there.exists():
-        pytest.skip("hivetrace-openai is not beside this integration")
-    names = sorted(path.name for path in here.glob("*.py"))
-    assert names == sorted(path.name for path in there.glob("*.py"))
-    _, mismatch, errors = filecmp.cmpfiles(here, there, names, shallow=False)
-    assert mismatch == errors == [], "copy the changed _common module to the other integration"

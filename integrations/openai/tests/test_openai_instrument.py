@@ -13,13 +13,13 @@ import openai
 import pytest
 import wrapt
 from hivetrace_openai import _chat, _table
-from hivetrace_openai._common._patching import Instrumentor
 from openai.resources.chat.completions import AsyncCompletions, Completions
 from openai.resources.embeddings import Embeddings
 from openai.resources.responses import Responses
 from openai_events import model_events, only_model_event
 from openai_fake_server import FakeOpenAI
 
+from hivetrace.instrumentation import Instrumentor
 from hivetrace.testing import Capture
 
 MESSAGES = [{"role": "user", "content": "hi"}]

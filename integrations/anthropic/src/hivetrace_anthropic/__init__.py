@@ -20,7 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._common._patching import Instrumentation, Instrumentor
+from hivetrace.instrumentation import Instrumentation, Instrumentor
+
 from ._table import MIN_VERSION, PATCHES
 
 if TYPE_CHECKING:

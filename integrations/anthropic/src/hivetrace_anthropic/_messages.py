@@ -15,8 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ._common._params import server_metadata, split_request
-from ._common._record import Endpoint, Request, Result
+from hivetrace.instrumentation import Endpoint, Request, Result, server_metadata, split_request
 
 __all__ = ["BETA_CREATE", "BETA_PARSE", "BETA_STREAM", "CREATE", "PARSE", "STREAM"]
 

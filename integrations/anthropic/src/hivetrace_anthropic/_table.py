@@ -9,10 +9,9 @@ and closing it ends the event. A target missing from the installed SDK is skippe
 
 from __future__ import annotations
 
+from hivetrace.instrumentation import Patch, adopting_wrapper, call_wrapper, deferred_stream_wrapper
+
 from . import _messages
-from ._common._calls import call_wrapper
-from ._common._helpers import adopting_wrapper, deferred_stream_wrapper
-from ._common._patching import Patch
 
 __all__ = ["MIN_VERSION", "PATCHES"]
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from hivetrace.instrumentation import Instrumentation, Instrumentor
+
 from ._chat import Options
-from ._common._patching import Instrumentation, Instrumentor
 from ._table import MIN_VERSION, PATCHES
 
 if TYPE_CHECKING:

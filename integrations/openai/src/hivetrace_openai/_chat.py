@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._common._params import server_metadata, split_request
-from ._common._record import Endpoint, Request, Result
+from hivetrace.instrumentation import Endpoint, Request, Result, server_metadata, split_request
+
 from ._usage import response_metadata, usage_metrics
 
 __all__ = ["CREATE", "PARSE", "Options"]

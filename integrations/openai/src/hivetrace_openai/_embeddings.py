@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from hivetrace.instrumentation import Endpoint, Request, Result, server_metadata, split_request
+
 from ._chat import DEFAULT_HOST
-from ._common._params import server_metadata, split_request
-from ._common._record import Endpoint, Request, Result
 from ._usage import response_metadata, usage_metrics
 
 __all__ = ["CREATE"]

@@ -8,10 +8,9 @@ Helpers that the SDK builds on a traced method (``chat.completions.stream`` call
 
 from __future__ import annotations
 
+from hivetrace.instrumentation import Patch, call_wrapper, helper_wrapper
+
 from . import _chat, _embeddings, _responses
-from ._common._calls import call_wrapper
-from ._common._helpers import helper_wrapper
-from ._common._patching import Patch
 
 __all__ = ["MIN_VERSION", "PATCHES"]
 

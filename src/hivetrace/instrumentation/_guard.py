@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-__all__ = ["guarded", "internal_error", "logger"]
+__all__ = ["forget_logged", "guarded", "internal_error", "logger"]
 
 logger = logging.getLogger("hivetrace.integrations")
 
@@ -58,3 +58,10 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R | None]:
             return None
 
     return run
+
+
+def forget_logged() -> None:
+    """Log each place's first error again (``hivetrace.testing.capture`` calls this, so that
+    every test sees its own messages)."""
+    with _lock:
+        _seen.clear()

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
-from ._guard import guarded, internal_error
-from ._patching import Instrumentor, WrapperFunction
-from ._record import Endpoint, Request, TracedCall
-from ._streams import StreamState, wrap_stream
+from hivetrace.instrumentation._guard import guarded, internal_error
+from hivetrace.instrumentation._patching import Instrumentor, WrapperFunction
+from hivetrace.instrumentation._record import Endpoint, Request, TracedCall
+from hivetrace.instrumentation._streams import StreamState, wrap_stream
 
 __all__ = [
     "Adoption",

@@ -12,7 +12,7 @@ from typing import Any
 
 import wrapt
 
-from ._calls import (
+from hivetrace.instrumentation._calls import (
     Adoption,
     Factory,
     HelperScope,
@@ -21,10 +21,10 @@ from ._calls import (
     inside,
     pending_adoption,
 )
-from ._guard import internal_error
-from ._patching import Instrumentor, WrapperFunction
-from ._record import Endpoint, Result, TracedCall
-from ._streams import StreamState, wrap_stream
+from hivetrace.instrumentation._guard import internal_error
+from hivetrace.instrumentation._patching import Instrumentor, WrapperFunction
+from hivetrace.instrumentation._record import Endpoint, Result, TracedCall
+from hivetrace.instrumentation._streams import StreamState, wrap_stream
 
 __all__ = ["adopting_wrapper", "deferred_stream_wrapper", "helper_wrapper"]
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import wrapt
 
-from ._guard import internal_error
-from ._record import Accumulator, TracedCall
+from hivetrace.instrumentation._guard import internal_error
+from hivetrace.instrumentation._record import Accumulator, TracedCall
 
 __all__ = ["AsyncTracedStream", "StreamState", "TracedStream", "wrap_stream"]
 
