@@ -18,7 +18,6 @@ from typing import Any
 from hivetrace import _runtime
 from hivetrace._errors import reset_for_tests, set_raise_internal_errors
 from hivetrace._exporters import MemoryExporter
-from hivetrace.instrumentation._guard import forget_logged
 
 __all__ = ["Capture", "capture", "hivetrace_capture"]
 
@@ -107,7 +106,6 @@ def capture(**options: Any) -> Iterator[Capture]:
     raising = set_raise_internal_errors(True)
     # Messages logged "once" are logged again inside each capture: each test sees its own.
     reset_for_tests()
-    forget_logged()
     exporter = _runtime.memory_exporter()
     _runtime.flush(10.0)
     exporter.clear()

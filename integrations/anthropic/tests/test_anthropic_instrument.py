@@ -16,6 +16,7 @@ from anthropic_events import model_events
 from anthropic_fake_server import FakeAnthropic
 from hivetrace_anthropic import _messages
 
+import hivetrace._errors
 from hivetrace.testing import Capture
 
 MODEL = "claude-sonnet-4-6"
@@ -73,7 +74,7 @@ def test_a_tracing_failure_never_reaches_the_call(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setenv("HIVETRACE_RAISE_INTERNAL_ERRORS", "0")
+    monkeypatch.setattr(hivetrace._errors, "_raise", False)  # production mode: swallow
 
     def broken(*args: Any) -> Any:
         raise RuntimeError("tracer bug")

@@ -19,6 +19,7 @@ from openai.resources.responses import Responses
 from openai_events import model_events, only_model_event
 from openai_fake_server import FakeOpenAI
 
+import hivetrace._errors
 from hivetrace.instrumentation import Instrumentor
 from hivetrace.testing import Capture
 
@@ -152,7 +153,7 @@ def test_a_tracing_failure_never_reaches_the_call(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setenv("HIVETRACE_RAISE_INTERNAL_ERRORS", "0")
+    monkeypatch.setattr(hivetrace._errors, "_raise", False)  # production mode: swallow
 
     def broken(*args: Any) -> Any:
         raise RuntimeError("tracer bug")
@@ -173,7 +174,7 @@ def test_a_tracing_failure_never_reaches_the_call(
 def test_a_failing_request_builder_leaves_the_call_untraced(
     client: openai.OpenAI, hivetrace_capture: Capture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("HIVETRACE_RAISE_INTERNAL_ERRORS", "0")
+    monkeypatch.setattr(hivetrace._errors, "_raise", False)  # production mode: swallow
 
     def broken(*args: Any) -> Any:
         raise RuntimeError("tracer bug")

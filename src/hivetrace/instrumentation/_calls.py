@@ -13,7 +13,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
-from hivetrace.instrumentation._guard import guarded, internal_error
+from hivetrace._errors import guarded, internal_error
 from hivetrace.instrumentation._patching import Instrumentor, WrapperFunction
 from hivetrace.instrumentation._record import Endpoint, Request, TracedCall
 from hivetrace.instrumentation._streams import StreamState, wrap_stream

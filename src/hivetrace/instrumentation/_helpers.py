@@ -12,6 +12,7 @@ from typing import Any
 
 import wrapt
 
+from hivetrace._errors import internal_error
 from hivetrace.instrumentation._calls import (
     Adoption,
     Factory,
@@ -21,7 +22,6 @@ from hivetrace.instrumentation._calls import (
     inside,
     pending_adoption,
 )
-from hivetrace.instrumentation._guard import internal_error
 from hivetrace.instrumentation._patching import Instrumentor, WrapperFunction
 from hivetrace.instrumentation._record import Endpoint, Result, TracedCall
 from hivetrace.instrumentation._streams import StreamState, wrap_stream

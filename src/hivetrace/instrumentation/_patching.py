@@ -23,7 +23,7 @@ from typing import Any, Generic, TypeVar
 
 import wrapt
 
-from hivetrace.instrumentation._guard import logger
+from hivetrace._errors import logger
 
 __all__ = ["Instrumentation", "Instrumentor", "Patch", "WrapperFunction"]
 

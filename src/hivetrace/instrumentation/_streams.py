@@ -20,7 +20,7 @@ from typing import Any
 
 import wrapt
 
-from hivetrace.instrumentation._guard import internal_error
+from hivetrace._errors import internal_error
 from hivetrace.instrumentation._record import Accumulator, TracedCall
 
 __all__ = ["AsyncTracedStream", "StreamState", "TracedStream", "wrap_stream"]
