@@ -22,6 +22,7 @@ from collections.abc import Callable
 from time import perf_counter_ns
 from types import FrameType
 
+from hivetrace import _hooks as hooks
 from hivetrace import _runtime
 from hivetrace._errors import internal_error
 from hivetrace._span import Event, Session, Span
@@ -55,10 +56,13 @@ def close_open_events() -> int:
         events = [obj for obj in found if not isinstance(obj, Session)]
         # Innermost first, so that parents end after their children as usual.
         events.sort(key=lambda event: event.start, reverse=True)
+        observer = hooks.active
         for event in events:
             event.enrich(metadata={"incomplete": True})
             event.end = now
             _runtime.record(event)
+            if observer is not None:  # its OpenTelemetry span ends too
+                hooks.leave(observer, event, None, True)
             closed += 1
         for session in sessions:
             session.enrich(metadata={"incomplete": True})
