@@ -116,7 +116,20 @@ limit = 100_000
 """Room for pending events: ``max_queue`` minus what the flusher is holding."""
 
 batch_size = 500
+fast_limit = batch_size - 1
+"""Below this many pending events, an append needs neither a drop nor a wake-up: the wrappers
+then append to :data:`QUEUE` themselves instead of calling :func:`record`."""
 _wake_requested = False
+
+
+def set_limits(room: int | None = None, batch: int | None = None) -> None:
+    """Set :data:`limit` and/or :data:`batch_size` (and with them :data:`fast_limit`)."""
+    global limit, batch_size, fast_limit
+    if room is not None:
+        limit = room
+    if batch is not None:
+        batch_size = batch
+    fast_limit = min(limit, batch_size - 1)
 
 
 def _no_flusher() -> None:

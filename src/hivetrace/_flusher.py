@@ -156,14 +156,14 @@ class Flusher:
         with counters.lock:
             counters.taken += len(taken)
             counters.in_flight += len(taken)
-            _buffer.limit = max(0, self.config.max_queue - counters.in_flight)
+            _buffer.set_limits(max(0, self.config.max_queue - counters.in_flight))
         self.encoder.refresh_clock()
         try:
             self._replay(force=bool(self._waiting))
             self._deliver(taken, [item for item in control if isinstance(item, Update)])
         finally:
             with counters.lock:
-                _buffer.limit = max(0, self.config.max_queue - counters.in_flight)
+                _buffer.set_limits(max(0, self.config.max_queue - counters.in_flight))
         waiting = []
         for request, target, losses in self._waiting:
             if counters.taken >= target:

@@ -18,9 +18,11 @@ from collections.abc import Callable
 from time import perf_counter_ns
 from typing import Any
 
+from hivetrace import _buffer  # noqa: F401 -- this and the others marked: used by _GEN
 from hivetrace import _hooks as hooks
 from hivetrace import _runtime as rt
-from hivetrace._buffer import record
+from hivetrace._buffer import QUEUE, record  # noqa: F401
+from hivetrace._codegen import make_wrapper
 from hivetrace._context import _current, current
 from hivetrace._errors import internal_error
 from hivetrace._signature import Spec
@@ -31,7 +33,7 @@ from hivetrace._wrappers import (
     _snapshot_args,
     _snapshot_kwargs,
     flush_if_asked,
-    new_event,
+    new_event,  # noqa: F401
     root_session,
 )
 
@@ -43,6 +45,16 @@ MAX_YIELDED = 1000
 _END: Any = object()  # what next() returns, instead of raising, when the generator is done
 _set = _current.set
 _reset = _current.reset  # set and reset happen within one step: the token is always ours
+
+
+class _Thrown:
+    """An exception thrown into the wrapper at a ``yield``, to throw into the inner generator
+    at the next step."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
 
 
 def _begin(
@@ -127,88 +139,136 @@ def _returns_only_none(fn: Callable[..., Any]) -> bool:
     return True
 
 
-def wrap_gen(fn: Callable[..., Any], spec: Spec, options: SessionOptions | None) -> Any:
-    """The wrapper of a generator function."""
-    stepper_ends_quietly = _returns_only_none(fn)
-
-    def traced(*args: Any, **kwargs: Any) -> Any:
-        parent = current() if rt.enabled else None
-        if parent is not None and parent.session.sampled and options is None:
-            # The common case, inline: inside a sampled session (see _begin for the rest).
-            try:
-                snapshot = args
-                for value in args:
-                    if type(value) in _COPIED:
-                        snapshot = _snapshot_args(args)
-                        break
-                event = new_event(Event)  # built field by field, as in the sync wrapper
-                event.spec = spec
-                event.parent = parent
-                event.session = parent.session
-                event.args = snapshot
-                event.kwargs = _snapshot_kwargs(kwargs) if kwargs else None
-                event._id = None
-                event.extra = None
-                event.error = None
-                items: list[Any] = []
-                event.result = items
-                event.end = 0
-                event.start = perf_counter_ns()
-                root = None
-            except Exception:
-                internal_error("starting a generator span")
-                return (yield from fn(*args, **kwargs))
-        else:
-            begun = _begin(spec, options, args, kwargs)
-            if begun is None:
-                return (yield from fn(*args, **kwargs))
-            event, root = begun
-            items = event.result
-        count = 0
-        observed: Any = None
-        gen = fn(*args, **kwargs)
-        sent: Any = None
-        thrown: BaseException | None = None
-        while True:
+def _steps(
+    event: Event,
+    root: Session | None,
+    gen: Any,
+    options: SessionOptions | None,
+    count: int,
+    quiet: bool,
+    sent: Any,
+) -> Any:
+    """Every step of a traced generator, in full: observers, values sent in, exceptions thrown
+    in, return values and the implicit session. ``sent`` is what the next step passes in:
+    None, a value sent in, or a :class:`_Thrown`."""
+    items = event.result
+    observed: Any = None
+    while True:
+        token = _set(event)
+        observer = hooks.active
+        if observer is not None:
+            observed = hooks.enter(observer, event)
+        try:
+            if sent is None and quiet:
+                item = next(gen, _END)
+            elif type(sent) is _Thrown:
+                item = gen.throw(sent.exc)
+            else:
+                item = gen.send(sent)
+        except StopIteration as stop:
+            _reset(token)
+            _end(event, root, count, None, observed)
+            flush_if_asked(options)
+            return stop.value
+        except BaseException as exc:
+            _reset(token)
+            _end(event, root, count, exc, observed)
+            flush_if_asked(options)
+            raise
+        _reset(token)
+        if item is _END:
+            _end(event, root, count, None, observed)
+            flush_if_asked(options)
+            return None
+        if observer is not None:
+            hooks.leave(observer, event, observed, False)
+            observed = None  # detached: the end must not detach it again
+        count += 1
+        if count <= MAX_YIELDED:
+            items.append(item)
+        try:
+            sent = yield item
+        except GeneratorExit:
+            # An early break, close() or garbage collection: not an error.
             token = _set(event)
-            observer = hooks.active
-            if observer is not None:
-                observed = hooks.enter(observer, event)
             try:
-                if thrown is not None:
-                    exc, thrown = thrown, None
-                    item = gen.throw(exc)
-                elif sent is None and stepper_ends_quietly:
-                    item = next(gen, _END)
-                else:
-                    item = gen.send(sent)
-            except StopIteration as stop:
+                gen.close()
+            finally:
                 _reset(token)
                 _end(event, root, count, None, observed)
-                if options is not None and options.flush:
-                    rt.flush_now()
-                return stop.value
+            raise
+        except BaseException as exc:
+            sent = _Thrown(exc)
+
+
+def _general(
+    fn: Callable[..., Any],
+    spec: Spec,
+    options: SessionOptions | None,
+    quiet: bool,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    """A generator call off the common path: disabled, unsampled, outside any session (an
+    implicit session), or a ``@trace_session`` generator."""
+    begun = _begin(spec, options, args, kwargs)
+    if begun is None:
+        return (yield from fn(*args, **kwargs))
+    event, root = begun
+    return (yield from _steps(event, root, fn(*args, **kwargs), options, 0, quiet, None))
+
+
+# The generator wrapper's common case as a template (see _codegen): inside a sampled session,
+# no observer at the start, nothing sent or thrown in, a generator that returns no value, at
+# most MAX_YIELDED items. Anything else hands over to _steps (or, from the start, to
+# _general). (An observer installed while such a generator is suspended sees it from its next
+# call on.)
+_GEN = """
+def make(fn, spec, options):
+    quiet = _returns_only_none(fn)
+    general = options is not None or not quiet
+
+    def traced($params):
+        parent = current() if rt.enabled else None
+        if parent is None or general or not parent.session.sampled or hooks.active is not None:
+            return (yield from _general(fn, spec, options, quiet, $pack, $kwargs))
+        try:
+            $snapshot
+            event = new_event(Event)  # built field by field, as in the sync wrapper
+            event.spec = spec
+            event.parent = parent
+            event.session = parent.session
+            event.args = snapshot
+            event.kwargs = $recorded_kwargs
+            event._id = None
+            event.extra = None
+            event.error = None
+            items = event.result = []
+            event.end = 0
+            event.start = perf_counter_ns()
+        except Exception:
+            internal_error("starting a generator span")
+            return (yield from fn($call))
+        gen = fn($call)
+        count = 0  # items yielded so far
+        while True:
+            token = _set(event)
+            try:
+                item = next(gen, _END)
             except BaseException as exc:
                 _reset(token)
-                _end(event, root, count, exc, observed)
-                flush_if_asked(options)
+                _end(event, None, count, exc, None)
                 raise
             _reset(token)
             if item is _END:
-                if root is None and hooks.active is None and count <= MAX_YIELDED and not options:
-                    event.end = perf_counter_ns()  # the common end, inline (see _end)
+                event.end = perf_counter_ns()  # the common end, inline (see _end)
+                if len(QUEUE) < _buffer.fast_limit:  # record(), its common case inline
+                    QUEUE.append(event)
+                else:
                     record(event)
-                    return None
-                _end(event, root, count, None, observed)
-                if options is not None and options.flush:
-                    rt.flush_now()
                 return None
-            if observer is not None:
-                hooks.leave(observer, event, observed, False)
-                observed = None  # detached: the end must not detach it again
+            items.append(item)
             count += 1
-            if count <= MAX_YIELDED:
-                items.append(item)
             try:
                 sent = yield item
             except GeneratorExit:
@@ -218,12 +278,21 @@ def wrap_gen(fn: Callable[..., Any], spec: Spec, options: SessionOptions | None)
                     gen.close()
                 finally:
                     _reset(token)
-                    _end(event, root, count, None, observed)
+                    _end(event, None, count, None, None)
                 raise
             except BaseException as exc:
-                thrown = exc
+                return (yield from _steps(event, None, gen, None, count, True, _Thrown(exc)))
+            if sent is not None or count == MAX_YIELDED:
+                return (yield from _steps(event, None, gen, None, count, True, sent))
 
-    return functools.update_wrapper(traced, fn)
+    return traced
+"""
+
+
+def wrap_gen(fn: Callable[..., Any], spec: Spec, options: SessionOptions | None) -> Any:
+    """The wrapper of a generator function."""
+    wrapper = make_wrapper(_GEN, globals(), fn, spec, options, exact=options is None)
+    return functools.update_wrapper(wrapper, fn)
 
 
 def wrap_async_gen(fn: Callable[..., Any], spec: Spec, options: SessionOptions | None) -> Any:

@@ -72,10 +72,9 @@ def _apply(config: Config) -> None:
     with _lock:
         _config = config
         enabled = config.enabled
-        _buffer.batch_size = config.batch_size
         counters = _buffer.counters
         with counters.lock:
-            _buffer.limit = max(0, config.max_queue - counters.in_flight)
+            _buffer.set_limits(max(0, config.max_queue - counters.in_flight), config.batch_size)
         install_thread_propagation(config.propagate_threads)
         # The OpenTelemetry bridge is imported only when asked for (or already in use).
         if config.otel or "hivetrace._otel_bridge" in sys.modules:

@@ -1,8 +1,8 @@
-"""The four call wrappers (sync, async, generator, async generator), built once per function.
+"""The sync and async call wrappers (generators: ``_generators``), built once per function.
 
-This is the hot path. A traced call inside a session does: read the context, make a
-:class:`~hivetrace._span.Span` (one clock read), set the ContextVar, call, take the second
-clock, reset the ContextVar with its token, and append the span to the buffer. Arguments are
+This is the hot path. A traced call inside a session does: read the context, make an
+:class:`~hivetrace._span.Event` (one clock read), set the ContextVar, call, take the second
+clock, reset the ContextVar with its token, and append the event to the buffer. Arguments are
 kept as passed (top-level lists, dicts and sets are shallow-copied, so that an app appending to
 its message list after the call does not rewrite what was recorded); everything else is done
 later by the flusher.
@@ -15,22 +15,27 @@ Plain function wrappers (``functools.update_wrapper``), not wrapt proxies, are u
 CPython 3.11 a wrapt ``FunctionWrapper`` call costs about 0.85 µs by itself (it probes
 ``__self__`` on every call, raising and formatting an AttributeError), more than the whole
 budget of a traced call. Wrapt remains the tool for patching other libraries (integrations).
+Both wrappers come from one source template (:mod:`hivetrace._codegen`), which gives a plain
+function's wrapper that function's own parameters: no ``*args, **kwargs`` packing per call.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from string import Template
 from time import perf_counter_ns
 from typing import Any
 
+from hivetrace import _buffer  # noqa: F401 -- this and the others marked: used by _CALL
 from hivetrace import _hooks as hooks
 from hivetrace import _runtime as rt
-from hivetrace._buffer import record
-from hivetrace._context import _current, current, reset_current, set_current
+from hivetrace._buffer import QUEUE, record  # noqa: F401
+from hivetrace._codegen import make_wrapper
+from hivetrace._context import _current, current, reset_current, set_current  # noqa: F401
 from hivetrace._errors import internal_error
 from hivetrace._signature import Spec
-from hivetrace._span import NO_RESULT, ErrorInfo, Event, Session
+from hivetrace._span import NO_RESULT, ErrorInfo, Event, Session  # noqa: F401
 
 __all__ = ["SessionOptions", "flush_if_asked", "root_session", "wrap_async", "wrap_sync"]
 
@@ -120,24 +125,22 @@ def _failed(span: Event, token: Any, exc: BaseException, observed: Any) -> None:
         internal_error("recording an exception")
 
 
-def wrap_sync(fn: Callable[..., Any], spec: Spec, options: SessionOptions | None) -> Any:
-    """The wrapper of a plain function."""
-
-    def traced(*args: Any, **kwargs: Any) -> Any:
+# The sync and async wrappers, as one template (see _codegen). What it does per call, inside a
+# sampled session: read the context, make the event (one clock read), set the ContextVar, call,
+# take the second clock, reset the ContextVar, append the event to the buffer.
+_CALL = """
+def make(fn, spec, options):
+    ${async_}def traced($params):
         if not rt.enabled and not rt.enabled_at_root():
-            return fn(*args, **kwargs)
+            return ${await_}fn($call)
         parent = current()
         if parent is None:
-            return root(args, kwargs)
+            return ${await_}root($pack, $kwargs)
         session = parent.session
         if not session.sampled:
-            return fn(*args, **kwargs)
+            return ${await_}fn($call)
         try:
-            snapshot = args
-            for value in args:
-                if type(value) in _COPIED:
-                    snapshot = _snapshot_args(args)
-                    break
+            $snapshot
             # Event.__init__ written out: a Python __init__ costs a frame per call (CPython
             # 3.11 does not inline it), a tenth of this wrapper's whole cost.
             span = new_event(Event)
@@ -145,7 +148,7 @@ def wrap_sync(fn: Callable[..., Any], spec: Spec, options: SessionOptions | None
             span.parent = parent
             span.session = session
             span.args = snapshot
-            span.kwargs = _snapshot_kwargs(kwargs) if kwargs else None
+            span.kwargs = $recorded_kwargs
             span._id = None
             span.extra = None
             span.error = None
@@ -157,126 +160,72 @@ def wrap_sync(fn: Callable[..., Any], spec: Spec, options: SessionOptions | None
             observed = hooks.enter(observer, span) if observer is not None else None
         except Exception:
             internal_error("starting a span")
-            return fn(*args, **kwargs)
+            return ${await_}fn($call)
         try:
-            result = fn(*args, **kwargs)
+            result = ${await_}fn($call)
         except BaseException as exc:
             _failed(span, token, exc, observed)
             raise
         try:
             span.end = perf_counter_ns()
-            reset(token)  # same thread, same frame: the token is always ours
+            ${reset}
             # A returned list the caller appends to later must not rewrite what was recorded.
             span.result = result if type(result) not in _COPIED else _COPIED[type(result)](result)
             if observer is not None:
                 hooks.leave(observer, span, observed, True)
-            record(span)
+            if len(QUEUE) < _buffer.fast_limit:  # record(), its common case inline
+                QUEUE.append(span)
+            else:
+                record(span)
         except Exception:
             internal_error("ending a span")
         return result
 
-    def root(args: Any, kwargs: Any) -> Any:
+    ${async_}def root(args, kwargs):
         if not rt.enabled_at_root():
-            return fn(*args, **kwargs)
+            return ${await_}fn(*args, **kwargs)
         try:
             session = root_session(spec, options, args, kwargs)
             session._open()
         except Exception:
             internal_error("opening a session")
-            return fn(*args, **kwargs)
+            return ${await_}fn(*args, **kwargs)
         call = fn if options is not None else traced
         try:
-            result = call(*args, **kwargs)
+            result = ${await_}call(*args, **kwargs)
         except BaseException as exc:
             session._close(exc)
             if options is not None and options.flush:
-                rt.flush_now()
+                ${await_}rt.${flush}()
             raise
         session.result = _snapshot(result)
         session._close(None)
         if options is not None and options.flush:
-            rt.flush_now()
+            ${await_}rt.${flush}()
         return result
 
-    return functools.update_wrapper(traced, fn)
+    return traced
+"""
+_SYNC = Template(_CALL).safe_substitute(
+    async_="", await_="", reset="reset(token)  # same thread, same frame", flush="flush_now"
+)
+_ASYNC = Template(_CALL).safe_substitute(
+    async_="async ", await_="await ", reset="reset_current(token, parent)", flush="flush_async"
+)
+
+
+def wrap_sync(fn: Callable[..., Any], spec: Spec, options: SessionOptions | None) -> Any:
+    """The wrapper of a plain function."""
+    # A session's own function keeps the generic form: its session_id callable gets the call's
+    # arguments exactly as they were passed.
+    wrapper = make_wrapper(_SYNC, globals(), fn, spec, options, exact=options is None)
+    return functools.update_wrapper(wrapper, fn)
 
 
 def wrap_async(fn: Callable[..., Any], spec: Spec, options: SessionOptions | None) -> Any:
     """The wrapper of an ``async def`` function."""
-
-    async def traced(*args: Any, **kwargs: Any) -> Any:
-        if not rt.enabled and not rt.enabled_at_root():
-            return await fn(*args, **kwargs)
-        parent = current()
-        if parent is None:
-            return await root(args, kwargs)
-        if not parent.session.sampled:
-            return await fn(*args, **kwargs)
-        try:
-            snapshot = args
-            for value in args:
-                if type(value) in _COPIED:
-                    snapshot = _snapshot_args(args)
-                    break
-            span = new_event(Event)  # written out as in the sync wrapper
-            span.spec = spec
-            span.parent = parent
-            span.session = parent.session
-            span.args = snapshot
-            span.kwargs = _snapshot_kwargs(kwargs) if kwargs else None
-            span._id = None
-            span.extra = None
-            span.error = None
-            span.result = NO_RESULT
-            span.end = 0
-            span.start = perf_counter_ns()
-            token = set_current(span)
-            observer = hooks.active
-            observed = hooks.enter(observer, span) if observer is not None else None
-        except Exception:
-            internal_error("starting a span")
-            return await fn(*args, **kwargs)
-        try:
-            result = await fn(*args, **kwargs)
-        except BaseException as exc:
-            _failed(span, token, exc, observed)
-            raise
-        try:
-            span.end = perf_counter_ns()
-            reset_current(token, parent)
-            # A returned list the caller appends to later must not rewrite what was recorded.
-            span.result = result if type(result) not in _COPIED else _COPIED[type(result)](result)
-            if observer is not None:
-                hooks.leave(observer, span, observed, True)
-            record(span)
-        except Exception:
-            internal_error("ending a span")
-        return result
-
-    async def root(args: Any, kwargs: Any) -> Any:
-        if not rt.enabled_at_root():
-            return await fn(*args, **kwargs)
-        try:
-            session = root_session(spec, options, args, kwargs)
-            session._open()
-        except Exception:
-            internal_error("opening a session")
-            return await fn(*args, **kwargs)
-        call = fn if options is not None else traced
-        try:
-            result = await call(*args, **kwargs)
-        except BaseException as exc:
-            session._close(exc)
-            if options is not None and options.flush:
-                await rt.flush_async()
-            raise
-        session.result = _snapshot(result)
-        session._close(None)
-        if options is not None and options.flush:
-            await rt.flush_async()
-        return result
-
-    return functools.update_wrapper(traced, fn)
+    wrapper = make_wrapper(_ASYNC, globals(), fn, spec, options, exact=options is None)
+    return functools.update_wrapper(wrapper, fn)
 
 
 def flush_if_asked(options: SessionOptions | None) -> None:
