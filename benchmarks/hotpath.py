@@ -232,7 +232,9 @@ def langfuse_case() -> Case | None:
         from langfuse import observe
     except ImportError:
         return None
-    logging.getLogger("langfuse").setLevel(logging.CRITICAL)
+    # Langfuse exports through the OpenTelemetry OTLP exporter, which logs every failed retry.
+    for name in ("langfuse", "opentelemetry.exporter", "opentelemetry.sdk"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
     @observe()
     def lf_traced(a: int, b: int) -> int:
