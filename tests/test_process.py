@@ -16,25 +16,42 @@ fake_api = fake_api_fixture
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
 
 
-def run_script(
-    code: str, api: FakeApi, timeout: float = 60.0, **env: str
-) -> subprocess.CompletedProcess[str]:
-    environ = {
+def script_env(api: FakeApi, **env: str) -> dict[str, str]:
+    return {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])),
         "HH_API_KEY": "test-key",
         "HH_API_URL": api.url,
-        "HIVETRACE_RAISE_INTERNAL_ERRORS": "1",
         **env,
     }
+
+
+def run_script(
+    code: str, api: FakeApi, timeout: float = 60.0, **env: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        env=environ,
+        env=script_env(api, HIVETRACE_RAISE_INTERNAL_ERRORS="1", **env),
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
+
+
+def terminate_after_one_session(code: str, api: FakeApi) -> tuple[str, int]:
+    """Start ``code`` (which prints its session id, then sleeps), SIGTERM it once the id is
+    printed; the session id and the exit status."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=script_env(api, HIVETRACE_FLUSH_INTERVAL="3600"),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    session_id = process.stdout.readline().strip()
+    process.terminate()
+    return session_id, process.wait(timeout=30)
 
 
 def test_events_are_delivered_at_exit_without_flush(fake_api: FakeApi) -> None:
@@ -131,67 +148,33 @@ def test_a_forked_child_traces_and_does_not_resend_the_parents_events(fake_api: 
 
 
 def test_sigterm_delivers_then_dies_of_sigterm(fake_api: FakeApi) -> None:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                """
-                import sys, time, hivetrace
-                with hivetrace.session("terminated") as s:
-                    hivetrace.trace_tool(lambda: 1)()
-                print(s.session_id, flush=True)
-                time.sleep(60)
-                """
-            ),
-        ],
-        env={
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])),
-            "HH_API_KEY": "test-key",
-            "HH_API_URL": fake_api.url,
-            "HIVETRACE_FLUSH_INTERVAL": "3600",
-        },
-        stdout=subprocess.PIPE,
-        text=True,
+    session_id, status = terminate_after_one_session(
+        """
+        import sys, time, hivetrace
+        with hivetrace.session("terminated") as s:
+            hivetrace.trace_tool(lambda: 1)()
+        print(s.session_id, flush=True)
+        time.sleep(60)
+        """,
+        fake_api,
     )
-    assert process.stdout is not None
-    session_id = process.stdout.readline().strip()
-    process.terminate()
-    assert process.wait(timeout=30) == -15
+    assert status == -15
     assert len(fake_api.events_for(session_id)) == 1
 
 
 def test_the_apps_own_sigterm_handler_still_runs(fake_api: FakeApi) -> None:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                """
-                import signal, sys, time, hivetrace
-                signal.signal(signal.SIGTERM, lambda *a: sys.exit(3))
-                with hivetrace.session("handled") as s:
-                    hivetrace.trace_tool(lambda: 1)()
-                print(s.session_id, flush=True)
-                time.sleep(60)
-                """
-            ),
-        ],
-        env={
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])),
-            "HH_API_KEY": "test-key",
-            "HH_API_URL": fake_api.url,
-            "HIVETRACE_FLUSH_INTERVAL": "3600",
-        },
-        stdout=subprocess.PIPE,
-        text=True,
+    session_id, status = terminate_after_one_session(
+        """
+        import signal, sys, time, hivetrace
+        signal.signal(signal.SIGTERM, lambda *a: sys.exit(3))
+        with hivetrace.session("handled") as s:
+            hivetrace.trace_tool(lambda: 1)()
+        print(s.session_id, flush=True)
+        time.sleep(60)
+        """,
+        fake_api,
     )
-    assert process.stdout is not None
-    session_id = process.stdout.readline().strip()
-    process.terminate()
-    assert process.wait(timeout=30) == 3
+    assert status == 3
     assert len(fake_api.events_for(session_id)) == 1
 
 
