@@ -71,6 +71,7 @@ class Flusher:
         self._pending_config: Config | None = None
         self._wake = threading.Event()
         self._stopping = False
+        self.retired = False  # set when shutdown() gave up waiting for this thread
         self._sessions: dict[int, _SessionState] = {}
         self._blocked: str | None = None  # reason everything is dropped (a rejected key)
         self._losses = 0  # events lost so far (not counting those a redact hook dropped)
@@ -106,6 +107,14 @@ class Flusher:
         self._stopping = True
         self._wake.set()
 
+    def retire(self) -> None:
+        """Exit as soon as the current request returns, without touching the queue again: a
+        shutdown stopped waiting for this thread, and whatever is recorded from now on belongs
+        to the next flusher (otherwise this one, waking late, would take it away)."""
+        self.retired = True
+        self._stopping = True
+        self._wake.set()
+
     # -- the thread -----------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -126,6 +135,8 @@ class Flusher:
             if len(QUEUE) < self.config.batch_size and not CONTROL and not self._waiting:
                 self._wake.wait(self.config.flush_interval)
             self._wake.clear()
+            if self.retired:
+                break
             stopping = self._stopping
             try:
                 self._cycle()
@@ -162,8 +173,9 @@ class Flusher:
             self._replay(force=bool(self._waiting))
             self._deliver(taken, [item for item in control if isinstance(item, Update)])
         finally:
-            with counters.lock:
-                _buffer.set_limits(max(0, self.config.max_queue - counters.in_flight))
+            if not self.retired:
+                with counters.lock:
+                    _buffer.set_limits(max(0, self.config.max_queue - counters.in_flight))
         waiting = []
         for request, target, losses in self._waiting:
             if counters.taken >= target:

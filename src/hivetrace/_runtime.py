@@ -262,6 +262,8 @@ def shutdown(timeout: float = 10.0) -> bool:
         flusher.interrupt.set()  # past the deadline now: whatever still retries gives up
         if flusher.thread.is_alive():
             flusher.thread.join(0.5)
+        if flusher.thread.is_alive():
+            flusher.retire()  # still in a request: it must not take what is recorded next
         _flusher = None
         _buffer.wake = _noop
         return delivered and not QUEUE

@@ -157,6 +157,34 @@ def test_flush_and_shutdown_return_by_their_deadline_whatever_the_server(
     assert_accounted()
 
 
+def test_a_flusher_shutdown_gave_up_on_does_not_take_what_is_recorded_next(
+    fake_api: FakeApi,
+) -> None:
+    from hivetrace import _runtime
+
+    point_at(fake_api, timeout=30.0, retry_deadline=60.0)
+    fake_api.blackhole()
+    with hivetrace.session("stuck"):
+        tool(1)
+    assert hivetrace.flush(0.3) is False  # a request is now in flight, with a 30 s timeout
+    stuck = _runtime._flusher
+    assert stuck is not None
+    assert hivetrace.shutdown(0.2) is False  # it hangs on: shutdown stops waiting for it
+    assert stuck.thread.is_alive()
+    # A new runtime whose flusher sleeps: only a stale flusher could take these events now.
+    hivetrace.configure(exporter="memory", flush_interval=3600, batch_size=10_000)
+    _runtime.memory_exporter().clear()
+    with hivetrace.session("after"):
+        tool(2)
+    fake_api.release()  # the stuck request returns; that flusher must leave the queue alone
+    stuck.thread.join(10)
+    assert not stuck.thread.is_alive()
+    assert hivetrace.flush(10)
+    sessions = _runtime.memory_exporter().sessions
+    assert [body["session_name"] for body in sessions] == ["after"]
+    assert not [e for e in fake_api.events.values() if e["inputs"] == {"i": 2}]
+
+
 def test_serverless_flush_true_delivers_before_returning(fake_api: FakeApi) -> None:
     point_at(fake_api, flush_interval=3600)
 
