@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from typing import Any
 
 import pytest
@@ -128,3 +130,23 @@ def test_a_redact_hook_that_breaks_the_contract_is_caught(hivetrace_capture: Cap
         double(1)
     hivetrace.flush(5)
     assert hivetrace.stats().dropped.get("invalid") == 2
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signal masks")
+def test_signals_go_to_the_applications_threads_not_hivetraces() -> None:
+    # Python runs handlers in the main thread only: a SIGTERM or Ctrl-C taken by the flusher
+    # while the main thread sleeps would wait for the sleep to end.
+    masks: dict[str, set[int]] = {}
+
+    def note_mask(event: dict[str, Any]) -> dict[str, Any]:
+        name = threading.current_thread().name
+        masks[name] = set(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+        return event
+
+    hivetrace.configure(exporter="memory", redact=note_mask)
+    with hivetrace.session("s"):
+        double(1)
+    assert hivetrace.flush(10)
+    assert masks and all(name.startswith("hivetrace-") for name in masks)
+    assert all({signal.SIGINT, signal.SIGTERM} <= mask for mask in masks.values())
+    assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # ours untouched

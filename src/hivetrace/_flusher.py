@@ -11,6 +11,7 @@ a session the server has not accepted. Every event taken ends up counted as sent
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -91,7 +92,7 @@ class Flusher:
 
     def start(self) -> None:
         """Start the thread."""
-        self.thread.start()
+        start_without_signals(self.thread)
 
     def wake(self) -> None:
         """Run a cycle now."""
@@ -499,6 +500,28 @@ def _to_json(body: dict[str, Any]) -> bytes:
     return to_json(body)
 
 
+_SIGNALS = frozenset(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name)
+)
+
+
+def start_without_signals(thread: threading.Thread) -> None:
+    """Start one of hivetrace's threads with SIGINT and SIGTERM blocked in it, so that the
+    kernel hands those signals to the application's threads. Python runs signal handlers in the
+    main thread only; a signal that lands on a background thread while the main thread sleeps
+    or waits (``time.sleep``, a queue) would wait with it, and Ctrl-C or a SIGTERM handler
+    would not act until that call returns."""
+    block = getattr(signal, "pthread_sigmask", None)
+    if block is None:  # no POSIX signal masks here (Windows): nothing to hand over
+        thread.start()
+        return
+    previous = block(signal.SIG_BLOCK, _SIGNALS)  # the new thread inherits this mask
+    try:
+        thread.start()
+    finally:
+        block(signal.SIG_SETMASK, previous)
+
+
 def _fan_out(items: list[_T], work: Callable[[_T], None], workers: int) -> None:
     """Run ``work`` on every item with up to ``workers`` short-lived daemon threads (not a pool:
     at interpreter exit concurrent.futures refuses new work, and exit is when delivery matters
@@ -525,7 +548,7 @@ def _fan_out(items: list[_T], work: Callable[[_T], None], workers: int) -> None:
         for _ in range(min(workers, len(items)))
     ]
     for thread in threads:
-        thread.start()
+        start_without_signals(thread)
     for thread in threads:
         thread.join()  # each request inside is bounded by the transport's deadlines
     if errors:
