@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     measure(scaling, calls, max(5, samples // 2))
 
     print("end to end: 50,000 events, hivetrace vs OpenTelemetry OTLP/HTTP ...", file=sys.stderr)
-    e2e = endtoend.run(1 if args.quick else 3)
+    e2e = endtoend.run(1 if args.quick else 5)
     print("memory ...", file=sys.stderr)
     mem: dict[str, Any] = {"pending": memory.pending_event_bytes()}
     if not args.quick:

@@ -147,3 +147,23 @@ def test_ids_are_not_formatted_on_the_hot_path(quiet_flusher: None) -> None:
         tool(1, 2)
         event = _buffer.QUEUE[-1]
         assert event._id is None  # made by the flusher (or when the app asks for it)
+
+
+def test_encoding_a_plain_event_stays_within_its_call_budget(quiet_flusher: None) -> None:
+    # The flusher's share of the end-to-end cost: a plain event (small flat arguments and
+    # result) is encoded and validated with a handful of Python calls, no general walker.
+    from hivetrace._encode import Encoder
+    from hivetrace._runtime import get_config
+
+    with hivetrace.session("guard"):
+        tool(1, 2)
+        event = _buffer.QUEUE[-1]
+    encoder = Encoder(get_config())
+    encoder.event(event, None)  # warm
+    encoder.refresh_clock()  # a new cycle: the event's id is formatted again
+    seen = profile(lambda: encoder.event(event, None))
+    calls = [name.rsplit(":", 1)[1] for name in python_calls(seen, "<lambda>")]
+    # event, the id (made, formatted), the parent's id, inputs (bind, one flat copy), outputs
+    # (one flat copy): 14, where the general path takes twice as many
+    assert len(calls) <= 14, calls
+    assert "walk" not in calls and "to_jsonable" not in calls

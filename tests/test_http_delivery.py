@@ -97,6 +97,22 @@ def test_batches_are_bounded_by_count_and_bytes(fake_api: FakeApi) -> None:
     assert len(batches) >= 4 + 3  # 35 small in fours of ten, 40 KB in 16 KB bodies
 
 
+def test_an_event_too_big_for_any_batch_is_cut_further_not_lost(fake_api: FakeApi) -> None:
+    point_at(fake_api, max_batch_bytes=16 * 1024)
+    with hivetrace.session("big") as s:
+        tool(1, payload="y" * 100_000)  # within the value limits, over a whole batch's bytes
+        tool(2)
+    assert hivetrace.flush(10)
+    batches = fake_api.requests_for("batch")
+    assert all(len(b.body) <= 16 * 1024 for b in batches)
+    events = {e["inputs"]["i"]: e for e in fake_api.events_for(s.session_id)}
+    assert set(events) == {1, 2}
+    payload = events[1]["inputs"]["payload"]
+    assert payload.startswith("yyyy") and "truncated" in payload and len(payload) < 16 * 1024
+    stats = hivetrace.stats()
+    assert stats.dropped == {} and stats.sent == 3
+
+
 def test_transient_failures_are_retried_and_delivered_once(fake_api: FakeApi) -> None:
     point_at(fake_api)
     fake_api.fail_next(2, status=503, route="sessions")

@@ -342,15 +342,26 @@ class Flusher:
     def _send_events(self, state: _SessionState) -> None:
         config = self.config
         limit = config.max_batch_bytes - _BATCH_OVERHEAD
+        batch_size = config.batch_size
+        encode = self.encoder.event
+        children = state.children
         bodies: list[dict[str, Any]] = []
         raws: list[bytes] = []
         size = 0
         for span in state.events:
-            encoded = self._encode_event(span, state.children.pop(span.id, None), limit)
-            if encoded is None:
+            kids = children.pop(span.id, None)
+            try:
+                body = encode(span, kids)
+            except InvalidEvent as exc:
+                self._invalid(exc)
                 continue
-            body, raw = encoded
-            if bodies and (len(bodies) >= config.batch_size or size + len(raw) + 1 > limit):
+            raw = _to_json(body)
+            if len(raw) > limit:
+                shrunk = self._shrink(span, kids, limit)
+                if shrunk is None:
+                    continue
+                body, raw = shrunk
+            if bodies and (len(bodies) >= batch_size or size + len(raw) + 1 > limit):
                 self._send_batch(state.session, bodies, raws)
                 bodies, raws, size = [], [], 0
             bodies.append(body)
@@ -359,30 +370,28 @@ class Flusher:
         if bodies:
             self._send_batch(state.session, bodies, raws)
 
-    def _encode_event(
+    def _invalid(self, exc: InvalidEvent) -> None:
+        self._lose(1, exc.reason)
+        if exc.reason != "redacted":
+            log_once(f"{exc.reason}-event", logging.ERROR, "hivetrace: dropped an event: %s", exc)
+
+    def _shrink(
         self, span: Event, children: list[int] | None, limit: int
     ) -> tuple[dict[str, Any], bytes] | None:
-        encoder = self.encoder
+        """An event too big for any batch, with its values cut further rather than lost."""
         factor = 4
-        while True:
+        while factor <= 4096:
             try:
-                body = encoder.event(span, children)
+                body = self.encoder.shrunk(factor).event(span, children)
             except InvalidEvent as exc:
-                self._lose(1, exc.reason)
-                if exc.reason != "redacted":
-                    log_once(
-                        f"{exc.reason}-event", logging.ERROR, "hivetrace: dropped an event: %s", exc
-                    )
+                self._invalid(exc)
                 return None
             raw = _to_json(body)
             if len(raw) <= limit:
                 return body, raw
-            if factor > 4096:
-                self._lose(1, "too_large")
-                return None
-            # Too big for any batch: cut its values further rather than lose the event.
-            encoder = self.encoder.shrunk(factor)
             factor *= 4
+        self._lose(1, "too_large")
+        return None
 
     def _send_batch(
         self, session: Session, bodies: list[dict[str, Any]], raws: list[bytes]

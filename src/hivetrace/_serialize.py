@@ -38,6 +38,7 @@ __all__ = [
     "MASK",
     "TRUNCATION_MARK",
     "Limits",
+    "flat_dict",
     "is_secret_key",
     "safe_repr",
     "safe_str",
@@ -80,7 +81,7 @@ def to_jsonable(obj: object, limits: Limits = DEFAULT_LIMITS, *, mask_secrets: b
         return obj
     try:
         if type(obj) is dict:
-            flat = _flat_dict(obj, limits, mask_secrets)
+            flat = flat_dict(obj, limits, mask_secrets)
             if flat is not None:
                 return flat
         return _Walker(limits, mask_secrets).walk(obj, 0)
@@ -90,20 +91,22 @@ def to_jsonable(obj: object, limits: Limits = DEFAULT_LIMITS, *, mask_secrets: b
         return f"<unserializable {_type_name(obj)}: {type(exc).__name__}>"
 
 
-def _flat_dict(obj: dict[Any, Any], limits: Limits, mask_secrets: bool) -> dict[str, Any] | None:
+def flat_dict(obj: dict[Any, Any], limits: Limits, mask_secrets: bool) -> dict[str, Any] | None:
     """The common case, fast: a small dict of plain ASCII strings, ints, finite floats, bools
     and None under str keys, copied as is (secrets masked). Anything else: None, and the
     general walker takes over."""
-    if len(obj) > min(64, limits.max_items):
+    size = len(obj)
+    if size > 64 or size > limits.max_items:
         return None
     out: dict[str, Any] = {}
     budget = limits.max_total
+    max_string = limits.max_string
     for key, value in obj.items():
         if type(key) is not str:
             return None
         kind = type(value)
         if kind is str:
-            if len(value) > limits.max_string or not value.isascii():
+            if len(value) > max_string or not value.isascii():
                 return None
             if value[:1] in _MAYBE_BEARER and _BEARER.match(value):
                 return None
@@ -116,7 +119,7 @@ def _flat_dict(obj: dict[Any, Any], limits: Limits, mask_secrets: bool) -> dict[
                 return None
         elif value is not None and kind is not bool:
             return None
-        out[key] = MASK if mask_secrets and is_secret_key(key) else value
+        out[key] = MASK if mask_secrets and _is_secret_tail(key[-64:]) else value
     return out if budget >= 0 else None
 
 
