@@ -19,8 +19,8 @@ $(STAMP): pyproject.toml $(INTEGRATIONS)
 	touch $(STAMP)
 
 demo: $(STAMP)
-	HIVETRACE_EXPORTER=local $(BIN)/python examples/quickstart.py
-	$(BIN)/hivetrace show latest
+	HONEYTRACE_EXPORTER=local $(BIN)/python examples/quickstart.py
+	$(BIN)/honeytrace show latest
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
@@ -36,4 +36,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .hivetrace
+	rm -rf $(VENV) .honeytrace

@@ -1,1 +1,1 @@
-"""hivetrace's benchmarks: `python -m benchmarks` (or `make bench`) runs them all."""
+"""honeytrace's benchmarks: `python -m benchmarks` (or `make bench`) runs them all."""

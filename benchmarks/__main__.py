@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import endtoend, memory
-from .hotpath import hivetrace_cases, langfuse_case, langsmith_case, otel_case
+from .hotpath import honeytrace_cases, langfuse_case, langsmith_case, otel_case
 from .report import budgets, machine, print_table, write_chart
 from .scaling import scaling_cases
 from .timing import Case, measure
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     samples, calls = (9, 5_000) if args.quick else (41, 5_000)
     started = time.time()
 
-    cases: list[Case] = hivetrace_cases()
+    cases: list[Case] = honeytrace_cases()
     peers = [otel_case()] + ([] if args.no_peers else [langsmith_case(), langfuse_case()])
     for peer in peers:
         if peer is not None:
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     print("scaling ...", file=sys.stderr)
     measure(scaling, calls, max(5, samples // 2))
 
-    print("end to end: 50,000 events, hivetrace vs OpenTelemetry OTLP/HTTP ...", file=sys.stderr)
+    print("end to end: 50,000 events, honeytrace vs OpenTelemetry OTLP/HTTP ...", file=sys.stderr)
     e2e = endtoend.run(1 if args.quick else 5)
     print("memory ...", file=sys.stderr)
     mem: dict[str, Any] = {"pending": memory.pending_event_bytes()}

@@ -70,35 +70,35 @@ SINK = textwrap.dedent(
     """
 )
 
-HIVETRACE_RUN = textwrap.dedent(
+HONEYTRACE_RUN = textwrap.dedent(
     """
     import json, resource, sys, threading, time
-    import hivetrace
+    import honeytrace
 
     url, events, per_root = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    hivetrace.configure(api_key="bench", server_url=url, max_queue=events * 2)
+    honeytrace.configure(api_key="bench", server_url=url, max_queue=events * 2)
 
-    @hivetrace.trace_tool
+    @honeytrace.trace_tool
     def step(i, text):
         return i
 
-    with hivetrace.session("warm-up"):
+    with honeytrace.session("warm-up"):
         step(0, "x")
-    assert hivetrace.flush(60)
+    assert honeytrace.flush(60)
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     main0 = time.thread_time()
     started = time.perf_counter()
     for root in range(events // per_root):
-        with hivetrace.session("root", inputs={"root": root}):
+        with honeytrace.session("root", inputs={"root": root}):
             for i in range(per_root - 1):
                 step(i, "some text")
     recorded = time.perf_counter() - started
-    delivered = hivetrace.flush(300)
+    delivered = honeytrace.flush(300)
     wall = time.perf_counter() - started
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     total_cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
     main_cpu = time.thread_time() - main0
-    stats = hivetrace.stats()
+    stats = honeytrace.stats()
     print(json.dumps({
         "wall_s": wall, "record_s": recorded, "delivered": delivered,
         "background_cpu_s": total_cpu - main_cpu, "sent": stats.sent - 2,
@@ -150,7 +150,7 @@ OTEL_RUN = textwrap.dedent(
 
 def _run(code: str, url: str) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    env = {k: v for k, v in env.items() if not k.startswith(("HH_", "HIVETRACE_"))}
+    env = {k: v for k, v in env.items() if not k.startswith(("HH_", "HONEYTRACE_"))}
     result = subprocess.run(
         [sys.executable, "-c", code, url, str(EVENTS), str(PER_ROOT)],
         env=env,
@@ -178,13 +178,13 @@ def run(repeats: int = 5) -> dict[str, Any]:
     """``repeats`` pairs of runs, one of each side back to back: the budget is the median of
     the per-pair ratios (a slow spell of a shared machine hits both runs of a pair alike), and
     each side's median wall time is reported with the details."""
-    runs: dict[str, list[dict[str, Any]]] = {"hivetrace": [], "opentelemetry": []}
+    runs: dict[str, list[dict[str, Any]]] = {"honeytrace": [], "opentelemetry": []}
     ratios = []
     with sink() as url:
         for _ in range(repeats):
-            runs["hivetrace"].append(_run(HIVETRACE_RUN, url))
+            runs["honeytrace"].append(_run(HONEYTRACE_RUN, url))
             runs["opentelemetry"].append(_run(OTEL_RUN, url))
-            ratios.append(runs["hivetrace"][-1]["wall_s"] / runs["opentelemetry"][-1]["wall_s"])
+            ratios.append(runs["honeytrace"][-1]["wall_s"] / runs["opentelemetry"][-1]["wall_s"])
         with urllib.request.urlopen(url + "/count") as answer:
             sink_stats = json.loads(answer.read())
     summary: dict[str, Any] = {"events": EVENTS, "per_root": PER_ROOT, "sink": sink_stats}

@@ -1,7 +1,7 @@
 """Hot-path cases: what one traced call costs the calling thread, next to the floor and peers.
 
-Every tracer is measured inside an open parent (a hivetrace session, an OTel/LangSmith/Langfuse
-parent span), with a background exporter that never reaches a network: hivetrace's buffer is
+Every tracer is measured inside an open parent (a honeytrace session, an OTel/LangSmith/Langfuse
+parent span), with a background exporter that never reaches a network: honeytrace's buffer is
 drained between samples (the flusher's own cost is measured end to end elsewhere); OTel uses a
 BatchSpanProcessor over an exporter that drops; LangSmith and Langfuse point at a dead local
 port (their background threads fail quietly; the calling thread does what it always does).
@@ -19,8 +19,8 @@ from typing import Any
 
 import wrapt
 
-import hivetrace
-from hivetrace import _buffer
+import honeytrace
+from honeytrace._record import buffer as _buffer
 
 from .timing import Case
 
@@ -60,17 +60,17 @@ def wrapt_bare(a: int, b: int) -> int:
     return a + b
 
 
-@hivetrace.trace_tool
+@honeytrace.trace_tool
 def traced(a: int, b: int) -> int:
     return a + b
 
 
-@hivetrace.trace_model
+@honeytrace.trace_model
 def traced_chat(messages: list[dict[str, str]], model: str) -> str:
     return "ok"
 
 
-@hivetrace.trace_tool
+@honeytrace.trace_tool
 async def traced_async(a: int, b: int) -> int:
     return a + b
 
@@ -79,7 +79,7 @@ async def bare_async(a: int, b: int) -> int:
     return a + b
 
 
-@hivetrace.trace_tool
+@honeytrace.trace_tool
 def traced_gen(a: int, b: int) -> Iterator[int]:
     yield a + b
 
@@ -98,7 +98,7 @@ def _loop(fn: Callable[[int, int], Any]) -> Callable[[int], None]:
 
 def _in_session(run: Callable[[int], None]) -> Callable[[int], None]:
     def wrapped(n: int) -> None:
-        with hivetrace.session("bench"):
+        with honeytrace.session("bench"):
             run(n)
 
     return wrapped
@@ -116,7 +116,7 @@ def _async_loop(fn: Callable[[int, int], Any]) -> Callable[[int], None]:
 
     def run(n: int) -> None:
         async def main() -> None:
-            async with hivetrace.session("bench"):
+            async with honeytrace.session("bench"):
                 await many(n)
 
         asyncio.run(main())
@@ -134,39 +134,39 @@ def _gen_loop(fn: Callable[[int, int], Iterator[int]]) -> Callable[[int], None]:
 
 
 def _disabled(n: int) -> None:
-    hivetrace.configure(exporter="none", enabled=False)
+    honeytrace.configure(exporter="none", enabled=False)
     try:
         _loop(traced)(n)
     finally:
-        _configure_hivetrace()
+        _configure_honeytrace()
 
 
-def _configure_hivetrace() -> None:
+def _configure_honeytrace() -> None:
     # The flusher stays asleep during samples: nothing wakes it but the batch threshold, which
     # the drained buffer never reaches.
-    hivetrace.configure(
+    honeytrace.configure(
         exporter="none", flush_interval=3600, batch_size=100_000, max_queue=10_000_000
     )
 
 
-def hivetrace_cases() -> list[Case]:
-    """Baselines and hivetrace's own wrappers."""
-    _configure_hivetrace()
+def honeytrace_cases() -> list[Case]:
+    """Baselines and honeytrace's own wrappers."""
+    _configure_honeytrace()
     return [
         Case("bare call", _loop(bare), reset=_drain),
         Case("floor: ContextVar set/reset + 2 clocks + append", _loop(floor), reset=_drain),
         Case("wrapt pass-through", _loop(wrapt_bare), reset=_drain),
-        Case("hivetrace sync, 2 args", _in_session(_loop(traced)), reset=_drain),
+        Case("honeytrace sync, 2 args", _in_session(_loop(traced)), reset=_drain),
         Case(
-            "hivetrace sync, 10-message chat",
+            "honeytrace sync, 10-message chat",
             _in_session(_loop(lambda a, b: traced_chat(MESSAGES, "gpt-4o"))),
             reset=_drain,
         ),
         Case("bare async", _async_loop(bare_async), reset=_drain),
-        Case("hivetrace async", _async_loop(traced_async), reset=_drain),
+        Case("honeytrace async", _async_loop(traced_async), reset=_drain),
         Case("bare generator", _gen_loop(bare_gen), reset=_drain),
-        Case("hivetrace generator", _in_session(_gen_loop(traced_gen)), reset=_drain),
-        Case("hivetrace disabled", _disabled, reset=_drain),
+        Case("honeytrace generator", _in_session(_gen_loop(traced_gen)), reset=_drain),
+        Case("honeytrace disabled", _disabled, reset=_drain),
     ]
 
 

@@ -18,17 +18,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 PENDING = textwrap.dedent(
     """
-    import json, tracemalloc, hivetrace
-    hivetrace.configure(exporter="none", flush_interval=3600, batch_size=100000, max_queue=10**7)
+    import json, tracemalloc, honeytrace
+    honeytrace.configure(exporter="none", flush_interval=3600, batch_size=100000, max_queue=10**7)
 
-    @hivetrace.trace_tool
+    @honeytrace.trace_tool
     def step(i, text):
         return i
 
     n = 10_000
-    with hivetrace.session("memory"):
+    with honeytrace.session("memory"):
         step(0, "warm")
-        assert hivetrace.flush(60)  # the flusher's lazy imports happen now, not while measured
+        assert honeytrace.flush(60)  # the flusher's lazy imports happen now, not while measured
         tracemalloc.start()
         before = tracemalloc.take_snapshot()
         for i in range(n):
@@ -41,11 +41,11 @@ PENDING = textwrap.dedent(
 
 RSS = textwrap.dedent(
     """
-    import json, resource, sys, hivetrace
+    import json, resource, sys, honeytrace
     url, calls = sys.argv[1], int(sys.argv[2])
-    hivetrace.configure(api_key="bench", server_url=url)
+    honeytrace.configure(api_key="bench", server_url=url)
 
-    @hivetrace.trace_tool
+    @honeytrace.trace_tool
     def step(i, text):
         return i
 
@@ -56,25 +56,25 @@ RSS = textwrap.dedent(
     samples = []
     per_session = 100
     for done in range(0, calls, per_session):
-        with hivetrace.session("rss"):
+        with honeytrace.session("rss"):
             for i in range(per_session):
                 step(i, "some text")
         if done % 20_000 == 0:
             # Paced to what one flusher delivers: a producer ten times faster than its sink
             # would (rightly) be cut at max_queue; this measures the steady state instead.
-            hivetrace.flush(60)
+            honeytrace.flush(60)
         if done % 100_000 == 0:
             samples.append((done, rss_mib()))
-    assert hivetrace.flush(300)
+    assert honeytrace.flush(300)
     samples.append((calls, rss_mib()))
-    stats = hivetrace.stats()
+    stats = honeytrace.stats()
     print(json.dumps({"samples": samples, "sent": stats.sent, "dropped": stats.dropped}))
     """
 )
 
 
 def _python(code: str, *args: str) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HH_", "HIVETRACE_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HH_", "HONEYTRACE_"))}
     env["PYTHONPATH"] = str(ROOT / "src")
     result = subprocess.run(
         [sys.executable, "-c", code, *args],

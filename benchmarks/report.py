@@ -25,7 +25,7 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     versions = {}
-    for name in ("hivetrace", "opentelemetry-sdk", "langsmith", "langfuse", "wrapt", "pydantic"):
+    for name in ("honeytrace", "opentelemetry-sdk", "langsmith", "langfuse", "wrapt", "pydantic"):
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -61,7 +61,7 @@ def budgets(results: dict[str, Any]) -> list[dict[str, Any]]:
     hot = results["hot_path"]
 
     def sync(at: Callable[[str], float]) -> float:
-        return at("hivetrace sync, 2 args") - at("bare call")
+        return at("honeytrace sync, 2 args") - at("bare call")
 
     checks: list[tuple[str, float, float]] = [
         # (what, measured, limit): ok when measured <= limit
@@ -87,7 +87,9 @@ def budgets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "10-message chat overhead / OTel SDK span overhead (<= 1/3)",
                 _paired(
                     results,
-                    lambda at: (at("hivetrace sync, 10-message chat") - at("bare call")) / otel(at),
+                    lambda at: (
+                        (at("honeytrace sync, 10-message chat") - at("bare call")) / otel(at)
+                    ),
                 ),
                 1 / 3,
             ),
@@ -95,19 +97,19 @@ def budgets(results: dict[str, Any]) -> list[dict[str, Any]]:
     checks += [
         (
             "async overhead / sync overhead (<= 1.5)",
-            _paired(results, lambda at: (at("hivetrace async") - at("bare async")) / sync(at)),
+            _paired(results, lambda at: (at("honeytrace async") - at("bare async")) / sync(at)),
             1.5,
         ),
         (
             "generator overhead / sync overhead (<= 1.5)",
             _paired(
-                results, lambda at: (at("hivetrace generator") - at("bare generator")) / sync(at)
+                results, lambda at: (at("honeytrace generator") - at("bare generator")) / sync(at)
             ),
             1.5,
         ),
         (
             "disabled / wrapt pass-through (<= 2)",
-            _paired(results, lambda at: at("hivetrace disabled") / at("wrapt pass-through")),
+            _paired(results, lambda at: at("honeytrace disabled") / at("wrapt pass-through")),
             2,
         ),
     ]
@@ -169,8 +171,8 @@ def print_table(results: dict[str, Any]) -> None:
         print(f"{name:52} {median / 1000:8.2f}µs {spread:>15}µs {ratios}")
     e2e = results["end_to_end"]
     print(
-        f"\nend to end, {e2e['events']:,} events: hivetrace {e2e['hivetrace']['wall_s']:.2f} s "
-        f"(background CPU {e2e['hivetrace']['background_cpu_us_per_event']:.1f} µs/event), "
+        f"\nend to end, {e2e['events']:,} events: honeytrace {e2e['honeytrace']['wall_s']:.2f} s "
+        f"(background CPU {e2e['honeytrace']['background_cpu_us_per_event']:.1f} µs/event), "
         f"OpenTelemetry {e2e['opentelemetry']['wall_s']:.2f} s "
         f"({e2e['opentelemetry']['background_cpu_us_per_event']:.1f} µs/event); "
         f"paired ratio {e2e['ratio_wall']:.2f}"
@@ -196,7 +198,7 @@ def write_chart(results: dict[str, Any], path: Path) -> Path | None:
         return None
     names = list(results["hot_path"])
     medians = [results["hot_path"][n]["median_ns"] / 1000 for n in names]
-    colors = ["#f2a900" if n.startswith("hivetrace") else "#9aa5b1" for n in names]
+    colors = ["#f2a900" if n.startswith("honeytrace") else "#9aa5b1" for n in names]
     figure, axes = plt.subplots(figsize=(10, 0.42 * len(names) + 1.6))
     axes.barh(names[::-1], medians[::-1], color=colors[::-1])
     axes.set_xscale("log")

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import hivetrace
+import honeytrace
 
 from .hotpath import _drain
 from .timing import Case
 
 
-@hivetrace.trace_tool
+@honeytrace.trace_tool
 def leaf(i: int) -> int:
     return i
 
 
-@hivetrace.trace_chain
+@honeytrace.trace_chain
 def nest(depth: int) -> int:
     return leaf(0) if depth <= 1 else nest(depth - 1)
 
@@ -26,7 +26,7 @@ def _sessions_of(size: int) -> Callable[[int], None]:
 
     def run(n: int) -> None:
         for _ in range(max(1, n // size)):
-            with hivetrace.session("scale"):
+            with honeytrace.session("scale"):
                 for i in range(size):
                     leaf(i)
 
@@ -38,7 +38,7 @@ def _depth_of(depth: int) -> Callable[[int], None]:
     session."""
 
     def run(n: int) -> None:
-        with hivetrace.session("depth"):
+        with honeytrace.session("depth"):
             for _ in range(max(1, n // (depth + 1))):
                 nest(depth)
 

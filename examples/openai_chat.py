@@ -1,10 +1,10 @@
-"""The OpenAI SDK, traced by hivetrace-openai: no key, no network, no account.
+"""The OpenAI SDK, traced by honeytrace-openai: no key, no network, no account.
 
 A small fake OpenAI server runs on 127.0.0.1 inside this script, and the real ``openai`` client
 talks to it. Run it, then look at what it recorded:
 
     python examples/openai_chat.py
-    hivetrace show latest
+    honeytrace show latest
 
 Against the real API, drop the fake server and the ``base_url``: the tracing code is the same.
 """
@@ -16,10 +16,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import hivetrace_openai
+import honeytrace_openai
 from openai import OpenAI
 
-import hivetrace
+import honeytrace
 
 ANSWER = "Refunds go back to your card within 5 business days."
 USAGE = {"prompt_tokens": 31, "completion_tokens": 12, "total_tokens": 43}
@@ -76,7 +76,7 @@ class FakeOpenAI(BaseHTTPRequestHandler):
         pass
 
 
-@hivetrace.trace_session(name="openai-support-chat")
+@honeytrace.trace_session(name="openai-support-chat")
 def support_chat(question: str) -> str:
     """One conversation: a plain call, then a streamed follow-up."""
     client = OpenAI(api_key="not-needed", base_url=BASE_URL)
@@ -96,13 +96,13 @@ def main() -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     BASE_URL = f"http://127.0.0.1:{server.server_port}/v1"
-    hivetrace_openai.instrument()
+    honeytrace_openai.instrument()
     try:
         print(support_chat("How do refunds work?"))
     finally:
         server.shutdown()
-    delivered = hivetrace.flush()
-    print(f"traced: {hivetrace.stats()} (all delivered: {delivered})")
+    delivered = honeytrace.flush()
+    print(f"traced: {honeytrace.stats()} (all delivered: {delivered})")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,13 @@
-"""hivetrace in an app that already runs OpenTelemetry: one tree on both sides.
+"""honeytrace in an app that already runs OpenTelemetry: one tree on both sides.
 
-- `configure(otel=True)` makes each hivetrace event an OTel span of the app's provider, so
+- `configure(otel=True)` makes each honeytrace event an OTel span of the app's provider, so
   spans of other instrumentation inside a traced call nest under it.
-- `HivetraceSpanProcessor` makes foreign spans (here, a GenAI "chat" span as OpenTelemetry's
-  OpenAI instrumentation emits it) events of the hivetrace session they ran in.
+- `HoneytraceSpanProcessor` makes foreign spans (here, a GenAI "chat" span as OpenTelemetry's
+  OpenAI instrumentation emits it) events of the honeytrace session they ran in.
 
-    pip install "hivetrace[otel]"
+    pip install "honeytrace[otel]"
     python examples/otel_bridge.py
-    hivetrace show latest
+    honeytrace show latest
 """
 
 from __future__ import annotations
@@ -20,17 +20,17 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-import hivetrace
-from hivetrace.otel import HivetraceSpanProcessor
+import honeytrace
+from honeytrace.otel import HoneytraceSpanProcessor
 
 # The app's own OpenTelemetry setup (any exporter: OTLP, console, ...).
 exported = InMemorySpanExporter()
 provider = TracerProvider()
 provider.add_span_processor(SimpleSpanProcessor(exported))
-provider.add_span_processor(HivetraceSpanProcessor())
+provider.add_span_processor(HoneytraceSpanProcessor())
 trace.set_tracer_provider(provider)
 
-hivetrace.configure(otel=True)
+honeytrace.configure(otel=True)
 instrumentation = trace.get_tracer("opentelemetry.instrumentation.openai_v2")
 
 
@@ -61,13 +61,13 @@ def fake_openai_chat(question: str) -> str:
         return answer
 
 
-@hivetrace.trace_tool
+@honeytrace.trace_tool
 def search(query: str) -> list[str]:
-    """A hivetrace-traced tool."""
+    """A honeytrace-traced tool."""
     return ["refund-policy"]
 
 
-@hivetrace.trace_session(name="support-chat")
+@honeytrace.trace_session(name="support-chat")
 def chat(question: str) -> str:
     """The session: a traced tool, then the instrumented model call."""
     search(question)
@@ -93,4 +93,4 @@ if __name__ == "__main__":
     print(chat("How do refunds work?"))
     print("OpenTelemetry spans:")
     print_tree(list(exported.get_finished_spans()))
-    print(f"all delivered: {hivetrace.flush()}")
+    print(f"all delivered: {honeytrace.flush()}")

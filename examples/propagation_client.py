@@ -1,12 +1,12 @@
 """A caller whose session continues in the service it calls (httpx).
 
-An httpx event hook adds hivetrace's `traceparent` and `baggage` headers to every request sent
+An httpx event hook adds honeytrace's `traceparent` and `baggage` headers to every request sent
 from inside a traced call, so the downstream service (examples/propagation_server.py, with
-`HivetraceMiddleware`) records its events in this session, under the call that made the request.
+`HoneytraceMiddleware`) records its events in this session, under the call that made the request.
 
     python examples/propagation_server.py --port 8001 &
     python examples/propagation_client.py http://127.0.0.1:8001
-    hivetrace show latest
+    honeytrace show latest
 
 With no URL, the server example runs in this process, in a thread.
 """
@@ -19,8 +19,8 @@ import time
 
 import httpx
 
-import hivetrace
-from hivetrace.propagation import inject
+import honeytrace
+from honeytrace.propagation import inject
 
 
 def add_trace_headers(request: httpx.Request) -> None:
@@ -31,7 +31,7 @@ def add_trace_headers(request: httpx.Request) -> None:
 client = httpx.Client(event_hooks={"request": [add_trace_headers]}, timeout=10)
 
 
-@hivetrace.trace_tool
+@honeytrace.trace_tool
 def ask_policy_service(base_url: str, question: str) -> str:
     """Call the downstream service; its events nest under this one."""
     response = client.post(f"{base_url}/answer", json={"question": question})
@@ -41,7 +41,7 @@ def ask_policy_service(base_url: str, question: str) -> str:
 
 def chat(base_url: str, question: str) -> str:
     """One conversation turn that needs the policy service."""
-    with hivetrace.session("support-chat", inputs={"question": question}) as session:
+    with honeytrace.session("support-chat", inputs={"question": question}) as session:
         answer = ask_policy_service(base_url, question)
         session.set_outputs(answer)
     print(f"session: {session.session_id}")
@@ -65,4 +65,4 @@ def _serve_here() -> str:
 if __name__ == "__main__":
     url = sys.argv[1] if len(sys.argv) > 1 else _serve_here()
     print(chat(url, "How do refunds work?"))
-    print(f"all delivered: {hivetrace.flush()}")
+    print(f"all delivered: {honeytrace.flush()}")

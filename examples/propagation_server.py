@@ -1,15 +1,15 @@
 """A downstream service whose events join the caller's session (Starlette; FastAPI is the same).
 
-`HivetraceMiddleware` reads the `traceparent` and `baggage` headers that the caller's
-`hivetrace.propagation.inject` added: everything this service traces while it handles the request
+`HoneytraceMiddleware` reads the `traceparent` and `baggage` headers that the caller's
+`honeytrace.propagation.inject` added: everything this service traces while it handles the request
 becomes part of the caller's session, under the caller's event. A request without them is
 traced as usual (each traced call opens its own session).
 
     python examples/propagation_server.py --port 8001
     python examples/propagation_client.py http://127.0.0.1:8001
-    hivetrace show latest
+    honeytrace show latest
 
-With FastAPI: `app.add_middleware(HivetraceMiddleware)`.
+With FastAPI: `app.add_middleware(HoneytraceMiddleware)`.
 """
 
 from __future__ import annotations
@@ -24,19 +24,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-import hivetrace
-from hivetrace.propagation import HivetraceMiddleware
+import honeytrace
+from honeytrace.propagation import HoneytraceMiddleware
 
 POLICIES = {"refund": "Refunds are issued within 14 days of the return."}
 
 
-@hivetrace.trace_tool
+@honeytrace.trace_tool
 def lookup_policy(topic: str) -> str:
     """The policy text for a topic."""
     return POLICIES.get(topic, "No policy found.")
 
 
-@hivetrace.trace_chain
+@honeytrace.trace_chain
 def answer(question: str) -> str:
     """Answer a question from the policies."""
     topic = "refund" if "refund" in question.lower() else question
@@ -51,7 +51,7 @@ async def answer_endpoint(request: Request) -> JSONResponse:
 
 app = Starlette(
     routes=[Route("/answer", answer_endpoint, methods=["POST"])],
-    middleware=[Middleware(HivetraceMiddleware)],
+    middleware=[Middleware(HoneytraceMiddleware)],
 )
 
 
@@ -64,7 +64,7 @@ def main() -> None:
     sock.bind(("127.0.0.1", port))
     print(f"listening on http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    server.run(sockets=[sock])  # SIGTERM/Ctrl-C stop it; hivetrace delivers at exit
+    server.run(sockets=[sock])  # SIGTERM/Ctrl-C stop it; honeytrace delivers at exit
 
 
 if __name__ == "__main__":

@@ -1,18 +1,18 @@
-"""A small support agent, traced with hivetrace: no network, no key, no account.
+"""A small support agent, traced with honeytrace: no network, no key, no account.
 
 Run it, then look at what it recorded:
 
     python examples/quickstart.py
-    hivetrace show latest
+    honeytrace show latest
 
-With no HH_API_KEY and no HH_API_URL the traces go to .hivetrace/traces.db. Set HH_API_KEY to
+With no HH_API_KEY and no HH_API_URL the traces go to .honeytrace/traces.db. Set HH_API_KEY to
 send them to HoneyHive instead, or HH_API_URL=http://127.0.0.1:8787 to send them to a local
-`hivetrace serve`: the code does not change.
+`honeytrace serve`: the code does not change.
 """
 
 from __future__ import annotations
 
-import hivetrace
+import honeytrace
 
 ORDERS = {"A-1001": {"status": "shipped", "carrier": "DHL", "eta_days": 2}}
 ARTICLES = {
@@ -25,15 +25,15 @@ class OrderNotFound(LookupError):
     """The order id is not in the system."""
 
 
-@hivetrace.trace_tool
+@honeytrace.trace_tool
 def search_knowledge_base(query: str, top_k: int = 2) -> list[str]:
     """Return the help-centre articles whose topic appears in the query."""
     hits = [text for topic, text in ARTICLES.items() if topic in query.lower()]
-    hivetrace.enrich_span(metrics={"hits": len(hits)})
+    honeytrace.enrich_span(metrics={"hits": len(hits)})
     return hits[:top_k]
 
 
-@hivetrace.trace_tool
+@honeytrace.trace_tool
 def lookup_order(order_id: str) -> dict[str, object]:
     """Fetch an order's status."""
     if order_id not in ORDERS:
@@ -41,16 +41,16 @@ def lookup_order(order_id: str) -> dict[str, object]:
     return ORDERS[order_id]
 
 
-@hivetrace.trace_model(model="fake-gpt", provider="local", config={"temperature": 0.2})
+@honeytrace.trace_model(model="fake-gpt", provider="local", config={"temperature": 0.2})
 def generate(messages: list[dict[str, str]]) -> str:
     """A stand-in for an LLM call: answers from the context in the last message."""
     context = messages[-1]["content"]
     words = len(" ".join(m["content"] for m in messages).split())
-    hivetrace.enrich_span(metrics={"prompt_tokens": words, "completion_tokens": 24})
+    honeytrace.enrich_span(metrics={"prompt_tokens": words, "completion_tokens": 24})
     return f"Here is what I found: {context}"
 
 
-@hivetrace.trace_chain
+@honeytrace.trace_chain
 def answer(question: str, order_id: str | None) -> str:
     """Retrieve, call tools, then ask the model."""
     facts = search_knowledge_base(question)
@@ -68,12 +68,12 @@ def answer(question: str, order_id: str | None) -> str:
     return generate(messages)
 
 
-@hivetrace.trace_session(name="support-chat", user_properties={"plan": "pro"})
+@honeytrace.trace_session(name="support-chat", user_properties={"plan": "pro"})
 def support_chat(customer: str, questions: list[tuple[str, str | None]]) -> list[str]:
     """One conversation: several questions, each answered by the chain above."""
-    hivetrace.enrich_session(metadata={"customer": customer, "channel": "web"})
+    honeytrace.enrich_session(metadata={"customer": customer, "channel": "web"})
     replies = [answer(question, order_id) for question, order_id in questions]
-    hivetrace.enrich_session(feedback={"resolved": True})
+    honeytrace.enrich_session(feedback={"resolved": True})
     return replies
 
 
@@ -87,8 +87,8 @@ def main() -> None:
     )
     for reply in replies:
         print(reply)
-    delivered = hivetrace.flush()
-    print(f"traced: {hivetrace.stats()} (all delivered: {delivered})")
+    delivered = honeytrace.flush()
+    print(f"traced: {honeytrace.stats()} (all delivered: {delivered})")
 
 
 if __name__ == "__main__":

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import os
 
-os.environ["HIVETRACE_RAISE_INTERNAL_ERRORS"] = "1"
+os.environ["HONEYTRACE_RAISE_INTERNAL_ERRORS"] = "1"
 
 from collections.abc import Iterator
 
 import pytest
 
-from hivetrace import _buffer, _errors, _runtime
+from honeytrace import _errors, _runtime
+from honeytrace._record import buffer as _buffer
 
-_HIVETRACE_ENV = (
+_HONEYTRACE_ENV = (
     "HH_API_KEY",
     "HH_API_URL",
     "HH_SOURCE",
-    "HIVETRACE_EXPORTER",
-    "HIVETRACE_LOCAL_PATH",
-    "HIVETRACE_ENABLED",
-    "HIVETRACE_SPOOL_DIR",
-    "HIVETRACE_OTEL",
+    "HONEYTRACE_EXPORTER",
+    "HONEYTRACE_LOCAL_PATH",
+    "HONEYTRACE_ENABLED",
+    "HONEYTRACE_SPOOL_DIR",
+    "HONEYTRACE_OTEL",
 )
 
 
@@ -28,9 +29,9 @@ _HIVETRACE_ENV = (
 def clean_runtime(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> Iterator[None]:
     """No environment leaks in, the store lands in the test's tmp dir, and nothing recorded by
     one test is delivered in the next."""
-    for name in _HIVETRACE_ENV:
+    for name in _HONEYTRACE_ENV:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HIVETRACE_LOCAL_PATH", str(tmp_path) + "/traces.db")
+    monkeypatch.setenv("HONEYTRACE_LOCAL_PATH", str(tmp_path) + "/traces.db")
     _errors.set_raise_internal_errors(True)
     _runtime.configure(exporter="memory")
     _runtime.memory_exporter().clear()

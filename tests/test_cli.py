@@ -1,4 +1,4 @@
-"""The ``hivetrace`` command line on stores filled through :class:`hivetrace.store.Store`."""
+"""The ``honeytrace`` command line on stores filled through ``local.store.Store``."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from hivetrace.cli import format_duration, main, one_line
-from hivetrace.store import Store
+from honeytrace.local.cli import format_duration, main, one_line
+from honeytrace.local.store import Store
 
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
 T0 = 1_700_000_000_000
@@ -111,7 +111,7 @@ def test_show_unknown_session(db: Path, capsys: pytest.CaptureFixture[str]) -> N
     fill(db)
     code, out, err = run(capsys, "show", "ffffffff", "--db", str(db))
     assert code == 1 and out == ""
-    assert err.strip() == f"hivetrace: no session 'ffffffff' in {db} (see `hivetrace sessions`)"
+    assert err.strip() == f"honeytrace: no session 'ffffffff' in {db} (see `honeytrace sessions`)"
 
 
 def test_show_ambiguous_prefix(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -126,7 +126,7 @@ def test_show_ambiguous_prefix(db: Path, capsys: pytest.CaptureFixture[str]) -> 
 def test_missing_store(db: Path, capsys: pytest.CaptureFixture[str], command: str) -> None:
     code, out, err = run(capsys, command, "--db", str(db))
     assert code == 1 and out == ""
-    assert err == f"hivetrace: no traces yet at {db} — run a traced program first\n"
+    assert err == f"honeytrace: no traces yet at {db} — run a traced program first\n"
     assert not db.exists()  # reading does not create a store
 
 
@@ -135,7 +135,7 @@ def test_empty_store(db: Path, capsys: pytest.CaptureFixture[str], command: str)
     Store(db).close()
     code, out, err = run(capsys, command, "--db", str(db))
     assert code == 1 and out == ""
-    assert err == f"hivetrace: no traces yet at {db} — run a traced program first\n"
+    assert err == f"honeytrace: no traces yet at {db} — run a traced program first\n"
 
 
 def test_not_a_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -150,14 +150,14 @@ def test_default_db_comes_from_the_environment(
 ) -> None:
     path = tmp_path / "env" / "traces.db"
     fill(path)
-    monkeypatch.setenv("HIVETRACE_LOCAL_PATH", str(path))
+    monkeypatch.setenv("HONEYTRACE_LOCAL_PATH", str(path))
     code, out, _ = run(capsys, "sessions")
     assert code == 0 and "chat" in out
-    monkeypatch.delenv("HIVETRACE_LOCAL_PATH")
+    monkeypatch.delenv("HONEYTRACE_LOCAL_PATH")
     monkeypatch.chdir(tmp_path)
     code, _, err = run(capsys, "sessions")
     assert code == 1
-    assert os.path.join(".hivetrace", "traces.db") in err
+    assert os.path.join(".honeytrace", "traces.db") in err
 
 
 class Terminal(io.StringIO):
@@ -184,9 +184,9 @@ def test_colour_only_on_a_terminal_without_no_color(
 def test_serve_without_the_collector_extra(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setitem(sys.modules, "hivetrace.collector", None)
+    monkeypatch.setitem(sys.modules, "honeytrace.local.collector", None)
     code, _, err = run(capsys, "serve", "--port", "0")
-    assert code == 2 and "install hivetrace[collector]" in err
+    assert code == 2 and "install honeytrace[collector]" in err
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -202,7 +202,7 @@ def test_python_dash_m(db: Path) -> None:
         "PYTHONPATH": os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])),
     }
     result = subprocess.run(
-        [sys.executable, "-m", "hivetrace", "show", ids["chat"][:8], "--db", str(db)],
+        [sys.executable, "-m", "honeytrace", "show", ids["chat"][:8], "--db", str(db)],
         env=env,
         capture_output=True,
         text=True,

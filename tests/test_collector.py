@@ -1,5 +1,5 @@
 """The collector over real HTTP on 127.0.0.1: every route, strictness, idempotency, auth, the
-legacy routes, the web viewer, and `hivetrace serve` as a process stopped by SIGTERM."""
+legacy routes, the web viewer, and `honeytrace serve` as a process stopped by SIGTERM."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from hivetrace.collector import create_app
-from hivetrace.models import ErrorBody, SessionStartResponse
-from hivetrace.store import Store
+from honeytrace._deliver.models import ErrorBody, SessionStartResponse
+from honeytrace.local.collector import create_app
+from honeytrace.local.store import Store
 from tests.support.collector_server import (
     CollectorServer,
     collector_fixture,
@@ -469,10 +469,10 @@ def test_serve_persists_writes_and_exits_0_on_sigterm(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])),
-        "HIVETRACE_COLLECTOR_API_KEY": "k",
+        "HONEYTRACE_COLLECTOR_API_KEY": "k",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hivetrace", "serve", "--db", str(db), "--port", str(port)],
+        [sys.executable, "-m", "honeytrace", "serve", "--db", str(db), "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -1,5 +1,5 @@
 """The whole path with nothing mocked: examples into the embedded store, and the SDK into a
-real `hivetrace serve` process, read back with `hivetrace show`."""
+real `honeytrace serve` process, read back with `honeytrace show`."""
 
 from __future__ import annotations
 
@@ -21,17 +21,19 @@ EXAMPLES = ROOT / "examples"
 
 def environment(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {
-        key: value for key, value in os.environ.items() if not key.startswith(("HH_", "HIVETRACE_"))
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("HH_", "HONEYTRACE_"))
     }
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
-    env["HIVETRACE_RAISE_INTERNAL_ERRORS"] = "1"
+    env["HONEYTRACE_RAISE_INTERNAL_ERRORS"] = "1"
     env.update(extra)
     return env
 
 
-def hivetrace_cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def honeytrace_cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "hivetrace", *args],
+        [sys.executable, "-m", "honeytrace", *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -64,14 +66,14 @@ def test_examples_run_offline_into_the_store(
     )
     assert run.returncode == 0, run.stderr
     assert "all delivered: True" in run.stdout
-    assert "hivetrace show latest" in run.stderr  # the one line telling where traces are
-    shown = hivetrace_cli("show", "latest", cwd=tmp_path, env=env)
+    assert "honeytrace show latest" in run.stderr  # the one line telling where traces are
+    shown = honeytrace_cli("show", "latest", cwd=tmp_path, env=env)
     assert shown.returncode == 0, shown.stderr
     for name in names:
         assert name in shown.stdout
     if example == "quickstart.py":
         assert "✗ OrderNotFound: no order B-2" in shown.stdout
-    listed = hivetrace_cli("sessions", cwd=tmp_path, env=env)
+    listed = honeytrace_cli("sessions", cwd=tmp_path, env=env)
     assert listed.returncode == 0 and names[0] in listed.stdout
 
 
@@ -81,12 +83,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_sdk_to_hivetrace_serve_to_show(tmp_path: Path) -> None:
+def test_sdk_to_honeytrace_serve_to_show(tmp_path: Path) -> None:
     port = free_port()
     db = tmp_path / "collector.db"
-    env = environment(tmp_path, HIVETRACE_COLLECTOR_API_KEY="local-key")
+    env = environment(tmp_path, HONEYTRACE_COLLECTOR_API_KEY="local-key")
     server = subprocess.Popen(
-        [sys.executable, "-m", "hivetrace", "serve", "--db", str(db), "--port", str(port)],
+        [sys.executable, "-m", "honeytrace", "serve", "--db", str(db), "--port", str(port)],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -119,7 +121,7 @@ def test_sdk_to_hivetrace_serve_to_show(tmp_path: Path) -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
-    shown = hivetrace_cli("show", "latest", "--db", str(db), cwd=tmp_path, env=env)
+    shown = honeytrace_cli("show", "latest", "--db", str(db), cwd=tmp_path, env=env)
     assert shown.returncode == 0, shown.stderr
     assert "support-chat" in shown.stdout
     assert shown.stdout.count("tool lookup_order") == 2

@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from hivetrace.models import ErrorBody, SessionStartResponse
+from honeytrace._deliver.models import ErrorBody, SessionStartResponse
 from tests.support.fake_api import FakeApi, fake_api_fixture  # noqa: F401 -- registers `fake_api`
 
-HEADERS = {"Authorization": "Bearer test-key", "User-Agent": "hivetrace/0-test"}
+HEADERS = {"Authorization": "Bearer test-key", "User-Agent": "honeytrace/0-test"}
 
 
 def new_id() -> str:
@@ -22,7 +22,7 @@ def new_id() -> str:
 
 
 def event(parent: str, **fields: Any) -> dict[str, Any]:
-    """A valid batch event, as hivetrace builds them."""
+    """A valid batch event, as honeytrace builds them."""
     return {
         "event_id": new_id(),
         "parent_id": parent,

@@ -14,23 +14,23 @@ from typing import Any
 
 import pytest
 
-import hivetrace
-from hivetrace import _buffer
+import honeytrace
+from honeytrace._record import buffer as _buffer
 
-FORBIDDEN_MODULES = ("pydantic", "json", "uuid", "hivetrace/_encode", "hivetrace/_serialize")
+FORBIDDEN_MODULES = ("pydantic", "json", "uuid", "honeytrace/_encode", "honeytrace/_serialize")
 
 
-@hivetrace.trace_tool
+@honeytrace.trace_tool
 def tool(a: int, b: int) -> int:
     return a + b
 
 
-@hivetrace.trace_tool
+@honeytrace.trace_tool
 def stream(a: int, b: int) -> Iterator[int]:
     yield a + b
 
 
-@hivetrace.trace_tool
+@honeytrace.trace_tool
 async def atool(a: int, b: int) -> int:
     return a + b
 
@@ -63,7 +63,7 @@ def python_calls(seen: list[tuple[str, str]], *exclude: str) -> list[str]:
 
 @pytest.fixture
 def quiet_flusher() -> Iterator[None]:
-    hivetrace.configure(exporter="none", flush_interval=3600, batch_size=100_000)
+    honeytrace.configure(exporter="none", flush_interval=3600, batch_size=100_000)
     yield
     _buffer.QUEUE.clear()
 
@@ -71,7 +71,7 @@ def quiet_flusher() -> Iterator[None]:
 def test_a_traced_call_makes_three_python_calls_and_no_serialization(
     quiet_flusher: None,
 ) -> None:
-    with hivetrace.session("guard"):
+    with honeytrace.session("guard"):
         tool(1, 2)  # warm
         seen = profile(lambda: tool(1, 2))
     calls = python_calls(seen, "tool", "<lambda>")
@@ -86,7 +86,7 @@ def test_a_traced_generator_stays_within_its_call_budget(quiet_flusher: None) ->
         for _ in stream(1, 2):
             pass
 
-    with hivetrace.session("guard"):
+    with honeytrace.session("guard"):
         consume()
         seen = profile(consume)
     calls = [name.rsplit(":", 1)[1] for name in python_calls(seen, "consume", "<lambda>")]
@@ -96,7 +96,7 @@ def test_a_traced_generator_stays_within_its_call_budget(quiet_flusher: None) ->
 
 def test_an_async_call_stays_within_its_call_budget(quiet_flusher: None) -> None:
     async def main() -> list[tuple[str, str]]:
-        async with hivetrace.session("guard"):
+        async with honeytrace.session("guard"):
             await atool(1, 2)
             seen: list[tuple[str, str]] = []
 
@@ -124,9 +124,9 @@ def test_wrappers_take_the_functions_own_parameters(wrapped: Any) -> None:
 
 
 def test_retained_memory_per_pending_event_is_small(quiet_flusher: None) -> None:
-    with hivetrace.session("guard"):
+    with honeytrace.session("guard"):
         tool(1, 2)
-        assert hivetrace.flush(10)  # the flusher's lazy imports happen now, not while measured
+        assert honeytrace.flush(10)  # the flusher's lazy imports happen now, not while measured
         tracemalloc.start()
         try:
             before = tracemalloc.take_snapshot()
@@ -143,7 +143,7 @@ def test_retained_memory_per_pending_event_is_small(quiet_flusher: None) -> None
 
 
 def test_ids_are_not_formatted_on_the_hot_path(quiet_flusher: None) -> None:
-    with hivetrace.session("guard"):
+    with honeytrace.session("guard"):
         tool(1, 2)
         event = _buffer.QUEUE[-1]
         assert event._id is None  # made by the flusher (or when the app asks for it)
@@ -152,10 +152,10 @@ def test_ids_are_not_formatted_on_the_hot_path(quiet_flusher: None) -> None:
 def test_encoding_a_plain_event_stays_within_its_call_budget(quiet_flusher: None) -> None:
     # The flusher's share of the end-to-end cost: a plain event (small flat arguments and
     # result) is encoded and validated with a handful of Python calls, no general walker.
-    from hivetrace._encode import Encoder
-    from hivetrace._runtime import get_config
+    from honeytrace._deliver.encode import Encoder
+    from honeytrace._runtime import get_config
 
-    with hivetrace.session("guard"):
+    with honeytrace.session("guard"):
         tool(1, 2)
         event = _buffer.QUEUE[-1]
     encoder = Encoder(get_config())

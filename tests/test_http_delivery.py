@@ -6,33 +6,33 @@ import logging
 
 import pytest
 
-import hivetrace
+import honeytrace
 from tests.support.fake_api import FakeApi, fake_api_fixture
 
 fake_api = fake_api_fixture
 
 
-@hivetrace.trace_tool
+@honeytrace.trace_tool
 def tool(i: int, payload: str = "") -> int:
     return i
 
 
-@hivetrace.trace_chain
+@honeytrace.trace_chain
 def chain(n: int) -> int:
     return sum(tool(i) for i in range(n))
 
 
 def point_at(api: FakeApi, **options: object) -> None:
-    hivetrace.configure(api_key="test-key", server_url=api.url, retry_deadline=20.0, **options)
+    honeytrace.configure(api_key="test-key", server_url=api.url, retry_deadline=20.0, **options)
 
 
 def test_session_create_then_batches_then_end(fake_api: FakeApi) -> None:
     point_at(fake_api)
-    with hivetrace.session("order", inputs={"q": "x"}, metadata={"m": 1}) as s:
+    with honeytrace.session("order", inputs={"q": "x"}, metadata={"m": 1}) as s:
         chain(3)
-        assert hivetrace.flush(10)  # the session is created, its events sent, it is still open
+        assert honeytrace.flush(10)  # the session is created, its events sent, it is still open
         tool(99)
-    assert hivetrace.flush(10)
+    assert honeytrace.flush(10)
     routes = [r.route for r in fake_api.requests]
     assert routes == ["sessions", "batch", "batch", "update"]
     create = fake_api.requests[0].json
@@ -52,9 +52,9 @@ def test_session_create_then_batches_then_end(fake_api: FakeApi) -> None:
 
 def test_a_session_ended_before_its_first_flush_is_one_create(fake_api: FakeApi) -> None:
     point_at(fake_api)
-    with hivetrace.session("short"):
+    with honeytrace.session("short"):
         chain(2)
-    assert hivetrace.flush(10)
+    assert honeytrace.flush(10)
     assert [r.route for r in fake_api.requests] == ["sessions", "batch"]
     create = fake_api.requests[0].json
     assert isinstance(create["end_time"], int)
@@ -65,9 +65,9 @@ def test_a_session_ended_before_its_first_flush_is_one_create(fake_api: FakeApi)
 
 def test_every_event_has_the_wire_fields(fake_api: FakeApi) -> None:
     point_at(fake_api)
-    with hivetrace.session("fields") as s:
+    with honeytrace.session("fields") as s:
         chain(1)
-    assert hivetrace.flush(10)
+    assert honeytrace.flush(10)
     events = fake_api.events_for(s.session_id)
     by_name = {e["event_name"]: e for e in events}
     assert set(by_name) == {"chain", "tool"}
@@ -83,12 +83,12 @@ def test_every_event_has_the_wire_fields(fake_api: FakeApi) -> None:
 
 def test_batches_are_bounded_by_count_and_bytes(fake_api: FakeApi) -> None:
     point_at(fake_api, batch_size=10, max_batch_bytes=16 * 1024)
-    with hivetrace.session("many") as s:
+    with honeytrace.session("many") as s:
         for i in range(35):
             tool(i)
         for i in range(10):
             tool(i, payload="x" * 4000)
-    assert hivetrace.flush(10)
+    assert honeytrace.flush(10)
     batches = fake_api.requests_for("batch")
     assert all(len(b.json["events"]) <= 10 for b in batches)
     assert all(len(b.body) <= 16 * 1024 for b in batches)
@@ -99,17 +99,17 @@ def test_batches_are_bounded_by_count_and_bytes(fake_api: FakeApi) -> None:
 
 def test_an_event_too_big_for_any_batch_is_cut_further_not_lost(fake_api: FakeApi) -> None:
     point_at(fake_api, max_batch_bytes=16 * 1024)
-    with hivetrace.session("big") as s:
+    with honeytrace.session("big") as s:
         tool(1, payload="y" * 100_000)  # within the value limits, over a whole batch's bytes
         tool(2)
-    assert hivetrace.flush(10)
+    assert honeytrace.flush(10)
     batches = fake_api.requests_for("batch")
     assert all(len(b.body) <= 16 * 1024 for b in batches)
     events = {e["inputs"]["i"]: e for e in fake_api.events_for(s.session_id)}
     assert set(events) == {1, 2}
     payload = events[1]["inputs"]["payload"]
     assert payload.startswith("yyyy") and "truncated" in payload and len(payload) < 16 * 1024
-    stats = hivetrace.stats()
+    stats = honeytrace.stats()
     assert stats.dropped == {} and stats.sent == 3
 
 
@@ -118,11 +118,11 @@ def test_transient_failures_are_retried_and_delivered_once(fake_api: FakeApi) ->
     fake_api.fail_next(2, status=503, route="sessions")
     fake_api.fail_next(1, status=500, route="batch")
     fake_api.reset_next(1, route="batch")
-    with hivetrace.session("flaky") as s:
+    with honeytrace.session("flaky") as s:
         chain(3)
-    assert hivetrace.flush(30)
+    assert honeytrace.flush(30)
     assert len(fake_api.events_for(s.session_id)) == 4
-    stats = hivetrace.stats()
+    stats = honeytrace.stats()
     # 2 + 1 backoffs; the reset lands on a kept-alive connection, which is re-sent at once on a
     # fresh one (a stale idle connection looks the same), so it may not need a backoff.
     assert stats.retried >= 3
@@ -133,9 +133,9 @@ def test_transient_failures_are_retried_and_delivered_once(fake_api: FakeApi) ->
 def test_partial_500_retry_does_not_duplicate(fake_api: FakeApi) -> None:
     point_at(fake_api)
     fake_api.partial_500_next(1)
-    with hivetrace.session("partial") as s:
+    with honeytrace.session("partial") as s:
         chain(5)
-    assert hivetrace.flush(30)
+    assert honeytrace.flush(30)
     events = fake_api.events_for(s.session_id)
     assert len(events) == 6
     assert len({e["event_id"] for e in events}) == 6
@@ -144,9 +144,9 @@ def test_partial_500_retry_does_not_duplicate(fake_api: FakeApi) -> None:
 def test_retry_after_is_honoured(fake_api: FakeApi) -> None:
     point_at(fake_api)
     fake_api.fail_next(1, status=429, retry_after=1, route="sessions")
-    with hivetrace.session("limited"):
+    with honeytrace.session("limited"):
         pass
-    assert hivetrace.flush(30)
+    assert honeytrace.flush(30)
     first, second = fake_api.requests_for("sessions")
     assert first.status == 429
     assert second.received_at - first.received_at >= 0.9
@@ -157,13 +157,13 @@ def test_a_rejected_event_is_found_and_only_it_is_dropped(
 ) -> None:
     point_at(fake_api)
     fake_api.reject_events_where(lambda event: event.get("inputs", {}).get("i") == 3)
-    with caplog.at_level(logging.ERROR, logger="hivetrace"), hivetrace.session("bad") as s:
+    with caplog.at_level(logging.ERROR, logger="honeytrace"), honeytrace.session("bad") as s:
         for i in range(8):
             tool(i)
-    assert not hivetrace.flush(10)
+    assert not honeytrace.flush(10)
     delivered = sorted(e["inputs"]["i"] for e in fake_api.events_for(s.session_id))
     assert delivered == [0, 1, 2, 4, 5, 6, 7]
-    assert hivetrace.stats().dropped == {"rejected": 1}
+    assert honeytrace.stats().dropped == {"rejected": 1}
     assert caplog.text.count("event rejected") == 1
 
 
@@ -172,41 +172,41 @@ def test_a_bad_key_is_reported_once_and_sending_stops(
     bad_key_status: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     with FakeApi(bad_key_status=bad_key_status) as api:
-        hivetrace.configure(api_key="wrong-key", server_url=api.url)
-        with caplog.at_level(logging.ERROR, logger="hivetrace"):
-            with hivetrace.session("one"):
+        honeytrace.configure(api_key="wrong-key", server_url=api.url)
+        with caplog.at_level(logging.ERROR, logger="honeytrace"):
+            with honeytrace.session("one"):
                 tool(1)
-            hivetrace.flush(10)
-            with hivetrace.session("two"):
+            honeytrace.flush(10)
+            with honeytrace.session("two"):
                 tool(2)
-            hivetrace.flush(10)
+            honeytrace.flush(10)
         assert len(api.requests) == 1  # the first create; nothing after it
         assert "refused the API key" in caplog.text
         assert caplog.text.count("Check HH_API_KEY") == 1
         assert "wrong-key" not in caplog.text
-        assert hivetrace.stats().dropped == {"auth": 4}
+        assert honeytrace.stats().dropped == {"auth": 4}
 
 
 def test_flush_returns_false_when_the_server_does_not_answer(fake_api: FakeApi) -> None:
     point_at(fake_api, timeout=30.0)
     fake_api.blackhole()
-    with hivetrace.session("stuck"):
+    with honeytrace.session("stuck"):
         tool(1)
-    assert hivetrace.flush(0.5) is False
+    assert honeytrace.flush(0.5) is False
     fake_api.release()
-    assert hivetrace.flush(30)
+    assert honeytrace.flush(30)
 
 
 def test_delivery_resumes_when_the_server_comes_back(fake_api: FakeApi) -> None:
     point_at(fake_api)
     fake_api.stop()
-    with hivetrace.session("outage") as s:
+    with honeytrace.session("outage") as s:
         chain(2)
-    assert hivetrace.flush(0.5) is False  # refused: retrying in the background
+    assert honeytrace.flush(0.5) is False  # refused: retrying in the background
     fake_api.start()
-    assert hivetrace.flush(30)
+    assert honeytrace.flush(30)
     assert len(fake_api.events_for(s.session_id)) == 3
-    stats = hivetrace.stats()
+    stats = honeytrace.stats()
     assert stats.recorded == stats.sent == 4
 
 
@@ -214,10 +214,10 @@ def test_stats_add_up(fake_api: FakeApi) -> None:
     point_at(fake_api)
     fake_api.reject_events_where(lambda event: event.get("inputs", {}).get("i") == 1)
     for n in range(3):
-        with hivetrace.session(f"s{n}"):
+        with honeytrace.session(f"s{n}"):
             chain(3)
-    hivetrace.flush(10)
-    stats = hivetrace.stats()
+    honeytrace.flush(10)
+    stats = honeytrace.stats()
     assert stats.pending == 0
     assert stats.recorded == 15
     assert stats.recorded == stats.sent + stats.dropped_total + stats.spooled + stats.pending

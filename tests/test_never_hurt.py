@@ -1,4 +1,4 @@
-"""hivetrace never changes what the application sees, whatever goes wrong inside it."""
+"""honeytrace never changes what the application sees, whatever goes wrong inside it."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ from typing import Any
 
 import pytest
 
-import hivetrace
-from hivetrace import _encode, _errors, _wrappers
-from hivetrace.testing import Capture
+import honeytrace
+from honeytrace import _errors
+from honeytrace._deliver import encode as _encode
+from honeytrace._record import state as _state
+from honeytrace._record import wrappers as _wrappers
+from honeytrace.testing import Capture
 
 
-@hivetrace.trace_tool
+@honeytrace.trace_tool
 def double(x: int) -> int:
     return x * 2
 
@@ -23,24 +26,24 @@ def test_internal_error_on_the_hot_path_is_swallowed_and_logged_once(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     def broken(*args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("bug in hivetrace")
+        raise RuntimeError("bug in honeytrace")
 
     _errors.set_raise_internal_errors(False)
     monkeypatch.setattr(_wrappers, "new_event", broken)
-    before = hivetrace.stats().internal_errors
-    with caplog.at_level(logging.ERROR, logger="hivetrace"), hivetrace.session("s"):
+    before = honeytrace.stats().internal_errors
+    with caplog.at_level(logging.ERROR, logger="honeytrace"), honeytrace.session("s"):
         assert double(2) == 4
         assert double(3) == 6
-    assert hivetrace.stats().internal_errors == before + 2
+    assert honeytrace.stats().internal_errors == before + 2
     assert caplog.text.count("internal error in starting a span") == 1
 
 
 def test_internal_errors_raise_in_tests(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("bug in hivetrace")
+        raise RuntimeError("bug in honeytrace")
 
     monkeypatch.setattr(_wrappers, "new_event", broken)
-    with hivetrace.session("s"), pytest.raises(RuntimeError, match="bug in hivetrace"):
+    with honeytrace.session("s"), pytest.raises(RuntimeError, match="bug in honeytrace"):
         double(2)
 
 
@@ -50,18 +53,18 @@ def test_user_exception_wins_over_a_broken_recorder(monkeypatch: pytest.MonkeyPa
     def broken_record(span: object) -> None:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(hivetrace._runtime, "record", broken_record)
+    monkeypatch.setattr(_state, "record", broken_record)
 
-    @hivetrace.trace_tool
+    @honeytrace.trace_tool
     def fails() -> None:
         raise KeyError("user's own")
 
-    with hivetrace.session("s"), pytest.raises(KeyError, match="user's own"):
+    with honeytrace.session("s"), pytest.raises(KeyError, match="user's own"):
         fails()
 
 
 def test_a_flusher_bug_drops_counted_events_and_keeps_running(
-    hivetrace_capture: Capture, monkeypatch: pytest.MonkeyPatch
+    honeytrace_capture: Capture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _errors.set_raise_internal_errors(False)
     original = _encode.Encoder.event
@@ -74,66 +77,66 @@ def test_a_flusher_bug_drops_counted_events_and_keeps_running(
         return original(self, span, children)
 
     monkeypatch.setattr(_encode.Encoder, "event", flaky)
-    with hivetrace.session("s"):
+    with honeytrace.session("s"):
         double(1)
-    assert not hivetrace.flush(5)
-    with hivetrace.session("s2"):
+    assert not honeytrace.flush(5)
+    with honeytrace.session("s2"):
         double(2)
-    assert hivetrace.flush(5)
-    stats = hivetrace.stats()
+    assert honeytrace.flush(5)
+    stats = honeytrace.stats()
     assert stats.dropped == {"internal_error": 2}  # the event and its session
     assert stats.recorded == stats.sent + stats.dropped_total + stats.pending
 
 
-def test_redact_hook_changes_events_before_they_leave(hivetrace_capture: Capture) -> None:
+def test_redact_hook_changes_events_before_they_leave(honeytrace_capture: Capture) -> None:
     def redact(event: dict[str, Any]) -> dict[str, Any] | None:
         if event.get("event_name") == "drop-me":
             return None
         event["inputs"] = {key: "[hidden]" for key in event.get("inputs", {})}
         return event
 
-    hivetrace.configure(exporter="memory", redact=redact)
+    honeytrace.configure(exporter="memory", redact=redact)
 
-    @hivetrace.trace_tool(name="drop-me")
+    @honeytrace.trace_tool(name="drop-me")
     def dropped() -> None:
         pass
 
-    with hivetrace.session("s"):
+    with honeytrace.session("s"):
         double(21)
         dropped()
-    (event,) = hivetrace_capture.events
+    (event,) = honeytrace_capture.events
     assert event["inputs"] == {"x": "[hidden]"}
-    assert hivetrace.stats().dropped == {"redacted": 1}
+    assert honeytrace.stats().dropped == {"redacted": 1}
 
 
-def test_a_raising_redact_hook_drops_rather_than_leaks(hivetrace_capture: Capture) -> None:
+def test_a_raising_redact_hook_drops_rather_than_leaks(honeytrace_capture: Capture) -> None:
     def redact(event: dict[str, Any]) -> dict[str, Any]:
         if event.get("event_name") == "double":
             raise ValueError("hook bug")
         return event
 
-    hivetrace.configure(exporter="memory", redact=redact)
-    with hivetrace.session("s"):
+    honeytrace.configure(exporter="memory", redact=redact)
+    with honeytrace.session("s"):
         double(1)
-    assert not hivetrace.flush(5)
-    assert hivetrace_capture._exporter.events == []
-    assert hivetrace.stats().dropped == {"redact_error": 1}
+    assert not honeytrace.flush(5)
+    assert honeytrace_capture._exporter.events == []
+    assert honeytrace.stats().dropped == {"redact_error": 1}
 
 
-def test_a_redact_hook_that_breaks_the_contract_is_caught(hivetrace_capture: Capture) -> None:
+def test_a_redact_hook_that_breaks_the_contract_is_caught(honeytrace_capture: Capture) -> None:
     def redact(event: dict[str, Any]) -> dict[str, Any]:
         event["unknown_field"] = 1
         return event
 
-    hivetrace.configure(exporter="memory", redact=redact)
-    with hivetrace.session("s"):
+    honeytrace.configure(exporter="memory", redact=redact)
+    with honeytrace.session("s"):
         double(1)
-    hivetrace.flush(5)
-    assert hivetrace.stats().dropped.get("invalid") == 2
+    honeytrace.flush(5)
+    assert honeytrace.stats().dropped.get("invalid") == 2
 
 
 @pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signal masks")
-def test_signals_go_to_the_applications_threads_not_hivetraces() -> None:
+def test_signals_go_to_the_applications_threads_not_honeytraces() -> None:
     # Python runs handlers in the main thread only: a SIGTERM or Ctrl-C taken by the flusher
     # while the main thread sleeps would wait for the sleep to end.
     masks: dict[str, set[int]] = {}
@@ -143,10 +146,10 @@ def test_signals_go_to_the_applications_threads_not_hivetraces() -> None:
         masks[name] = set(signal.pthread_sigmask(signal.SIG_BLOCK, []))
         return event
 
-    hivetrace.configure(exporter="memory", redact=note_mask)
-    with hivetrace.session("s"):
+    honeytrace.configure(exporter="memory", redact=note_mask)
+    with honeytrace.session("s"):
         double(1)
-    assert hivetrace.flush(10)
-    assert masks and all(name.startswith("hivetrace-") for name in masks)
+    assert honeytrace.flush(10)
+    assert masks and all(name.startswith("honeytrace-") for name in masks)
     assert all({signal.SIGINT, signal.SIGTERM} <= mask for mask in masks.values())
     assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # ours untouched

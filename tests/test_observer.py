@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-import hivetrace
-from hivetrace import _hooks
-from hivetrace._span import Event
-from hivetrace.testing import Capture
+import honeytrace
+from honeytrace._record import hooks as _hooks
+from honeytrace._record.span import Event
+from honeytrace.testing import Capture
 
 
 class Recorder:
@@ -20,7 +20,7 @@ class Recorder:
 
     def enter(self, event: Event) -> Any:
         self.calls.append(("enter", event.name, False))
-        assert hivetrace.current_event_id() == event.event_id  # runs inside the event
+        assert honeytrace.current_event_id() == event.event_id  # runs inside the event
         return event.name
 
     def leave(self, event: Event, token: Any, done: bool) -> None:
@@ -39,32 +39,32 @@ def recorder() -> Iterator[Recorder]:
 
 
 def test_every_kind_of_event_is_entered_and_left(
-    recorder: Recorder, hivetrace_capture: Capture
+    recorder: Recorder, honeytrace_capture: Capture
 ) -> None:
-    @hivetrace.trace_tool
+    @honeytrace.trace_tool
     def tool() -> int:
         return 1
 
-    @hivetrace.trace_tool
+    @honeytrace.trace_tool
     def failing() -> None:
         raise ValueError
 
-    @hivetrace.trace_chain
+    @honeytrace.trace_chain
     def gen() -> Iterator[int]:
         yield 1
         yield 2
 
-    @hivetrace.trace_model
+    @honeytrace.trace_model
     async def model() -> int:
         return 2
 
-    with hivetrace.session("s"):
+    with honeytrace.session("s"):
         tool()
         with pytest.raises(ValueError):
             failing()
         assert list(gen()) == [1, 2]
         asyncio.run(model())
-        with hivetrace.span("block"):
+        with honeytrace.span("block"):
             pass
     names = [(kind, name, done) for kind, name, done in recorder.calls]
     assert names[:2] == [("enter", "s", False), ("enter", "tool", False)]
@@ -81,10 +81,10 @@ def test_every_kind_of_event_is_entered_and_left(
     ]
     assert names[-1] == ("leave", "s", True)
     assert names.count(("leave", "model", True)) == 1
-    assert len(hivetrace_capture.events) == 5
+    assert len(honeytrace_capture.events) == 5
 
 
-def test_a_broken_observer_never_reaches_the_app(hivetrace_capture: Capture) -> None:
+def test_a_broken_observer_never_reaches_the_app(honeytrace_capture: Capture) -> None:
     class Broken:
         def enter(self, event: Event) -> Any:
             raise RuntimeError("observer bug")
@@ -92,29 +92,29 @@ def test_a_broken_observer_never_reaches_the_app(hivetrace_capture: Capture) -> 
         def leave(self, event: Event, token: Any, done: bool) -> None:
             raise RuntimeError("observer bug")
 
-    hivetrace._errors.set_raise_internal_errors(False)
+    honeytrace._errors.set_raise_internal_errors(False)
     previous = _hooks.install(Broken())
     try:
-        with hivetrace.session("s"):
-            assert hivetrace.trace_tool(lambda: 3, name="t")() == 3
+        with honeytrace.session("s"):
+            assert honeytrace.trace_tool(lambda: 3, name="t")() == 3
     finally:
         _hooks.install(previous)
-    assert len(hivetrace_capture.events) == 1
+    assert len(honeytrace_capture.events) == 1
 
 
-def test_begin_and_finish_without_the_context(hivetrace_capture: Capture) -> None:
-    with hivetrace.session("s") as s:
-        stream = hivetrace.span("stream", "model")
+def test_begin_and_finish_without_the_context(honeytrace_capture: Capture) -> None:
+    with honeytrace.session("s") as s:
+        stream = honeytrace.span("stream", "model")
         stream.begin()
-        assert hivetrace.current_event_id() == s.session_id  # not current
+        assert honeytrace.current_event_id() == s.session_id  # not current
     stream.set_outputs({"text": "hello"})
     stream.finish()
     stream.finish()  # once only
-    (event,) = hivetrace_capture.events
+    (event,) = honeytrace_capture.events
     assert event["parent_id"] == s.session_id
     assert event["outputs"] == {"text": "hello"}
-    lone = hivetrace.span("lone", "tool")
+    lone = honeytrace.span("lone", "tool")
     lone.begin()
     lone.finish(RuntimeError("gave up"))
-    assert hivetrace_capture.event("lone")["error"] == "RuntimeError: gave up"
-    assert hivetrace_capture.session("lone")["session_name"] == "lone"
+    assert honeytrace_capture.event("lone")["error"] == "RuntimeError: gave up"
+    assert honeytrace_capture.session("lone")["session_name"] == "lone"

@@ -1,4 +1,4 @@
-"""hivetrace events as OpenTelemetry spans (``configure(otel=True)``), with the real SDK."""
+"""honeytrace events as OpenTelemetry spans (``configure(otel=True)``), with the real SDK."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
-import hivetrace
-from hivetrace import _hooks
-from hivetrace._otel_bridge import observer
-from hivetrace.testing import Capture, capture
+import honeytrace
+from honeytrace._record import hooks as _hooks
+from honeytrace.otel.bridge import observer
+from honeytrace.testing import Capture, capture
 from tests.support.otel import Otel, otel_fixture
 
 __all__ = ["otel_fixture"]
@@ -26,7 +26,7 @@ __all__ = ["otel_fixture"]
 
 @pytest.fixture
 def traces(otel: Otel) -> Iterator[Capture]:
-    """hivetrace into memory with the bridge on; off again afterwards."""
+    """honeytrace into memory with the bridge on; off again afterwards."""
     with capture(otel=True) as captured:
         yield captured
     assert _hooks.active is None
@@ -41,16 +41,16 @@ def span_id(span: ReadableSpan) -> int:
 
 
 def test_each_event_is_a_span_with_its_ids_times_and_nesting(otel: Otel, traces: Capture) -> None:
-    @hivetrace.trace_tool
+    @honeytrace.trace_tool
     def search(query: str) -> list[str]:
         return ["doc"]
 
-    @hivetrace.trace_chain
+    @honeytrace.trace_chain
     def answer(question: str) -> str:
         search(question)
         return "ok"
 
-    with hivetrace.session("chat") as session:
+    with honeytrace.session("chat") as session:
         answer("refunds?")
     session_span, chain, tool = otel.span("chat"), otel.span("answer"), otel.span("search")
     assert session_span.parent is None
@@ -60,13 +60,13 @@ def test_each_event_is_a_span_with_its_ids_times_and_nesting(otel: Otel, traces:
         session_span.get_span_context().trace_id
     }
     assert session_span.instrumentation_scope is not None
-    assert session_span.instrumentation_scope.name == "hivetrace"
+    assert session_span.instrumentation_scope.name == "honeytrace"
     sent = traces.event("search")
     assert tool.attributes is not None
-    assert tool.attributes["hivetrace.event_id"] == sent["event_id"]
-    assert tool.attributes["hivetrace.session_id"] == session.session_id
-    assert tool.attributes["hivetrace.event_type"] == "tool"
-    assert dict(session_span.attributes or {})["hivetrace.event_type"] == "session"
+    assert tool.attributes["honeytrace.event_id"] == sent["event_id"]
+    assert tool.attributes["honeytrace.session_id"] == session.session_id
+    assert tool.attributes["honeytrace.event_type"] == "tool"
+    assert dict(session_span.attributes or {})["honeytrace.event_type"] == "session"
     # the span has the event's own clock readings: the same duration to the nanosecond
     assert tool.start_time is not None and tool.end_time is not None
     assert (tool.end_time - tool.start_time) / 1_000_000 == sent["duration"]
@@ -77,12 +77,12 @@ def test_each_event_is_a_span_with_its_ids_times_and_nesting(otel: Otel, traces:
 def test_foreign_spans_inside_an_event_are_its_children(otel: Otel, traces: Capture) -> None:
     tracer = otel.tracer("httpx-ish")
 
-    @hivetrace.trace_tool
+    @honeytrace.trace_tool
     def fetch() -> None:
         with tracer.start_as_current_span("GET /orders"):
             pass
 
-    with hivetrace.session("s"):
+    with honeytrace.session("s"):
         fetch()
     assert parent_of(otel.span("GET /orders")) == span_id(otel.span("fetch"))
 
@@ -90,12 +90,12 @@ def test_foreign_spans_inside_an_event_are_its_children(otel: Otel, traces: Capt
 def test_an_event_inside_a_foreign_span_keeps_it_as_parent(otel: Otel, traces: Capture) -> None:
     tracer = otel.tracer("web")
 
-    @hivetrace.trace_model
+    @honeytrace.trace_model
     def generate() -> str:
         return "hi"
 
     with tracer.start_as_current_span("POST /chat") as request:
-        with hivetrace.session("chat"):
+        with honeytrace.session("chat"):
             generate()
         assert trace.get_current_span() is request  # given back after the session
     request_span = otel.span("POST /chat")
@@ -106,11 +106,11 @@ def test_an_event_inside_a_foreign_span_keeps_it_as_parent(otel: Otel, traces: C
 
 
 def test_an_error_is_an_error_status(otel: Otel, traces: Capture) -> None:
-    @hivetrace.trace_tool
+    @honeytrace.trace_tool
     def lookup() -> None:
         raise KeyError("B-2")
 
-    with pytest.raises(KeyError), hivetrace.session("s"):
+    with pytest.raises(KeyError), honeytrace.session("s"):
         lookup()
     span = otel.span("lookup")
     assert span.status.status_code is StatusCode.ERROR
@@ -127,14 +127,14 @@ def test_a_generator_is_one_span_current_only_while_it_runs(otel: Otel, traces: 
     tracer = otel.tracer("app")
     seen_between_steps: list[object] = []
 
-    @hivetrace.trace_chain
+    @honeytrace.trace_chain
     def stream() -> Iterator[int]:
         for index in range(2):
             with tracer.start_as_current_span(f"step-{index}"):
                 pass
             yield index
 
-    with hivetrace.session("s"):
+    with honeytrace.session("s"):
         session_span = trace.get_current_span()
         for _ in stream():
             seen_between_steps.append(trace.get_current_span())
@@ -146,7 +146,7 @@ def test_a_generator_is_one_span_current_only_while_it_runs(otel: Otel, traces: 
 
 
 def test_a_session_generator_ends_one_span(otel: Otel, traces: Capture) -> None:
-    @hivetrace.trace_session
+    @honeytrace.trace_session
     def conversation() -> Iterator[str]:
         yield "a"
         yield "b"
@@ -156,17 +156,17 @@ def test_a_session_generator_ends_one_span(otel: Otel, traces: Capture) -> None:
 
 
 def test_async_events_nest_across_awaits(otel: Otel, traces: Capture) -> None:
-    @hivetrace.trace_tool
+    @honeytrace.trace_tool
     async def fetch(name: str) -> str:
         await asyncio.sleep(0)
         return name
 
-    @hivetrace.trace_chain
+    @honeytrace.trace_chain
     async def gather() -> list[str]:
         return list(await asyncio.gather(fetch("a"), fetch("b")))
 
     async def main() -> None:
-        async with hivetrace.session("s"):
+        async with honeytrace.session("s"):
             await gather()
 
     asyncio.run(main())
@@ -176,17 +176,17 @@ def test_async_events_nest_across_awaits(otel: Otel, traces: Capture) -> None:
 
 
 def test_an_event_in_another_thread_keeps_its_parent(otel: Otel, traces: Capture) -> None:
-    @hivetrace.trace_tool
+    @honeytrace.trace_tool
     def work() -> int:
         return 1
 
-    @hivetrace.trace_chain
+    @honeytrace.trace_chain
     def fan_out() -> None:
-        # The executor carries hivetrace's context, not OpenTelemetry's.
+        # The executor carries honeytrace's context, not OpenTelemetry's.
         with ThreadPoolExecutor(2) as pool:
             pool.submit(work).result()
 
-    with hivetrace.session("s"):
+    with honeytrace.session("s"):
         fan_out()
     assert parent_of(otel.span("work")) == span_id(otel.span("fan_out"))
 
@@ -194,8 +194,8 @@ def test_an_event_in_another_thread_keeps_its_parent(otel: Otel, traces: Capture
 def test_a_span_begun_but_never_current_gets_its_times_and_parent(
     otel: Otel, traces: Capture
 ) -> None:
-    with hivetrace.session("s"):
-        stream = hivetrace.span("stream", "model")
+    with honeytrace.session("s"):
+        stream = honeytrace.span("stream", "model")
         stream.begin()
     stream.finish()  # after the session ended, as a stream read later would
     span = otel.span("stream")
@@ -208,13 +208,13 @@ def test_a_span_begun_but_never_current_gets_its_times_and_parent(
 def test_a_stream_finished_after_its_parent_ended_stays_under_it(
     otel: Otel, traces: Capture
 ) -> None:
-    @hivetrace.trace_chain
-    def start_stream() -> hivetrace.Span:
-        stream = hivetrace.span("stream", "model")
+    @honeytrace.trace_chain
+    def start_stream() -> honeytrace.Span:
+        stream = honeytrace.span("stream", "model")
         stream.begin()
         return stream
 
-    with hivetrace.session("s"):
+    with honeytrace.session("s"):
         stream = start_stream()
         stream.finish()  # read to the end in the caller, inside the session's span
     assert traces.event("stream")["parent_id"] == traces.event("start_stream")["event_id"]
@@ -222,7 +222,7 @@ def test_a_stream_finished_after_its_parent_ended_stays_under_it(
 
 
 def test_an_implicit_session_is_the_parent_span(otel: Otel, traces: Capture) -> None:
-    @hivetrace.trace_tool
+    @honeytrace.trace_tool
     def lonely() -> Iterator[int]:
         yield 1
 
@@ -236,21 +236,21 @@ def test_an_implicit_session_is_the_parent_span(otel: Otel, traces: Capture) -> 
 
 def test_unsampled_sessions_make_no_spans(otel: Otel, otel_off: None) -> None:
     with capture(otel=True, sample_rate=0.0):
-        with hivetrace.session("dropped"):
-            hivetrace.trace_tool(lambda: 1, name="t")()
+        with honeytrace.session("dropped"):
+            honeytrace.trace_tool(lambda: 1, name="t")()
     assert otel.spans() == []
 
 
 @pytest.fixture
 def otel_off() -> Iterator[None]:
     yield
-    hivetrace.configure(exporter="memory")
+    honeytrace.configure(exporter="memory")
 
 
 def test_otel_off_changes_nothing(otel: Otel) -> None:
     with capture() as traces:
-        with hivetrace.session("s"):
-            hivetrace.trace_tool(lambda: 1, name="t")()
+        with honeytrace.session("s"):
+            honeytrace.trace_tool(lambda: 1, name="t")()
         assert len(traces.events) == 1
     assert _hooks.active is None
     assert otel.spans() == []
@@ -260,22 +260,22 @@ def test_the_environment_switches_it_on_and_the_app_provider_stays(
     otel: Otel, monkeypatch: pytest.MonkeyPatch, otel_off: None
 ) -> None:
     provider = trace.get_tracer_provider()
-    monkeypatch.setenv("HIVETRACE_OTEL", "1")
-    hivetrace.configure(exporter="memory")
+    monkeypatch.setenv("HONEYTRACE_OTEL", "1")
+    honeytrace.configure(exporter="memory")
     assert _hooks.active is observer
-    with hivetrace.session("from-env"):
+    with honeytrace.session("from-env"):
         pass
     assert [span.name for span in otel.spans()] == ["from-env"]
     assert trace.get_tracer_provider() is provider
-    monkeypatch.delenv("HIVETRACE_OTEL")
-    hivetrace.configure(exporter="memory")
+    monkeypatch.delenv("HONEYTRACE_OTEL")
+    honeytrace.configure(exporter="memory")
     assert _hooks.active is None
 
 
-def test_import_hivetrace_imports_no_opentelemetry() -> None:
+def test_import_honeytrace_imports_no_opentelemetry() -> None:
     code = (
-        "import sys, hivetrace\n"
-        "hivetrace.configure(exporter='none')\n"
+        "import sys, honeytrace\n"
+        "honeytrace.configure(exporter='none')\n"
         "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))\n"
     )
     run = subprocess.run(
@@ -286,9 +286,9 @@ def test_import_hivetrace_imports_no_opentelemetry() -> None:
 
 def test_the_example_shows_one_tree_on_both_sides(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HH_", "HIVETRACE_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HH_", "HONEYTRACE_"))}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root / "src"), env.get("PYTHONPATH")]))
-    env["HIVETRACE_RAISE_INTERNAL_ERRORS"] = "1"
+    env["HONEYTRACE_RAISE_INTERNAL_ERRORS"] = "1"
 
     def run(*args: str) -> str:
         done = subprocess.run(
@@ -306,12 +306,12 @@ def test_the_example_shows_one_tree_on_both_sides(tmp_path: Path) -> None:
     printed = run(str(root / "examples" / "otel_bridge.py"))
     assert printed.splitlines()[1:5] == [
         "OpenTelemetry spans:",
-        "support-chat  [hivetrace]",
-        "  search  [hivetrace]",
+        "support-chat  [honeytrace]",
+        "  search  [honeytrace]",
         "  chat gpt-4o-mini  [opentelemetry.instrumentation.openai_v2]",
     ]
     assert "all delivered: True" in printed
-    shown = run("-m", "hivetrace", "show", "latest")
+    shown = run("-m", "honeytrace", "show", "latest")
     assert "model chat gpt-4o-mini" in shown
     assert "tool search" in shown
     assert '"messages": [{"role": "user", "content": "How do refunds work?"}]' in shown

@@ -2,7 +2,7 @@
 
 Each fixture in tests/fixtures/otel says where it came from (``source``, ``recorded_with``);
 ``record_fixtures.py`` there re-records them. Here every recorded span is replayed through the
-real SDK inside a hivetrace session and read back as the wire event it became.
+real SDK inside a honeytrace session and read back as the wire event it became.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-import hivetrace
-from hivetrace.testing import Capture, capture
+import honeytrace
+from honeytrace.testing import Capture, capture
 from tests.support.otel import FIXTURES, Otel, load_fixture, otel_fixture, replay
 
 __all__ = ["otel_fixture"]
@@ -30,7 +30,7 @@ def replayed(otel: Otel) -> Iterator[Any]:
 
     def run(name: str) -> list[dict[str, Any]]:
         with capture() as traces:
-            with hivetrace.session(name):
+            with honeytrace.session(name):
                 for span in load_fixture(name)["spans"]:
                     replay(span)
             return _events(traces)

@@ -1,4 +1,4 @@
-"""Foreign OpenTelemetry spans as hivetrace events (HivetraceSpanProcessor), with the real SDK."""
+"""Foreign OpenTelemetry spans as honeytrace events (HoneytraceSpanProcessor), with the real SDK."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-import hivetrace
-from hivetrace import _hooks
-from hivetrace.otel import HivetraceSpanProcessor, is_llm_span
-from hivetrace.testing import Capture, capture
+import honeytrace
+from honeytrace._record import hooks as _hooks
+from honeytrace.otel import HoneytraceSpanProcessor, is_llm_span
+from honeytrace.testing import Capture, capture
 from tests.support.otel import Otel, otel_fixture
 
 __all__ = ["otel_fixture"]
@@ -42,14 +42,14 @@ def test_a_foreign_span_in_a_traced_call_is_an_event_under_it(otel: Otel, traces
     otel.processor()
     tracer = otel.tracer("opentelemetry.instrumentation.openai_v2")
 
-    @hivetrace.trace_tool
+    @honeytrace.trace_tool
     def ask(question: str) -> str:
         with tracer.start_as_current_span("chat gpt-4o-mini", kind=SpanKind.CLIENT) as span:
             span.set_attributes(CHAT)
         return "answer"
 
-    before = hivetrace.stats().recorded
-    with hivetrace.session("support") as session:
+    before = honeytrace.stats().recorded
+    with honeytrace.session("support") as session:
         ask("hi")
     events = by_name(traces)
     chat = events["chat gpt-4o-mini"]
@@ -62,7 +62,7 @@ def test_a_foreign_span_in_a_traced_call_is_an_event_under_it(otel: Otel, traces
     span = otel.span("chat gpt-4o-mini")
     assert span.start_time is not None and span.end_time is not None
     assert chat["duration"] == pytest.approx((span.end_time - span.start_time) / 1e6, abs=0.01)
-    stats = hivetrace.stats()
+    stats = honeytrace.stats()
     assert stats.recorded - before == 3  # the session, ask, and the foreign span
     assert stats.sent == stats.recorded and stats.dropped == {}
 
@@ -71,7 +71,7 @@ def test_nested_foreign_spans_nest_as_events(otel: Otel, traces: Capture) -> Non
     otel.processor()
     tracer = otel.tracer("openinference")
 
-    with hivetrace.session("s") as session:
+    with honeytrace.session("s") as session:
         with tracer.start_as_current_span("agent", attributes={"openinference.span.kind": "AGENT"}):
             with tracer.start_as_current_span("llm", attributes={"openinference.span.kind": "LLM"}):
                 pass
@@ -88,7 +88,7 @@ def test_a_filtered_out_span_hands_its_children_to_its_recorded_ancestor(
     otel.processor(span_filter=is_llm_span)
     tracer = otel.tracer("mixed")
 
-    with hivetrace.session("s"):
+    with honeytrace.session("s"):
         with tracer.start_as_current_span("chain", attributes={"traceloop.span.kind": "workflow"}):
             with tracer.start_as_current_span("SELECT orders", kind=SpanKind.CLIENT):
                 with tracer.start_as_current_span("chat", attributes={"llm.request.type": "chat"}):
@@ -104,11 +104,11 @@ def test_an_event_opened_in_a_recorded_foreign_span_goes_under_it(
     otel.processor()
     tracer = otel.tracer("langchain")
 
-    @hivetrace.trace_tool
+    @honeytrace.trace_tool
     def lookup() -> str:
         return "shipped"
 
-    with hivetrace.session("s") as session:
+    with honeytrace.session("s") as session:
         with tracer.start_as_current_span("agent", attributes={"openinference.span.kind": "AGENT"}):
             lookup()
         lookup()  # after the foreign span: back under the session
@@ -122,14 +122,14 @@ def test_with_the_bridge_both_trees_agree_and_nothing_is_recorded_twice(otel: Ot
     otel.processor()
     tracer = otel.tracer("web")
 
-    @hivetrace.trace_tool
+    @honeytrace.trace_tool
     def lookup() -> str:
         with tracer.start_as_current_span("GET /orders", kind=SpanKind.CLIENT):
             pass
         return "shipped"
 
     with capture(otel=True) as traces:
-        with hivetrace.session("s"):
+        with honeytrace.session("s"):
             with tracer.start_as_current_span(
                 "plan", attributes={"gen_ai.operation.name": "invoke_agent"}
             ):
@@ -176,7 +176,7 @@ def test_outside_a_session_spans_can_be_ignored(otel: Otel, traces: Capture) -> 
     tracer = otel.tracer("app")
     with tracer.start_as_current_span("chat", attributes=CHAT):
         pass
-    with hivetrace.session("s"):
+    with honeytrace.session("s"):
         with tracer.start_as_current_span("inside", attributes=CHAT):
             pass
     assert [event["event_name"] for event in traces.events] == ["inside"]
@@ -188,7 +188,7 @@ def test_plain_spans_count_inside_sessions_only(otel: Otel, traces: Capture) -> 
     tracer = otel.tracer("db")
     with tracer.start_as_current_span("SELECT outside"):
         pass
-    with hivetrace.session("s"):
+    with honeytrace.session("s"):
         with tracer.start_as_current_span("SELECT inside", attributes={"db.system": "sqlite"}):
             pass
     (event,) = traces.events
@@ -207,7 +207,7 @@ def test_errors_capture_settings_and_redaction_apply(otel: Otel) -> None:
         return body
 
     with capture(capture_inputs=False, redact=redact) as traces:
-        with hivetrace.session("s"):
+        with honeytrace.session("s"):
             with tracer.start_as_current_span(
                 "chat",
                 attributes={**CHAT, "gen_ai.input.messages": '[{"role": "user", "parts": []}]'},
@@ -222,7 +222,7 @@ def test_errors_capture_settings_and_redaction_apply(otel: Otel) -> None:
 def test_an_exception_event_gives_the_error_and_traceback(otel: Otel, traces: Capture) -> None:
     otel.processor()
     tracer = otel.tracer("app")
-    with hivetrace.session("s"), pytest.raises(TimeoutError):
+    with honeytrace.session("s"), pytest.raises(TimeoutError):
         with tracer.start_as_current_span("call", attributes=CHAT):
             raise TimeoutError("upstream took too long")
     (event,) = traces.events
@@ -235,7 +235,7 @@ def test_unsampled_sessions_record_no_foreign_spans(otel: Otel) -> None:
     otel.processor()
     tracer = otel.tracer("app")
     with capture(sample_rate=0.0) as traces:
-        with hivetrace.session("dropped"):
+        with honeytrace.session("dropped"):
             with tracer.start_as_current_span("chat", attributes=CHAT):
                 pass
         assert traces.events == []
@@ -244,7 +244,7 @@ def test_unsampled_sessions_record_no_foreign_spans(otel: Otel) -> None:
 def test_shutdown_stops_linking_and_force_flush_delivers(otel: Otel, traces: Capture) -> None:
     processor = otel.processor()
     assert _hooks.active is not None  # the bridge observer, linking events to foreign spans
-    with hivetrace.session("s"):
+    with honeytrace.session("s"):
         pass
     assert processor.force_flush(5000) is True
     assert traces.sessions[0]["session_name"] == "s"
@@ -255,4 +255,4 @@ def test_shutdown_stops_linking_and_force_flush_delivers(otel: Otel, traces: Cap
 
 def test_a_bad_option_is_refused() -> None:
     with pytest.raises(ValueError, match="outside_session"):
-        HivetraceSpanProcessor(outside_session="always")  # type: ignore[arg-type]
+        HoneytraceSpanProcessor(outside_session="always")  # type: ignore[arg-type]

@@ -1,7 +1,7 @@
-"""hivetrace's own HTTP calls are never traced, whatever HTTP instrumentation is on.
+"""honeytrace's own HTTP calls are never traced, whatever HTTP instrumentation is on.
 
 Without the suppression, every batch the flusher sends would be a client span, and with a
-HivetraceSpanProcessor installed that span would come back as an event to send: a loop. The
+HoneytraceSpanProcessor installed that span would come back as an event to send: a loop. The
 transport speaks ``http.client``, which no OpenTelemetry contrib package patches, so the test
 instruments it the way every contrib instrumentation works (skip when
 ``is_http_instrumentation_enabled()`` is false); the real httpx instrumentation checks that an
@@ -21,7 +21,7 @@ from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled
 from opentelemetry.trace import SpanKind
 
-import hivetrace
+import honeytrace
 from tests.support.collector_server import (
     CollectorServer,
     collector_fixture,
@@ -75,7 +75,7 @@ def test_the_flusher_and_its_senders_are_not_traced(
     collector: CollectorServer,
 ) -> None:
     otel.processor()
-    hivetrace.configure(exporter="http", server_url=collector.url, otel=True)
+    honeytrace.configure(exporter="http", server_url=collector.url, otel=True)
     # The instrumentation is live in application threads...
     with urllib.request.urlopen(collector.url + "/healthz") as response:
         assert response.status == 200
@@ -83,18 +83,18 @@ def test_the_flusher_and_its_senders_are_not_traced(
     # ...and several sessions make the flusher fan out over sender threads.
     ids = []
     for index in range(3):
-        with hivetrace.session(f"s{index}") as session:
-            hivetrace.trace_tool(lambda: 1, name="t")()
+        with honeytrace.session(f"s{index}") as session:
+            honeytrace.trace_tool(lambda: 1, name="t")()
         ids.append(session.session_id)
-    assert hivetrace.flush(10.0)
+    assert honeytrace.flush(10.0)
     for session_id in ids:
         tree = httpx.get(f"{collector.url}/v1/sessions/{session_id}").json()
         assert [child["event_name"] for child in tree["children"]] == ["t"]
     # Only the application's own requests (the check above and these reads) were traced:
     # nothing the flusher or its sender threads sent, and so no event about them either.
     assert http_spans(otel) == ["GET"] * 4
-    assert hivetrace.stats().dropped == {}
-    hivetrace.configure(exporter="memory")
+    assert honeytrace.stats().dropped == {}
+    honeytrace.configure(exporter="memory")
 
 
 def test_an_app_http_call_in_a_traced_tool_is_a_tool_event(
@@ -102,12 +102,12 @@ def test_an_app_http_call_in_a_traced_tool_is_a_tool_event(
 ) -> None:
     otel.processor()
 
-    @hivetrace.trace_tool
+    @honeytrace.trace_tool
     def check() -> int:
         return httpx.get(collector.url + "/healthz").status_code
 
-    with hivetrace.testing.capture() as traces:
-        with hivetrace.session("s"):
+    with honeytrace.testing.capture() as traces:
+        with honeytrace.session("s"):
             assert check() == 200
         events = {event["event_name"]: event for event in traces.events}
     assert sorted(events) == ["GET", "check"]

@@ -31,7 +31,7 @@ def run_script(
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        env=script_env(api, HIVETRACE_RAISE_INTERNAL_ERRORS="1", **env),
+        env=script_env(api, HONEYTRACE_RAISE_INTERNAL_ERRORS="1", **env),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -44,7 +44,7 @@ def terminate_after_one_session(code: str, api: FakeApi) -> tuple[str, int]:
     printed; the session id and the exit status."""
     process = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code)],
-        env=script_env(api, HIVETRACE_FLUSH_INTERVAL="3600"),
+        env=script_env(api, HONEYTRACE_FLUSH_INTERVAL="3600"),
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -57,19 +57,19 @@ def terminate_after_one_session(code: str, api: FakeApi) -> tuple[str, int]:
 def test_events_are_delivered_at_exit_without_flush(fake_api: FakeApi) -> None:
     result = run_script(
         """
-        import hivetrace
+        import honeytrace
 
-        @hivetrace.trace_tool
+        @honeytrace.trace_tool
         def work(i):
             return i
 
-        with hivetrace.session("exit") as s:
+        with honeytrace.session("exit") as s:
             for i in range(20):
                 work(i)
         print(s.session_id)
         """,
         fake_api,
-        HIVETRACE_FLUSH_INTERVAL="3600",
+        HONEYTRACE_FLUSH_INTERVAL="3600",
     )
     assert result.returncode == 0, result.stderr
     session_id = result.stdout.strip()
@@ -80,11 +80,11 @@ def test_events_are_delivered_at_exit_without_flush(fake_api: FakeApi) -> None:
 def test_a_session_still_open_at_exit_is_closed_and_marked_incomplete(fake_api: FakeApi) -> None:
     result = run_script(
         """
-        import hivetrace
+        import honeytrace
 
-        s = hivetrace.session("left-open")
+        s = honeytrace.session("left-open")
         s.__enter__()
-        hivetrace.trace_tool(lambda: 1)()
+        honeytrace.trace_tool(lambda: 1)()
         print(s.session_id)
         """,
         fake_api,
@@ -99,12 +99,12 @@ def test_exit_is_bounded_when_the_server_hangs(fake_api: FakeApi) -> None:
     fake_api.blackhole()
     result = run_script(
         """
-        import hivetrace
-        hivetrace.trace_tool(lambda: 1)()
+        import honeytrace
+        honeytrace.trace_tool(lambda: 1)()
         """,
         fake_api,
         timeout=30.0,
-        HIVETRACE_EXIT_TIMEOUT="1",
+        HONEYTRACE_EXIT_TIMEOUT="1",
     )
     assert result.returncode == 0, result.stderr
 
@@ -113,25 +113,25 @@ def test_exit_is_bounded_when_the_server_hangs(fake_api: FakeApi) -> None:
 def test_a_forked_child_traces_and_does_not_resend_the_parents_events(fake_api: FakeApi) -> None:
     result = run_script(
         """
-        import os, hivetrace
+        import os, honeytrace
 
-        @hivetrace.trace_tool
+        @honeytrace.trace_tool
         def work(who):
             return who
 
-        hivetrace.configure(flush_interval=3600)
-        with hivetrace.session("parent") as s:
+        honeytrace.configure(flush_interval=3600)
+        with honeytrace.session("parent") as s:
             work("before-fork")     # pending in the parent's buffer at fork time
             pid = os.fork()
             if pid == 0:
-                with hivetrace.session("child") as c:
+                with honeytrace.session("child") as c:
                     work("child")
-                ok = hivetrace.flush(20)
-                print("child", c.session_id, ok, hivetrace.stats().sent, flush=True)
+                ok = honeytrace.flush(20)
+                print("child", c.session_id, ok, honeytrace.stats().sent, flush=True)
                 os._exit(0)
             os.waitpid(pid, 0)
             work("after-fork")
-        print("parent", s.session_id, hivetrace.flush(20), flush=True)
+        print("parent", s.session_id, honeytrace.flush(20), flush=True)
         """,
         fake_api,
     )
@@ -150,9 +150,9 @@ def test_a_forked_child_traces_and_does_not_resend_the_parents_events(fake_api: 
 def test_sigterm_delivers_then_dies_of_sigterm(fake_api: FakeApi) -> None:
     session_id, status = terminate_after_one_session(
         """
-        import sys, time, hivetrace
-        with hivetrace.session("terminated") as s:
-            hivetrace.trace_tool(lambda: 1)()
+        import sys, time, honeytrace
+        with honeytrace.session("terminated") as s:
+            honeytrace.trace_tool(lambda: 1)()
         print(s.session_id, flush=True)
         time.sleep(60)
         """,
@@ -165,10 +165,10 @@ def test_sigterm_delivers_then_dies_of_sigterm(fake_api: FakeApi) -> None:
 def test_the_apps_own_sigterm_handler_still_runs(fake_api: FakeApi) -> None:
     session_id, status = terminate_after_one_session(
         """
-        import signal, sys, time, hivetrace
+        import signal, sys, time, honeytrace
         signal.signal(signal.SIGTERM, lambda *a: sys.exit(3))
-        with hivetrace.session("handled") as s:
-            hivetrace.trace_tool(lambda: 1)()
+        with honeytrace.session("handled") as s:
+            honeytrace.trace_tool(lambda: 1)()
         print(s.session_id, flush=True)
         time.sleep(60)
         """,
@@ -181,22 +181,22 @@ def test_the_apps_own_sigterm_handler_still_runs(fake_api: FakeApi) -> None:
 def test_events_still_open_at_exit_are_delivered_as_incomplete(fake_api: FakeApi) -> None:
     result = run_script(
         """
-        import threading, hivetrace
+        import threading, honeytrace
 
         started = threading.Event()
 
-        @hivetrace.trace_tool
+        @honeytrace.trace_tool
         def stuck():
             started.set()
             threading.Event().wait()
 
-        @hivetrace.trace_chain
+        @honeytrace.trace_chain
         def stream():
             yield 1
             yield 2
 
-        with hivetrace.session("open-at-exit") as s:
-            threading.Thread(target=hivetrace.wrap(stuck), daemon=True).start()
+        with honeytrace.session("open-at-exit") as s:
+            threading.Thread(target=honeytrace.wrap(stuck), daemon=True).start()
             started.wait(10)
             gen = stream()
             next(gen)                # abandoned half-way, still referenced
@@ -216,18 +216,18 @@ def test_events_still_open_at_exit_are_delivered_as_incomplete(fake_api: FakeApi
 def test_multiprocessing_fork_workers_trace_like_preloaded_gunicorn(fake_api: FakeApi) -> None:
     result = run_script(
         """
-        import multiprocessing, hivetrace
+        import multiprocessing, honeytrace
 
-        @hivetrace.trace_session
+        @honeytrace.trace_session
         def handle(request):
-            return hivetrace.trace_tool(lambda r: r * 2, name="work")(request)
+            return honeytrace.trace_tool(lambda r: r * 2, name="work")(request)
 
         handle(0)               # the parent traced before forking: pending, unflushed
-        hivetrace.configure(flush_interval=3600)
+        honeytrace.configure(flush_interval=3600)
 
         def worker(n):
             handle(n)
-            assert hivetrace.flush(20)
+            assert honeytrace.flush(20)
 
         ctx = multiprocessing.get_context("fork")
         processes = [ctx.Process(target=worker, args=(n,)) for n in (1, 2, 3)]
@@ -235,7 +235,7 @@ def test_multiprocessing_fork_workers_trace_like_preloaded_gunicorn(fake_api: Fa
             p.start()
         for p in processes:
             p.join(30)
-        print([p.exitcode for p in processes], hivetrace.flush(20))
+        print([p.exitcode for p in processes], honeytrace.flush(20))
         """,
         fake_api,
     )

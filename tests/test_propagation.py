@@ -23,16 +23,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-import hivetrace
-from hivetrace import _lifecycle, _runtime
-from hivetrace.propagation import (
-    HivetraceMiddleware,
+import honeytrace
+from honeytrace import _lifecycle, _runtime
+from honeytrace.propagation import (
+    HoneytraceMiddleware,
     RemoteParent,
     attach,
     extract,
     inject,
 )
-from hivetrace.testing import Capture
+from honeytrace.testing import Capture
 from tests.support.collector_server import (
     CollectorServer,
     collector_fixture,
@@ -51,7 +51,7 @@ def baggage(**entries: str) -> dict[str, str]:
     return {"baggage": ",".join(f"{key}={value}" for key, value in entries.items())}
 
 
-CALLER = baggage(**{"hivetrace.session_id": SESSION, "hivetrace.parent_id": CALLER_EVENT})
+CALLER = baggage(**{"honeytrace.session_id": SESSION, "honeytrace.parent_id": CALLER_EVENT})
 
 
 # -- inject ---------------------------------------------------------------------------------
@@ -64,22 +64,22 @@ def test_inject_outside_a_session_adds_nothing() -> None:
     assert inject() == {}
 
 
-def test_inject_carries_the_session_and_the_current_event(hivetrace_capture: Capture) -> None:
-    @hivetrace.trace_tool
+def test_inject_carries_the_session_and_the_current_event(honeytrace_capture: Capture) -> None:
+    @honeytrace.trace_tool
     def call() -> dict[str, str]:
-        return dict(inject({"Baggage": "tenant=acme,hivetrace.parent_id=stale"}))
+        return dict(inject({"Baggage": "tenant=acme,honeytrace.parent_id=stale"}))
 
-    with hivetrace.session("s") as session:
+    with honeytrace.session("s") as session:
         headers = call()
-    event_id = hivetrace_capture.event("call")["event_id"]
+    event_id = honeytrace_capture.event("call")["event_id"]
     entries = headers["baggage"].split(",")
     assert entries == [
         "tenant=acme",
-        f"hivetrace.session_id={session.session_id}",
-        f"hivetrace.parent_id={event_id}",
+        f"honeytrace.session_id={session.session_id}",
+        f"honeytrace.parent_id={event_id}",
     ]
     assert "Baggage" not in headers
-    # No OTel span is current: the traceparent is made of the hivetrace ids.
+    # No OTel span is current: the traceparent is made of the honeytrace ids.
     version, trace_id, span_id, flags = headers["traceparent"].split("-")
     assert (version, flags) == ("00", "01")
     assert trace_id == uuid.UUID(session.session_id).hex
@@ -87,19 +87,19 @@ def test_inject_carries_the_session_and_the_current_event(hivetrace_capture: Cap
 
 
 def test_inject_uses_the_current_otel_span_when_there_is_one(otel: Otel) -> None:
-    with hivetrace.testing.capture(otel=True):
-        with hivetrace.session("s"):
+    with honeytrace.testing.capture(otel=True):
+        with honeytrace.session("s"):
             headers = inject({})
             context = trace.get_current_span().get_span_context()
     # (the flags are the SDK's: sampled, and "random trace id" in recent releases)
     assert headers["traceparent"].startswith(f"00-{context.trace_id:032x}-{context.span_id:016x}-")
-    assert "hivetrace.session_id=" in headers["baggage"]
+    assert "honeytrace.session_id=" in headers["baggage"]
 
 
-def test_inject_tells_a_dropped_session(hivetrace_capture: Capture) -> None:
-    with hivetrace.testing.capture(sample_rate=0.0), hivetrace.session("dropped"):
+def test_inject_tells_a_dropped_session(honeytrace_capture: Capture) -> None:
+    with honeytrace.testing.capture(sample_rate=0.0), honeytrace.session("dropped"):
         headers = inject({})
-    assert headers["baggage"].endswith(",hivetrace.sampled=0")
+    assert headers["baggage"].endswith(",honeytrace.sampled=0")
     assert headers["traceparent"].endswith("-00")
     parent = extract(headers)
     assert parent is not None and parent.session.sampled is False
@@ -125,8 +125,8 @@ def test_extract_reads_the_caller_exactly() -> None:
     [
         {},
         {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
-        baggage(**{"hivetrace.session_id": "not-a-uuid"}),
-        baggage(**{"hivetrace.session_id": SESSION, "hivetrace.parent_id": "nope"}),
+        baggage(**{"honeytrace.session_id": "not-a-uuid"}),
+        baggage(**{"honeytrace.session_id": SESSION, "honeytrace.parent_id": "nope"}),
     ],
 )
 def test_extract_ignores_what_is_not_a_caller(headers: dict[str, str]) -> None:
@@ -134,45 +134,45 @@ def test_extract_ignores_what_is_not_a_caller(headers: dict[str, str]) -> None:
 
 
 def test_events_in_attach_join_the_callers_session(
-    hivetrace_capture: Capture, caplog: pytest.LogCaptureFixture
+    honeytrace_capture: Capture, caplog: pytest.LogCaptureFixture
 ) -> None:
-    @hivetrace.trace_tool
+    @honeytrace.trace_tool
     def lookup() -> str:
         return "shipped"
 
-    @hivetrace.trace_session  # inside a session: a chain of it
+    @honeytrace.trace_session  # inside a session: a chain of it
     def handle() -> str:
         return lookup()
 
     with attach(CALLER) as parent:
         assert parent is not None
-        assert hivetrace.current_session_id() == SESSION
-        assert hivetrace.current_event_id() == CALLER_EVENT
+        assert honeytrace.current_session_id() == SESSION
+        assert honeytrace.current_event_id() == CALLER_EVENT
         assert handle() == "shipped"
-        with caplog.at_level(logging.WARNING, logger="hivetrace"):
-            hivetrace.enrich_span(metadata={"x": 1})
-            hivetrace.enrich_session(metadata={"x": 1})
-    assert hivetrace.current_session_id() is None
+        with caplog.at_level(logging.WARNING, logger="honeytrace"):
+            honeytrace.enrich_span(metadata={"x": 1})
+            honeytrace.enrich_session(metadata={"x": 1})
+    assert honeytrace.current_session_id() is None
     assert "cannot be changed from the service it called" in caplog.text
-    handled, looked_up = hivetrace_capture.event("handle"), hivetrace_capture.event("lookup")
+    handled, looked_up = honeytrace_capture.event("handle"), honeytrace_capture.event("lookup")
     assert handled["session_id"] == looked_up["session_id"] == SESSION
     assert handled["parent_id"] == CALLER_EVENT
     assert handled["event_type"] == "chain"
     assert looked_up["parent_id"] == handled["event_id"]
     assert handled["children_ids"] == [looked_up["event_id"]]
     # The caller's session is the caller's: no create, no end, no update from here.
-    assert hivetrace_capture.sessions == []
-    assert hivetrace_capture.updates == []
-    assert hivetrace.stats().dropped == {}
+    assert honeytrace_capture.sessions == []
+    assert honeytrace_capture.updates == []
+    assert honeytrace.stats().dropped == {}
     flusher = _runtime._flusher
     assert flusher is not None and flusher._sessions == {}  # nothing kept about it
 
 
-def test_attach_without_hivetrace_baggage_changes_nothing(hivetrace_capture: Capture) -> None:
+def test_attach_without_honeytrace_baggage_changes_nothing(honeytrace_capture: Capture) -> None:
     with attach({"accept": "*/*"}) as parent:
         assert parent is None
-        hivetrace.trace_tool(lambda: 1, name="alone")()
-    assert hivetrace_capture.event("alone")["session_id"] != SESSION
+        honeytrace.trace_tool(lambda: 1, name="alone")()
+    assert honeytrace_capture.event("alone")["session_id"] != SESSION
 
 
 def test_attach_continues_the_callers_otel_trace(otel: Otel) -> None:
@@ -180,11 +180,11 @@ def test_attach_continues_the_callers_otel_trace(otel: Otel) -> None:
     headers = {"traceparent": f"00-{trace_id}-{span_id}-01"}
     headers["baggage"] = CALLER["baggage"] + ",tenant=acme"
     forwarded: dict[str, str] = {}
-    with hivetrace.testing.capture(otel=True) as traces:
+    with honeytrace.testing.capture(otel=True) as traces:
 
         async def handler() -> None:
             async with attach(headers):
-                hivetrace.trace_tool(lambda: 1, name="work")()
+                honeytrace.trace_tool(lambda: 1, name="work")()
                 # What an instrumented client would forward: the app's baggage, not ours.
                 forwarded.update(dict(otel_baggage.get_all()))
 
@@ -200,7 +200,7 @@ def test_attach_continues_the_callers_otel_trace(otel: Otel) -> None:
 # -- two services over HTTP ------------------------------------------------------------------
 
 
-@hivetrace.trace_tool
+@honeytrace.trace_tool
 def lookup_policy(topic: str) -> str:
     return f"policy for {topic}"
 
@@ -212,7 +212,7 @@ async def downstream_answer(request: Request) -> JSONResponse:
 
 downstream = Starlette(
     routes=[Route("/answer", downstream_answer, methods=["POST"])],
-    middleware=[Middleware(HivetraceMiddleware)],
+    middleware=[Middleware(HoneytraceMiddleware)],
 )
 
 
@@ -223,19 +223,19 @@ def downstream_url() -> Iterator[str]:
 
 
 def test_two_services_in_threads_make_one_session_tree(
-    hivetrace_capture: Capture, downstream_url: str
+    honeytrace_capture: Capture, downstream_url: str
 ) -> None:
     def add_headers(request: httpx.Request) -> None:
         inject(request.headers)
 
-    @hivetrace.trace_tool
+    @honeytrace.trace_tool
     def ask(topic: str) -> str:
         with httpx.Client(event_hooks={"request": [add_headers]}) as client:
             response = client.post(downstream_url + "/answer", json={"topic": topic})
         return str(response.json()["answer"])
 
     async def upstream_chat(request: Request) -> JSONResponse:
-        with hivetrace.session("chat") as session:
+        with honeytrace.session("chat") as session:
             answer = ask("refunds")
         return JSONResponse({"answer": answer, "session_id": session.session_id})
 
@@ -244,21 +244,23 @@ def test_two_services_in_threads_make_one_session_tree(
         reply = httpx.post(server.url + "/chat").json()
     assert reply["answer"] == "policy for refunds"
     session_id = reply["session_id"]
-    (session,) = hivetrace_capture.sessions
+    (session,) = honeytrace_capture.sessions
     assert session["session_id"] == session_id
-    ask_event, lookup = hivetrace_capture.event("ask"), hivetrace_capture.event("lookup_policy")
+    ask_event, lookup = honeytrace_capture.event("ask"), honeytrace_capture.event("lookup_policy")
     assert ask_event["session_id"] == lookup["session_id"] == session_id
     assert ask_event["parent_id"] == session_id
     assert lookup["parent_id"] == ask_event["event_id"]
-    assert [event_id for event_id, _ in hivetrace_capture.updates] == []
+    assert [event_id for event_id, _ in honeytrace_capture.updates] == []
 
 
 def environment(**extra: str) -> dict[str, str]:
     env = {
-        key: value for key, value in os.environ.items() if not key.startswith(("HH_", "HIVETRACE_"))
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("HH_", "HONEYTRACE_"))
     }
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
-    env["HIVETRACE_RAISE_INTERNAL_ERRORS"] = "1"
+    env["HONEYTRACE_RAISE_INTERNAL_ERRORS"] = "1"
     env.update(extra)
     return env
 

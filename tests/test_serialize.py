@@ -1,4 +1,4 @@
-"""hivetrace._serialize: every conversion, hostile objects, limits, and a seeded random sweep.
+"""_deliver.serialize: every conversion, hostile objects, limits, and a seeded random sweep.
 
 Every result goes through ``valid_json``: json.dumps(allow_nan=False), pydantic_core.to_json,
 UTF-8 decoding, and a walk checking that only exact JSON types remain.
@@ -29,7 +29,7 @@ import pydantic_core
 import pytest
 from pydantic import BaseModel, field_serializer
 
-from hivetrace._serialize import (
+from honeytrace._deliver.serialize import (
     DEFAULT_LIMITS,
     MASK,
     TRUNCATION_MARK,

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from hivetrace.store import Store, StoreBusyError
+from honeytrace.local.store import Store, StoreBusyError
 
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
 T0 = 1_700_000_000_000
@@ -466,7 +466,7 @@ def test_latest_of_an_empty_store_is_none(store: Store) -> None:
 
 WRITER = """
 import sys, uuid
-from hivetrace.store import Store, StoreBusyError
+from honeytrace.local.store import Store, StoreBusyError
 
 path, worker, batches = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 

@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
-from hivetrace._connection import Connections
-from hivetrace._exporters import AuthError, RejectedError, RetryableError
-from hivetrace._transport import Transport, backoff_delay, parse_retry_after
+from honeytrace._deliver.connection import Connections
+from honeytrace._deliver.exporters import AuthError, RejectedError, RetryableError
+from honeytrace._deliver.transport import Transport, backoff_delay, parse_retry_after
 from tests.support.fake_api import FakeApi, fake_api_fixture
 
 fake_api = fake_api_fixture
@@ -54,7 +54,7 @@ def test_headers_carry_auth_content_type_and_user_agent(fake_api: FakeApi) -> No
     (request,) = fake_api.requests
     assert request.headers["authorization"] == "Bearer test-key"
     assert request.headers["content-type"] == "application/json"
-    assert request.headers["user-agent"].startswith("hivetrace/")
+    assert request.headers["user-agent"].startswith("honeytrace/")
     assert "test-key" not in repr(transport)
     assert fake_api.violations == []
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-import hivetrace
+import honeytrace
 from tests.support.fake_api import FakeApi, fake_api_fixture
 
 fake_api = fake_api_fixture
@@ -79,67 +79,67 @@ VALUES = {
 
 @pytest.mark.parametrize("kind", sorted(VALUES))
 def test_any_argument_or_result_is_represented_and_accepted(fake_api: FakeApi, kind: str) -> None:
-    hivetrace.configure(api_key="test-key", server_url=fake_api.url)
+    honeytrace.configure(api_key="test-key", server_url=fake_api.url)
     value = VALUES[kind]
 
-    @hivetrace.trace_tool
+    @honeytrace.trace_tool
     def echo(anything: Any) -> Any:
         return anything
 
-    with hivetrace.session(kind) as s:
+    with honeytrace.session(kind) as s:
         assert echo(value) is value
-    assert hivetrace.flush(30)
+    assert honeytrace.flush(30)
     (event,) = fake_api.events_for(s.session_id)
     assert set(event["inputs"]) == {"anything"}
     assert "result" in event["outputs"]
     assert fake_api.violations == []
-    assert hivetrace.stats().dropped == {}
+    assert honeytrace.stats().dropped == {}
 
 
 def test_generators_passed_as_arguments_are_never_consumed(fake_api: FakeApi) -> None:
-    hivetrace.configure(api_key="test-key", server_url=fake_api.url)
+    honeytrace.configure(api_key="test-key", server_url=fake_api.url)
 
-    @hivetrace.trace_tool
+    @honeytrace.trace_tool
     def take_later(items: Iterator[int]) -> Iterator[int]:
         return items
 
-    with hivetrace.session("gen") as s:
+    with honeytrace.session("gen") as s:
         source = numbers()
         returned = take_later(source)
-    assert hivetrace.flush(30)
+    assert honeytrace.flush(30)
     assert list(returned) == [0, 1, 2]  # still whole: tracing did not iterate it
     (event,) = fake_api.events_for(s.session_id)
     assert "generator" in event["inputs"]["items"]
 
 
 def test_exceptions_that_cannot_be_printed_are_still_recorded(fake_api: FakeApi) -> None:
-    hivetrace.configure(api_key="test-key", server_url=fake_api.url)
+    honeytrace.configure(api_key="test-key", server_url=fake_api.url)
 
     class Unprintable(Exception):
         def __str__(self) -> str:
             raise RuntimeError("no")
 
-    @hivetrace.trace_tool
+    @honeytrace.trace_tool
     def fails() -> None:
         raise Unprintable()
 
-    with hivetrace.session("err") as s, pytest.raises(Unprintable):
+    with honeytrace.session("err") as s, pytest.raises(Unprintable):
         fails()
-    assert hivetrace.flush(30)
+    assert honeytrace.flush(30)
     (event,) = fake_api.events_for(s.session_id)
     assert event["error"].startswith("Unprintable")
 
 
 def test_huge_values_are_cut_with_a_visible_marker(fake_api: FakeApi) -> None:
-    hivetrace.configure(api_key="test-key", server_url=fake_api.url)
+    honeytrace.configure(api_key="test-key", server_url=fake_api.url)
 
-    @hivetrace.trace_tool
+    @honeytrace.trace_tool
     def big(text: str) -> int:
         return len(text)
 
-    with hivetrace.session("big") as s:
+    with honeytrace.session("big") as s:
         big("y" * 10_000_000)
-    assert hivetrace.flush(30)
+    assert honeytrace.flush(30)
     (event,) = fake_api.events_for(s.session_id)
     assert "truncated" in event["inputs"]["text"]
     assert len(event["inputs"]["text"]) < 1_100_000

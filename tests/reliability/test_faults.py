@@ -11,24 +11,24 @@ from typing import Any
 
 import pytest
 
-import hivetrace
+import honeytrace
 from tests.support.fake_api import FakeApi, fake_api_fixture
 
 fake_api = fake_api_fixture
 
 
-@hivetrace.trace_tool
+@honeytrace.trace_tool
 def tool(i: int) -> int:
     return i
 
 
 def point_at(api: FakeApi, **options: Any) -> None:
     options.setdefault("retry_deadline", 20.0)
-    hivetrace.configure(api_key="test-key", server_url=api.url, **options)
+    honeytrace.configure(api_key="test-key", server_url=api.url, **options)
 
 
 def assert_accounted() -> None:
-    stats = hivetrace.stats()
+    stats = honeytrace.stats()
     assert stats.recorded == stats.sent + stats.dropped_total + stats.spooled + stats.pending
 
 
@@ -59,19 +59,19 @@ def test_the_calling_thread_never_does_network_io(fake_api: FakeApi, fault: str)
     _watching.set()
     try:
         for n in range(20):
-            with hivetrace.session(f"s{n}"):
+            with honeytrace.session(f"s{n}"):
                 for i in range(5):
                     tool(i)
         # The hook does see network I/O: the flusher's. The calling thread's never shows.
         assert fake_api.wait_for(lambda: len(_io_threads) > 0, 10)
-        assert {name.split("-")[0] for name in _io_threads} == {"hivetrace"}
+        assert {name.split("-")[0] for name in _io_threads} == {"honeytrace"}
         assert threading.current_thread().name not in _io_threads
     finally:
         _watching.clear()
         fake_api.clear_faults()
         if not fake_api.running:
             fake_api.start()
-    assert hivetrace.flush(30)  # and once the server is fine, everything arrives
+    assert honeytrace.flush(30)  # and once the server is fine, everything arrives
     assert fake_api.event_count == 100
 
 
@@ -79,12 +79,12 @@ def test_the_calling_thread_never_does_network_io(fake_api: FakeApi, fault: str)
 def test_each_transient_status_is_retried_to_delivery(fake_api: FakeApi, status: int) -> None:
     point_at(fake_api)
     fake_api.fail_next(2, status=status)
-    with hivetrace.session("transient") as s:
+    with honeytrace.session("transient") as s:
         tool(1)
         tool(2)
-    assert hivetrace.flush(30)
+    assert honeytrace.flush(30)
     assert len(fake_api.events_for(s.session_id)) == 2
-    assert hivetrace.stats().retried >= 2
+    assert honeytrace.stats().retried >= 2
     assert fake_api.duplicate_event_ids == []
     assert_accounted()
 
@@ -93,9 +93,9 @@ def test_retry_after_as_an_http_date(fake_api: FakeApi) -> None:
     point_at(fake_api)
     when = datetime.now(timezone.utc) + timedelta(seconds=2)
     fake_api.fail_next(1, status=503, retry_after=when, route="sessions")
-    with hivetrace.session("dated"):
+    with honeytrace.session("dated"):
         pass
-    assert hivetrace.flush(30)
+    assert honeytrace.flush(30)
     first, second = fake_api.requests_for("sessions")
     assert second.received_at - first.received_at >= 0.5  # waited, not hammered
 
@@ -103,15 +103,15 @@ def test_retry_after_as_an_http_date(fake_api: FakeApi) -> None:
 def test_connection_resets_and_read_timeouts_are_retried(fake_api: FakeApi) -> None:
     point_at(fake_api, timeout=0.5)
     fake_api.reset_next(2)
-    with hivetrace.session("reset") as s:
+    with honeytrace.session("reset") as s:
         tool(1)
-    assert hivetrace.flush(30)
+    assert honeytrace.flush(30)
     fake_api.slow(2.0, route="batch")  # longer than the read timeout
-    with hivetrace.session("timeout") as t:
+    with honeytrace.session("timeout") as t:
         tool(2)
     assert fake_api.wait_for_requests(1, route="batch", timeout=10)
     fake_api.slow(0, route="batch")
-    assert hivetrace.flush(30)
+    assert honeytrace.flush(30)
     assert len(fake_api.events_for(s.session_id)) == 1
     assert len(fake_api.events_for(t.session_id)) == 1
     assert fake_api.duplicate_event_ids == [] or fake_api.event_count == 2
@@ -119,7 +119,7 @@ def test_connection_resets_and_read_timeouts_are_retried(fake_api: FakeApi) -> N
 
 
 def test_retries_of_many_clients_are_spread(fake_api: FakeApi) -> None:
-    from hivetrace._transport import backoff_delay
+    from honeytrace._deliver.transport import backoff_delay
 
     delays = {round(backoff_delay(3), 6) for _ in range(50)}
     assert len(delays) > 40  # jitter: no two clients retry in lockstep
@@ -129,13 +129,13 @@ def test_a_long_outage_without_spool_is_bounded_and_counted(fake_api: FakeApi) -
     point_at(fake_api, max_queue=50, retry_deadline=0.3, flush_interval=0.05)
     fake_api.stop()
     for n in range(40):
-        with hivetrace.session(f"s{n}"):
+        with honeytrace.session(f"s{n}"):
             for i in range(9):
                 tool(i)
-    stats = hivetrace.stats()
+    stats = honeytrace.stats()
     assert stats.pending <= 50 + 50  # the queue, and at most one drained batch in hand
-    hivetrace.flush(2)
-    stats = hivetrace.stats()
+    honeytrace.flush(2)
+    stats = honeytrace.stats()
     assert stats.recorded == 400
     assert stats.dropped.get("queue_full", 0) > 0
     assert set(stats.dropped) <= {"queue_full", "retry_exhausted"}
@@ -147,11 +147,11 @@ def test_flush_and_shutdown_return_by_their_deadline_whatever_the_server(
 ) -> None:
     point_at(fake_api, timeout=30.0, retry_deadline=60.0)
     fake_api.blackhole()
-    with hivetrace.session("hang"):
+    with honeytrace.session("hang"):
         tool(1)
     started = time.monotonic()
-    assert hivetrace.flush(0.5) is False
-    assert hivetrace.shutdown(1.0) is False
+    assert honeytrace.flush(0.5) is False
+    assert honeytrace.shutdown(1.0) is False
     # Generous bound: the point is that neither waits for the 30 s request timeout.
     assert time.monotonic() - started < 10
     assert_accounted()
@@ -160,26 +160,26 @@ def test_flush_and_shutdown_return_by_their_deadline_whatever_the_server(
 def test_a_flusher_shutdown_gave_up_on_does_not_take_what_is_recorded_next(
     fake_api: FakeApi,
 ) -> None:
-    from hivetrace import _runtime
+    from honeytrace import _runtime
 
     point_at(fake_api, timeout=30.0, retry_deadline=60.0)
     fake_api.blackhole()
-    with hivetrace.session("stuck"):
+    with honeytrace.session("stuck"):
         tool(1)
-    assert hivetrace.flush(0.3) is False  # a request is now in flight, with a 30 s timeout
+    assert honeytrace.flush(0.3) is False  # a request is now in flight, with a 30 s timeout
     stuck = _runtime._flusher
     assert stuck is not None
-    assert hivetrace.shutdown(0.2) is False  # it hangs on: shutdown stops waiting for it
+    assert honeytrace.shutdown(0.2) is False  # it hangs on: shutdown stops waiting for it
     assert stuck.thread.is_alive()
     # A new runtime whose flusher sleeps: only a stale flusher could take these events now.
-    hivetrace.configure(exporter="memory", flush_interval=3600, batch_size=10_000)
+    honeytrace.configure(exporter="memory", flush_interval=3600, batch_size=10_000)
     _runtime.memory_exporter().clear()
-    with hivetrace.session("after"):
+    with honeytrace.session("after"):
         tool(2)
     fake_api.release()  # the stuck request returns; that flusher must leave the queue alone
     stuck.thread.join(10)
     assert not stuck.thread.is_alive()
-    assert hivetrace.flush(10)
+    assert honeytrace.flush(10)
     sessions = _runtime.memory_exporter().sessions
     assert [body["session_name"] for body in sessions] == ["after"]
     assert not [e for e in fake_api.events.values() if e["inputs"] == {"i": 2}]
@@ -188,11 +188,11 @@ def test_a_flusher_shutdown_gave_up_on_does_not_take_what_is_recorded_next(
 def test_serverless_flush_true_delivers_before_returning(fake_api: FakeApi) -> None:
     point_at(fake_api, flush_interval=3600)
 
-    @hivetrace.trace_session(flush=True)
+    @honeytrace.trace_session(flush=True)
     def handler(event: dict[str, int]) -> int:
         return tool(event["n"])
 
-    @hivetrace.trace_session(flush=True)
+    @honeytrace.trace_session(flush=True)
     async def async_handler(n: int) -> int:
         return tool(n)
 
@@ -206,22 +206,22 @@ def test_serverless_flush_true_delivers_before_returning(fake_api: FakeApi) -> N
 
 
 def test_the_api_key_never_shows(fake_api: FakeApi, caplog: pytest.LogCaptureFixture) -> None:
-    hivetrace.configure(api_key="sk-super-secret", server_url=fake_api.url, retry_deadline=0.2)
+    honeytrace.configure(api_key="sk-super-secret", server_url=fake_api.url, retry_deadline=0.2)
     fake_api.fail_next(10, status=500, body="<html>proxy error</html>")
-    with caplog.at_level("DEBUG", logger="hivetrace"), hivetrace.session("s"):
+    with caplog.at_level("DEBUG", logger="honeytrace"), honeytrace.session("s"):
         tool(1)
-    hivetrace.flush(5)
+    honeytrace.flush(5)
     assert "sk-super-secret" not in caplog.text
-    assert "sk-super-secret" not in repr(hivetrace._runtime.get_config())
+    assert "sk-super-secret" not in repr(honeytrace._runtime.get_config())
     assert any("proxy error" in record.getMessage() for record in caplog.records)
 
 
 def test_tls_verification_is_on_by_default() -> None:
     import ssl
 
-    from hivetrace._transport import Transport
+    from honeytrace._deliver.transport import Transport
 
-    config = hivetrace._runtime.get_config()
+    config = honeytrace._runtime.get_config()
     assert config.verify_tls is True
     transport = Transport("https://api.honeyhive.ai", "k", timeout=1, retry_deadline=1)
     assert transport.connections.verify_mode == ssl.CERT_REQUIRED

@@ -8,15 +8,15 @@ import sys
 import textwrap
 from pathlib import Path
 
-import hivetrace
-from hivetrace._spool import Spool
+import honeytrace
+from honeytrace._deliver.spool import Spool
 from tests.support.fake_api import FakeApi, fake_api_fixture
 
 fake_api = fake_api_fixture
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
-@hivetrace.trace_tool
+@honeytrace.trace_tool
 def tool(i: int) -> int:
     return i
 
@@ -29,28 +29,28 @@ def test_an_outage_goes_to_the_spool_and_is_replayed_in_order(
     fake_api: FakeApi, tmp_path: Path
 ) -> None:
     spool_dir = tmp_path / "spool"
-    hivetrace.configure(
+    honeytrace.configure(
         api_key="test-key", server_url=fake_api.url, spool_dir=str(spool_dir), retry_deadline=0.5
     )
     fake_api.stop()
     ids = []
     for n in range(3):
-        with hivetrace.session(f"outage-{n}") as s:
+        with honeytrace.session(f"outage-{n}") as s:
             for i in range(4):
                 tool(i)
         ids.append(s.session_id)
-    assert hivetrace.flush(5) is False
-    stats = hivetrace.stats()
+    assert honeytrace.flush(5) is False
+    stats = honeytrace.stats()
     assert stats.spooled == 15 and stats.sent == 0 and stats.dropped == {}
     assert stats.recorded == stats.sent + stats.dropped_total + stats.spooled + stats.pending
     assert len(spooled_files(spool_dir)) == 6  # a create and a batch per session
 
     fake_api.start()
-    assert hivetrace.flush(30)
+    assert honeytrace.flush(30)
     for session_id in ids:
         assert len(fake_api.events_for(session_id)) == 4
     assert fake_api.violations == []  # every create reached the server before its batch
-    stats = hivetrace.stats()
+    stats = honeytrace.stats()
     assert (stats.sent, stats.spooled) == (15, 0)
     assert spooled_files(spool_dir) == []
 
@@ -58,20 +58,20 @@ def test_an_outage_goes_to_the_spool_and_is_replayed_in_order(
 def test_new_events_queue_behind_the_spool_until_it_drains(
     fake_api: FakeApi, tmp_path: Path
 ) -> None:
-    hivetrace.configure(
+    honeytrace.configure(
         api_key="test-key",
         server_url=fake_api.url,
         spool_dir=str(tmp_path / "spool"),
         retry_deadline=0.5,
     )
     fake_api.fail_next(50, status=503)
-    with hivetrace.session("first") as first:
+    with honeytrace.session("first") as first:
         tool(1)
-    assert hivetrace.flush(3) is False
+    assert honeytrace.flush(3) is False
     fake_api.clear_faults()
-    with hivetrace.session("second") as second:
+    with honeytrace.session("second") as second:
         tool(2)
-    assert hivetrace.flush(30)
+    assert honeytrace.flush(30)
     stored = [
         r.json.get("session_id")
         for r in fake_api.requests
@@ -87,10 +87,10 @@ def test_the_next_process_delivers_what_a_dead_one_spooled(
     fake_api.stop()
     code = textwrap.dedent(
         """
-        import hivetrace
-        with hivetrace.session("left-behind") as s:
+        import honeytrace
+        with honeytrace.session("left-behind") as s:
             for i in range(5):
-                hivetrace.trace_tool(lambda i: i, name="work")(i)
+                honeytrace.trace_tool(lambda i: i, name="work")(i)
         print(s.session_id)
         """
     )
@@ -99,9 +99,9 @@ def test_the_next_process_delivers_what_a_dead_one_spooled(
         "PYTHONPATH": os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])),
         "HH_API_KEY": "test-key",
         "HH_API_URL": fake_api.url,
-        "HIVETRACE_SPOOL_DIR": str(spool_dir),
-        "HIVETRACE_RETRY_DEADLINE": "0.5",
-        "HIVETRACE_EXIT_TIMEOUT": "3",
+        "HONEYTRACE_SPOOL_DIR": str(spool_dir),
+        "HONEYTRACE_RETRY_DEADLINE": "0.5",
+        "HONEYTRACE_EXIT_TIMEOUT": "3",
     }
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -116,18 +116,18 @@ def test_the_next_process_delivers_what_a_dead_one_spooled(
     assert len(spooled_files(spool_dir)) == 2
 
     fake_api.start()
-    hivetrace.configure(api_key="test-key", server_url=fake_api.url, spool_dir=str(spool_dir))
-    with hivetrace.session("new-run"):
+    honeytrace.configure(api_key="test-key", server_url=fake_api.url, spool_dir=str(spool_dir))
+    with honeytrace.session("new-run"):
         tool(1)
-    assert hivetrace.flush(30)
+    assert honeytrace.flush(30)
     assert len(fake_api.events_for(session_id)) == 5
     assert spooled_files(spool_dir) == []
-    stats = hivetrace.stats()
+    stats = honeytrace.stats()
     assert stats.recorded == stats.sent == 6 + 2  # our own 2, and the adopted session + 5
 
 
 def test_the_spool_is_bounded(fake_api: FakeApi, tmp_path: Path) -> None:
-    hivetrace.configure(
+    honeytrace.configure(
         api_key="test-key",
         server_url=fake_api.url,
         spool_dir=str(tmp_path / "spool"),
@@ -136,10 +136,10 @@ def test_the_spool_is_bounded(fake_api: FakeApi, tmp_path: Path) -> None:
     )
     fake_api.stop()
     for n in range(10):
-        with hivetrace.session(f"s{n}"):
+        with honeytrace.session(f"s{n}"):
             tool(n)
-    hivetrace.flush(5)
-    stats = hivetrace.stats()
+    honeytrace.flush(5)
+    stats = honeytrace.stats()
     assert stats.dropped.get("spool_full", 0) > 0
     assert stats.spooled > 0
     assert Spool(tmp_path / "spool", 2048).size() <= 2048

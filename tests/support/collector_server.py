@@ -106,7 +106,7 @@ def collector_fixture(
     """The ``collector`` fixture: a collector without API key over a fresh store in the test's
     tmp dir (``collector.db_path``). Import ``collector_fixture`` and ``collector_server`` into
     a test module to use it."""
-    from hivetrace.collector import create_app
+    from honeytrace.local.collector import create_app
 
     server, switch = collector_server
     db_path = str(tmp_path / "collector" / "traces.db")

@@ -1,15 +1,15 @@
 """A fake HoneyHive data-plane API served over real HTTP, with fault injection.
 
 :class:`FakeApi` listens on ``127.0.0.1`` (an ephemeral port, kept across :meth:`FakeApi.stop`
-and :meth:`FakeApi.start`) and serves the three routes hivetrace sends to, as strictly as the real
+and :meth:`FakeApi.start`) and serves the three routes honeytrace sends to, as strictly as the real
 server: ``POST /v1/sessions``, ``POST /v1/sessions/{session_id}/events/batch`` and
 ``PUT /v1/events/{event_id}`` (see ``fake_api_routes``). Everything it receives is recorded, what
-hivetrace promised but broke is listed in :attr:`FakeApi.violations`, and the test thread can
+honeytrace promised but broke is listed in :attr:`FakeApi.violations`, and the test thread can
 script faults at any time::
 
     with FakeApi() as api:                     # or the ``fake_api`` fixture
         api.fail_next(2, status=503, retry_after=1, route="batch")
-        ...                                    # point hivetrace at api.url with key "test-key"
+        ...                                    # point honeytrace at api.url with key "test-key"
         assert api.wait_for_events(3)
         assert api.violations == []
 
@@ -165,7 +165,7 @@ class FakeApi:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:<port>``, the ``server_url`` to give hivetrace."""
+        """``http://127.0.0.1:<port>``, the ``server_url`` to give honeytrace."""
         return f"http://127.0.0.1:{self._port}"
 
     @property
@@ -207,7 +207,7 @@ class FakeApi:
 
     @property
     def violations(self) -> list[str]:
-        """Breaches of hivetrace's promises, each starting with a stable tag: ``batch before
+        """Breaches of honeytrace's promises, each starting with a stable tag: ``batch before
         session create``, ``non-int time``, ``null field``, ``non-uuid session_id``, ``missing
         or non-uuid event_id``, ``missing parent_id``, ``session_id mismatch``, ``update
         extras``, ``update of unknown event``, ``content-type``, ``user-agent``, ``unknown

@@ -1,6 +1,6 @@
 """The HTTP side of :class:`~tests.support.fake_api.FakeApi`: a stdlib ``ThreadingHTTPServer``.
 
-It speaks HTTP/1.1 with keep-alive (hivetrace's httpx client pools connections), frames bodies by
+It speaks HTTP/1.1 with keep-alive (honeytrace's httpx client pools connections), frames bodies by
 ``Content-Length`` (or ``chunked``), and always answers with a ``Content-Length``. What to answer
 is the application's business (:class:`App`); this module only adds the two ways of *not*
 answering that fault injection needs: an abrupt reset (RST) and a silent drop.

@@ -1,8 +1,8 @@
-"""What :class:`~tests.support.fake_api.FakeApi` does with the three routes hivetrace sends to.
+"""What :class:`~tests.support.fake_api.FakeApi` does with the three routes honeytrace sends to.
 
-Bodies are validated with the very models of ``hivetrace.models`` (the single source of the
+Bodies are validated with the very models of ``_deliver.models`` (the single source of the
 wire contract) and applied to an in-memory :class:`Store`. Where the real server is lenient but
-hivetrace promises more (int times, no nulls, client-made ids, no update extras), the request is
+honeytrace promises more (int times, no nulls, client-made ids, no update extras), the request is
 accepted as the server would and a *violation* is recorded, so a test can assert there are none.
 
 Every function here runs with the FakeApi's lock held; none of them blocks.
@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from hivetrace.models import EventUpdate, SessionEventBatch, SessionStart
+from honeytrace._deliver.models import EventUpdate, SessionEventBatch, SessionStart
 
 __all__ = [
     "IDENTITY",
@@ -115,7 +115,7 @@ def is_uuid(value: object) -> bool:
 
 @dataclass
 class Store:
-    """What the fake server has accepted, plus what hivetrace did that it promised not to."""
+    """What the fake server has accepted, plus what honeytrace did that it promised not to."""
 
     sessions: dict[str, JsonObject] = field(default_factory=dict)
     events: dict[str, JsonObject] = field(default_factory=dict)
@@ -124,17 +124,17 @@ class Store:
     reject_event: Callable[[JsonObject], bool] | None = None
 
     def violation(self, message: str) -> None:
-        """Record a breach of hivetrace's own promises (the request itself is still served)."""
+        """Record a breach of honeytrace's own promises (the request itself is still served)."""
         self.violations.append(message)
 
 
 def check_headers(store: Store, method: str, path: str, headers: Mapping[str, str]) -> None:
-    """hivetrace sends ``User-Agent: hivetrace/<version>`` and JSON bodies: recorded, not
+    """honeytrace sends ``User-Agent: honeytrace/<version>`` and JSON bodies: recorded, not
     enforced (``headers`` has lower-case names)."""
     where = f"{method} {path}"
     agent = headers.get("user-agent", "")
-    if not agent.startswith("hivetrace/"):
-        store.violation(f"user-agent: {where} sent {agent!r}, not hivetrace/<version>")
+    if not agent.startswith("honeytrace/"):
+        store.violation(f"user-agent: {where} sent {agent!r}, not honeytrace/<version>")
     content_type = headers.get("content-type", "")
     if method in ("POST", "PUT") and content_type.split(";")[0].strip() != "application/json":
         store.violation(f"content-type: {where} sent {content_type!r}")
@@ -158,7 +158,7 @@ def _invalid(model: type[BaseModel], body: Any) -> Reply | None:
 def _check_promises(
     store: Store, where: str, obj: JsonObject, *, nullable: tuple[str, ...]
 ) -> None:
-    """Times are ints and object fields are left out rather than null: hivetrace promises both."""
+    """Times are ints and object fields are left out rather than null: honeytrace promises both."""
     for key in _INT_TIMES:
         value = obj.get(key)
         if value is not None and not isinstance(value, int):

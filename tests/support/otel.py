@@ -2,7 +2,7 @@
 
 OpenTelemetry lets the global tracer provider be set once per process, so it is set here, the
 first time a test asks, with one in-memory exporter and a :class:`SwitchProcessor` through which
-each test adds its own processors (a :class:`hivetrace.otel.HivetraceSpanProcessor`) and removes
+each test adds its own processors (a :class:`honeytrace.otel.HoneytraceSpanProcessor`) and removes
 them afterwards. Import the ``otel`` fixture into a test module to use it.
 """
 
@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from hivetrace.otel import HivetraceSpanProcessor
+from honeytrace.otel import HoneytraceSpanProcessor
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "otel"
 
@@ -51,15 +51,15 @@ class Otel:
     provider: TracerProvider
     exporter: InMemorySpanExporter
     switch: SwitchProcessor
-    added: list[HivetraceSpanProcessor] = field(default_factory=list)
+    added: list[HoneytraceSpanProcessor] = field(default_factory=list)
 
     def tracer(self, name: str = "app", version: str = "") -> trace.Tracer:
         """A tracer of the global provider, as another instrumentation would get it."""
         return trace.get_tracer(name, version)
 
-    def processor(self, **options: Any) -> HivetraceSpanProcessor:
-        """A HivetraceSpanProcessor on the global provider for this test."""
-        processor = HivetraceSpanProcessor(**options)
+    def processor(self, **options: Any) -> HoneytraceSpanProcessor:
+        """A HoneytraceSpanProcessor on the global provider for this test."""
+        processor = HoneytraceSpanProcessor(**options)
         self.added.append(processor)
         self.switch.targets.append(processor)
         return processor

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 
-os.environ["HIVETRACE_RAISE_INTERNAL_ERRORS"] = "1"
+os.environ["HONEYTRACE_RAISE_INTERNAL_ERRORS"] = "1"
 
 from collections.abc import Iterator
 
 import anthropic
-import hivetrace_anthropic
+import honeytrace_anthropic
 import pytest
 from anthropic_fake_server import FakeAnthropic
 
@@ -48,6 +48,6 @@ def async_client(fake_anthropic: FakeAnthropic) -> anthropic.AsyncAnthropic:
 @pytest.fixture(autouse=True)
 def instrumented() -> Iterator[None]:
     """Every test starts instrumented for all clients, and leaves nothing patched."""
-    hivetrace_anthropic.instrument()
+    honeytrace_anthropic.instrument()
     yield
-    hivetrace_anthropic.uninstrument()
+    honeytrace_anthropic.uninstrument()

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 
-os.environ["HIVETRACE_RAISE_INTERNAL_ERRORS"] = "1"
+os.environ["HONEYTRACE_RAISE_INTERNAL_ERRORS"] = "1"
 
 from collections.abc import Iterator
 
-import hivetrace_openai
+import honeytrace_openai
 import openai
 import pytest
 from openai_fake_server import FakeOpenAI
@@ -44,6 +44,6 @@ def async_client(fake_openai: FakeOpenAI) -> openai.AsyncOpenAI:
 @pytest.fixture(autouse=True)
 def instrumented() -> Iterator[None]:
     """Every test starts instrumented for all clients, and leaves nothing patched."""
-    hivetrace_openai.instrument()
+    honeytrace_openai.instrument()
     yield
-    hivetrace_openai.uninstrument()
+    honeytrace_openai.uninstrument()

@@ -1,10 +1,10 @@
-"""Reading what the integration recorded, as hivetrace would send it."""
+"""Reading what the integration recorded, as honeytrace would send it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from hivetrace.testing import Capture
+from honeytrace.testing import Capture
 
 
 def model_events(capture: Capture) -> list[dict[str, Any]]:

@@ -12,8 +12,8 @@ from openai_events import only_model_event
 from openai_fake_server import FakeOpenAI, Reply, fixture
 from pydantic import BaseModel
 
-import hivetrace
-from hivetrace.testing import Capture
+import honeytrace
+from honeytrace.testing import Capture
 
 MESSAGES = [
     {"role": "system", "content": "You are a support agent."},
@@ -22,14 +22,14 @@ MESSAGES = [
 
 
 def test_a_call_is_one_model_event_with_request_and_response(
-    client: openai.OpenAI, hivetrace_capture: Capture
+    client: openai.OpenAI, honeytrace_capture: Capture
 ) -> None:
     completion = client.chat.completions.create(
         model="gpt-4o-mini", messages=MESSAGES, temperature=0.2, max_tokens=100, user="ada"
     )
 
     assert type(completion) is ChatCompletion
-    event = only_model_event(hivetrace_capture)
+    event = only_model_event(honeytrace_capture)
     assert event["event_name"] == "openai.chat.completions.create"
     assert event["inputs"] == {"messages": MESSAGES}
     assert event["config"] == {
@@ -52,21 +52,21 @@ def test_a_call_is_one_model_event_with_request_and_response(
 
 
 def test_a_call_in_a_session_nests_there_and_outside_opens_its_own(
-    client: openai.OpenAI, hivetrace_capture: Capture
+    client: openai.OpenAI, honeytrace_capture: Capture
 ) -> None:
-    with hivetrace.session("support") as session, hivetrace.span("answer") as step:
+    with honeytrace.session("support") as session, honeytrace.span("answer") as step:
         client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
 
-    first, second = [e for e in hivetrace_capture.events if e["event_type"] == "model"]
+    first, second = [e for e in honeytrace_capture.events if e["event_type"] == "model"]
     assert first["parent_id"] == step.event_id
-    assert hivetrace_capture.event("answer")["parent_id"] == session.session_id
-    implicit = hivetrace_capture.session("openai.chat.completions.create")
+    assert honeytrace_capture.event("answer")["parent_id"] == session.session_id
+    implicit = honeytrace_capture.session("openai.chat.completions.create")
     assert second["parent_id"] == implicit["session_id"]
 
 
 def test_the_event_is_current_while_the_request_runs(
-    client: openai.OpenAI, server: FakeOpenAI, hivetrace_capture: Capture
+    client: openai.OpenAI, server: FakeOpenAI, honeytrace_capture: Capture
 ) -> None:
     seen: list[str | None] = []
     hooked = openai.OpenAI(
@@ -74,25 +74,25 @@ def test_the_event_is_current_while_the_request_runs(
         base_url=server.url,
         max_retries=0,
         http_client=openai.DefaultHttpxClient(
-            event_hooks={"request": [lambda request: seen.append(hivetrace.current_event_id())]}
+            event_hooks={"request": [lambda request: seen.append(honeytrace.current_event_id())]}
         ),
     )
-    with hivetrace.session("s"):
+    with honeytrace.session("s"):
         hooked.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
-    assert seen == [only_model_event(hivetrace_capture)["event_id"]]
+    assert seen == [only_model_event(honeytrace_capture)["event_id"]]
 
 
 def test_messages_changed_after_the_call_do_not_change_the_record(
-    client: openai.OpenAI, hivetrace_capture: Capture
+    client: openai.OpenAI, honeytrace_capture: Capture
 ) -> None:
     messages = list(MESSAGES)
     client.chat.completions.create(model="gpt-4o-mini", messages=messages)
     messages.append({"role": "assistant", "content": "later"})
-    assert only_model_event(hivetrace_capture)["inputs"] == {"messages": MESSAGES}
+    assert only_model_event(honeytrace_capture)["inputs"] == {"messages": MESSAGES}
 
 
 def test_tool_calls_are_outputs(
-    client: openai.OpenAI, server: FakeOpenAI, hivetrace_capture: Capture
+    client: openai.OpenAI, server: FakeOpenAI, honeytrace_capture: Capture
 ) -> None:
     server.reply("chat_completion_tool_calls.json")
     tools = [
@@ -109,7 +109,7 @@ def test_tool_calls_are_outputs(
     )
 
     assert completion.choices[0].message.tool_calls is not None
-    event = only_model_event(hivetrace_capture)
+    event = only_model_event(honeytrace_capture)
     assert event["config"]["tools"] == tools
     assert event["config"]["tool_choice"] == "auto"
     assert event["outputs"] == {
@@ -133,7 +133,7 @@ def test_tool_calls_are_outputs(
 
 
 def test_several_choices_are_all_recorded(
-    client: openai.OpenAI, server: FakeOpenAI, hivetrace_capture: Capture
+    client: openai.OpenAI, server: FakeOpenAI, honeytrace_capture: Capture
 ) -> None:
     body = json.loads(fixture("chat_completion.json"))
     second = json.loads(json.dumps(body["choices"][0]))
@@ -143,7 +143,7 @@ def test_several_choices_are_all_recorded(
     server.reply(Reply(body=body))
     client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, n=2)
 
-    outputs = only_model_event(hivetrace_capture)["outputs"]
+    outputs = only_model_event(honeytrace_capture)["outputs"]
     assert [choice["content"] for choice in outputs["choices"]] == [
         "Refunds go back to the original payment method within 5 business days.",
         "Within a week.",
@@ -161,7 +161,7 @@ def test_several_choices_are_all_recorded(
 def test_api_errors_are_recorded_and_raised_unchanged(
     client: openai.OpenAI,
     server: FakeOpenAI,
-    hivetrace_capture: Capture,
+    honeytrace_capture: Capture,
     status: int,
     name: str,
     kind: type[Exception],
@@ -173,7 +173,7 @@ def test_api_errors_are_recorded_and_raised_unchanged(
 
     assert type(raised.value) is kind
     assert raised.value.status_code == status  # type: ignore[attr-defined]
-    event = only_model_event(hivetrace_capture)
+    event = only_model_event(honeytrace_capture)
     message = json.loads(fixture(name))["error"]["message"]
     assert event["error"].startswith(f"{kind.__name__}: Error code: {status}")
     assert message in event["error"]
@@ -183,18 +183,18 @@ def test_api_errors_are_recorded_and_raised_unchanged(
     assert "outputs" not in event or not event["outputs"]
 
 
-def test_a_connection_error_is_recorded_and_raised(hivetrace_capture: Capture) -> None:
+def test_a_connection_error_is_recorded_and_raised(honeytrace_capture: Capture) -> None:
     unreachable = openai.OpenAI(api_key="sk-test", base_url="http://127.0.0.1:9/v1", max_retries=0)
     with pytest.raises(openai.APIConnectionError):
         unreachable.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
-    assert only_model_event(hivetrace_capture)["error"].startswith("APIConnectionError")
+    assert only_model_event(honeytrace_capture)["error"].startswith("APIConnectionError")
 
 
 def test_async_calls_are_traced_the_same(
-    async_client: openai.AsyncOpenAI, server: FakeOpenAI, hivetrace_capture: Capture
+    async_client: openai.AsyncOpenAI, server: FakeOpenAI, honeytrace_capture: Capture
 ) -> None:
     async def main() -> ChatCompletion:
-        async with hivetrace.session("async-chat"):
+        async with honeytrace.session("async-chat"):
             return await async_client.chat.completions.create(
                 model="gpt-4o-mini", messages=MESSAGES, temperature=0
             )
@@ -202,20 +202,20 @@ def test_async_calls_are_traced_the_same(
     completion = asyncio.run(main())
 
     assert type(completion) is ChatCompletion
-    event = only_model_event(hivetrace_capture)
+    event = only_model_event(honeytrace_capture)
     assert event["config"]["temperature"] == 0
     assert event["outputs"]["content"] == completion.choices[0].message.content
     assert event["metrics"]["total_tokens"] == 42
-    assert event["parent_id"] == hivetrace_capture.session("async-chat")["session_id"]
+    assert event["parent_id"] == honeytrace_capture.session("async-chat")["session_id"]
 
 
 def test_async_errors_are_recorded_and_raised(
-    async_client: openai.AsyncOpenAI, server: FakeOpenAI, hivetrace_capture: Capture
+    async_client: openai.AsyncOpenAI, server: FakeOpenAI, honeytrace_capture: Capture
 ) -> None:
     server.error(429, "error_429.json")
     with pytest.raises(openai.RateLimitError):
         asyncio.run(async_client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES))
-    assert only_model_event(hivetrace_capture)["metadata"]["status_code"] == 429
+    assert only_model_event(honeytrace_capture)["metadata"]["status_code"] == 429
 
 
 class Answer(BaseModel):
@@ -224,7 +224,7 @@ class Answer(BaseModel):
 
 
 def test_parse_records_the_format_and_the_parsed_object(
-    client: openai.OpenAI, server: FakeOpenAI, hivetrace_capture: Capture
+    client: openai.OpenAI, server: FakeOpenAI, honeytrace_capture: Capture
 ) -> None:
     body = json.loads(fixture("chat_completion.json"))
     body["choices"][0]["message"]["content"] = '{"answer":"refunds take a while","days":5}'
@@ -235,7 +235,7 @@ def test_parse_records_the_format_and_the_parsed_object(
     )
 
     assert completion.choices[0].message.parsed == Answer(answer="refunds take a while", days=5)
-    event = only_model_event(hivetrace_capture)
+    event = only_model_event(honeytrace_capture)
     assert event["event_name"] == "openai.chat.completions.parse"
     assert event["config"]["response_format"] == "Answer"
     assert event["outputs"]["parsed"] == {"answer": "refunds take a while", "days": 5}
@@ -243,10 +243,10 @@ def test_parse_records_the_format_and_the_parsed_object(
 
 
 def test_raw_responses_are_traced_and_left_to_the_user(
-    client: openai.OpenAI, hivetrace_capture: Capture
+    client: openai.OpenAI, honeytrace_capture: Capture
 ) -> None:
     raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)
     assert raw.parse().choices[0].message.content.startswith("Refunds")
-    event = only_model_event(hivetrace_capture)
+    event = only_model_event(honeytrace_capture)
     assert event["metadata"]["raw_response"] is True
     assert event["inputs"] == {"messages": MESSAGES}

@@ -1,4 +1,4 @@
-"""examples/openai_chat.py runs offline into the embedded store, and `hivetrace show` finds its
+"""examples/openai_chat.py runs offline into the embedded store, and `honeytrace show` finds its
 model events."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("HH_", "HIVETRACE_", "OPENAI_"))
+        if not key.startswith(("HH_", "HONEYTRACE_", "OPENAI_"))
     }
-    env["HIVETRACE_RAISE_INTERNAL_ERRORS"] = "1"
+    env["HONEYTRACE_RAISE_INTERNAL_ERRORS"] = "1"
     return subprocess.run(
         [sys.executable, *args],
         cwd=cwd,
@@ -35,7 +35,7 @@ def test_the_example_runs_offline_and_is_shown(tmp_path: Path) -> None:
     assert "Refunds go back to your card within 5 business days." in example.stdout
     assert "all delivered: True" in example.stdout
 
-    shown = run("-m", "hivetrace", "show", "latest", cwd=tmp_path)
+    shown = run("-m", "honeytrace", "show", "latest", cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert "session openai-support-chat" in shown.stdout
     assert shown.stdout.count("model openai.chat.completions.create") == 2

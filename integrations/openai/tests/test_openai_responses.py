@@ -10,13 +10,13 @@ from openai.types.responses import Response
 from openai_events import only_model_event
 from openai_fake_server import FakeOpenAI, Reply, fixture
 
-from hivetrace.testing import Capture
+from honeytrace.testing import Capture
 
 TEXT = "Refunds reach your card within 5 business days."
 
 
 def test_responses_create_records_input_text_tool_calls_and_usage(
-    client: openai.OpenAI, hivetrace_capture: Capture
+    client: openai.OpenAI, honeytrace_capture: Capture
 ) -> None:
     response = client.responses.create(
         model="gpt-4.1",
@@ -26,7 +26,7 @@ def test_responses_create_records_input_text_tool_calls_and_usage(
     )
 
     assert type(response) is Response
-    event = only_model_event(hivetrace_capture)
+    event = only_model_event(honeytrace_capture)
     assert event["event_name"] == "openai.responses.create"
     assert event["inputs"] == {
         "input": "How long do refunds take for order A-1001?",
@@ -50,7 +50,7 @@ def test_responses_create_records_input_text_tool_calls_and_usage(
 
 
 def test_a_failed_response_sets_the_error(
-    client: openai.OpenAI, server: FakeOpenAI, hivetrace_capture: Capture
+    client: openai.OpenAI, server: FakeOpenAI, honeytrace_capture: Capture
 ) -> None:
     body = json.loads(fixture("responses_response.json"))
     body["status"] = "failed"
@@ -60,12 +60,12 @@ def test_a_failed_response_sets_the_error(
     response = client.responses.create(model="gpt-4.1", input="hi")
     assert response.status == "failed"  # returned, not raised, by the SDK: the same here
     assert (
-        only_model_event(hivetrace_capture)["error"] == "server_error: The model failed to answer."
+        only_model_event(honeytrace_capture)["error"] == "server_error: The model failed to answer."
     )
 
 
 def test_responses_streams_are_assembled_from_their_events(
-    client: openai.OpenAI, server: FakeOpenAI, hivetrace_capture: Capture
+    client: openai.OpenAI, server: FakeOpenAI, honeytrace_capture: Capture
 ) -> None:
     stream = client.responses.create(model="gpt-4.1", input="refunds?", stream=True)
     events = list(stream)
@@ -73,37 +73,37 @@ def test_responses_streams_are_assembled_from_their_events(
     assert [event.type for event in events][-1] == "response.completed"
     assert len(events) == fixture("responses_stream.sse").count("event: ")
     assert "stream_options" not in server.last
-    recorded = only_model_event(hivetrace_capture)
+    recorded = only_model_event(honeytrace_capture)
     assert recorded["outputs"] == {"role": "assistant", "content": TEXT}
     assert recorded["metrics"]["total_tokens"] == 47
     assert recorded["metrics"]["time_to_first_token_ms"] > 0
 
 
 def test_a_responses_stream_left_early_keeps_the_text_so_far(
-    client: openai.OpenAI, hivetrace_capture: Capture
+    client: openai.OpenAI, honeytrace_capture: Capture
 ) -> None:
     stream = client.responses.create(model="gpt-4.1", input="refunds?", stream=True)
     for event in stream:
         if event.type == "response.output_text.delta":
             break
     stream.close()
-    recorded = only_model_event(hivetrace_capture)
+    recorded = only_model_event(honeytrace_capture)
     assert recorded["outputs"] == {"role": "assistant", "content": "Refunds"}
     assert recorded["metadata"]["stream_closed_early"] is True
     assert recorded["metadata"]["response_id"].startswith("resp_")
 
 
-def test_the_responses_stream_helper(client: openai.OpenAI, hivetrace_capture: Capture) -> None:
+def test_the_responses_stream_helper(client: openai.OpenAI, honeytrace_capture: Capture) -> None:
     with client.responses.stream(model="gpt-4.1", input="refunds?") as stream:
         text = "".join(e.delta for e in stream if e.type == "response.output_text.delta")
         final = stream.get_final_response()
     assert text == TEXT == final.output_text
-    recorded = only_model_event(hivetrace_capture)
+    recorded = only_model_event(honeytrace_capture)
     assert recorded["event_name"] == "openai.responses.stream"
     assert recorded["outputs"]["content"] == TEXT
 
 
-def test_async_responses(async_client: openai.AsyncOpenAI, hivetrace_capture: Capture) -> None:
+def test_async_responses(async_client: openai.AsyncOpenAI, honeytrace_capture: Capture) -> None:
     async def main() -> str:
         response = await async_client.responses.create(model="gpt-4.1", input="refunds?")
         stream = await async_client.responses.create(model="gpt-4.1", input="?", stream=True)
@@ -112,18 +112,18 @@ def test_async_responses(async_client: openai.AsyncOpenAI, hivetrace_capture: Ca
         return response.output_text
 
     assert asyncio.run(main()) == TEXT
-    events = [e for e in hivetrace_capture.events if e["event_type"] == "model"]
+    events = [e for e in honeytrace_capture.events if e["event_type"] == "model"]
     assert [e["outputs"]["content"] for e in events] == [TEXT, TEXT]
 
 
 def test_embeddings_record_counts_not_vectors(
-    client: openai.OpenAI, server: FakeOpenAI, hivetrace_capture: Capture
+    client: openai.OpenAI, server: FakeOpenAI, honeytrace_capture: Capture
 ) -> None:
     texts = ["refund policy", "shipping times"]
     result = client.embeddings.create(model="text-embedding-3-small", input=texts)
 
     assert len(result.data) == 2 and len(result.data[0].embedding) == 4
-    event = only_model_event(hivetrace_capture)
+    event = only_model_event(honeytrace_capture)
     assert event["event_name"] == "openai.embeddings.create"
     assert event["inputs"] == {"input": texts}
     assert event["config"]["model"] == "text-embedding-3-small"
@@ -132,7 +132,7 @@ def test_embeddings_record_counts_not_vectors(
 
 
 def test_async_embeddings_and_their_errors(
-    async_client: openai.AsyncOpenAI, server: FakeOpenAI, hivetrace_capture: Capture
+    async_client: openai.AsyncOpenAI, server: FakeOpenAI, honeytrace_capture: Capture
 ) -> None:
     async def main() -> None:
         await async_client.embeddings.create(model="text-embedding-3-small", input="refund")
@@ -144,6 +144,6 @@ def test_async_embeddings_and_their_errors(
         raise AssertionError("the error was not raised")
 
     asyncio.run(main())
-    ok, failed = [e for e in hivetrace_capture.events if e["event_type"] == "model"]
+    ok, failed = [e for e in honeytrace_capture.events if e["event_type"] == "model"]
     assert ok["outputs"] == {"embeddings": 2, "dimensions": 4}
     assert failed["metadata"]["status_code"] == 429

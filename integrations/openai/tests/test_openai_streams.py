@@ -8,16 +8,16 @@ import gc
 import json
 from typing import Any
 
-import hivetrace_openai
+import honeytrace_openai
 import openai
 import pytest
-from hivetrace_openai import _chat
+from honeytrace_openai import _chat
 from openai.types.chat import ChatCompletionChunk
 from openai_events import model_events, only_model_event
 from openai_fake_server import FakeOpenAI, Reply, fixture
 
-import hivetrace
-from hivetrace.testing import Capture
+import honeytrace
+from honeytrace.testing import Capture
 
 MESSAGES = [{"role": "user", "content": "How long do refunds take?"}]
 ANSWER = "Refunds take up to 5 business days."
@@ -28,18 +28,18 @@ def dumped(chunks: list[Any]) -> list[Any]:
 
 
 def untraced_chunks(client: openai.OpenAI, **kwargs: Any) -> list[Any]:
-    hivetrace_openai.uninstrument()
+    honeytrace_openai.uninstrument()
     try:
         stream = client.chat.completions.create(
             model="gpt-4o-mini", messages=MESSAGES, stream=True, **kwargs
         )
         return list(stream)
     finally:
-        hivetrace_openai.instrument()
+        honeytrace_openai.instrument()
 
 
 def test_a_stream_yields_what_it_yields_untraced_and_records_text_and_usage(
-    client: openai.OpenAI, server: FakeOpenAI, hivetrace_capture: Capture
+    client: openai.OpenAI, server: FakeOpenAI, honeytrace_capture: Capture
 ) -> None:
     expected = untraced_chunks(client)
     stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
@@ -51,7 +51,7 @@ def test_a_stream_yields_what_it_yields_untraced_and_records_text_and_usage(
     assert dumped(chunks) == dumped(expected)
     assert all(type(chunk) is ChatCompletionChunk and chunk.choices for chunk in chunks)
     assert server.last["stream_options"] == {"include_usage": True}  # asked by the tracer
-    event = only_model_event(hivetrace_capture)
+    event = only_model_event(honeytrace_capture)
     assert event["config"] == {"provider": "openai", "model": "gpt-4o-mini", "stream": True}
     assert event["outputs"] == {"role": "assistant", "content": ANSWER}
     metrics = event["metrics"]
@@ -68,7 +68,7 @@ def test_a_stream_yields_what_it_yields_untraced_and_records_text_and_usage(
 
 
 def test_the_users_own_include_usage_is_kept_and_its_chunk_delivered(
-    client: openai.OpenAI, server: FakeOpenAI, hivetrace_capture: Capture
+    client: openai.OpenAI, server: FakeOpenAI, honeytrace_capture: Capture
 ) -> None:
     options = {"include_usage": True}
     chunks = list(
@@ -78,13 +78,13 @@ def test_the_users_own_include_usage_is_kept_and_its_chunk_delivered(
     )
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
     assert dumped(chunks) == dumped(untraced_chunks(client, stream_options=options))
-    event = only_model_event(hivetrace_capture)
+    event = only_model_event(honeytrace_capture)
     assert event["config"]["stream_options"] == options
     assert event["metrics"]["total_tokens"] == 28
 
 
 def test_include_usage_false_is_respected(
-    client: openai.OpenAI, server: FakeOpenAI, hivetrace_capture: Capture
+    client: openai.OpenAI, server: FakeOpenAI, honeytrace_capture: Capture
 ) -> None:
     options = {"include_usage": False}
     stream = client.chat.completions.create(
@@ -92,21 +92,21 @@ def test_include_usage_false_is_respected(
     )
     assert "".join(chunk.choices[0].delta.content or "" for chunk in stream) == ANSWER
     assert server.last["stream_options"] == options
-    event = only_model_event(hivetrace_capture)
+    event = only_model_event(honeytrace_capture)
     assert "total_tokens" not in event["metrics"]
     assert event["outputs"]["content"] == ANSWER
 
 
 def test_stream_usage_can_be_turned_off(
-    client: openai.OpenAI, server: FakeOpenAI, hivetrace_capture: Capture
+    client: openai.OpenAI, server: FakeOpenAI, honeytrace_capture: Capture
 ) -> None:
-    hivetrace_openai.instrument(stream_usage=False)
+    honeytrace_openai.instrument(stream_usage=False)
     list(client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True))
     assert "stream_options" not in server.last
 
 
 def test_next_skips_the_hidden_usage_chunk_too(
-    client: openai.OpenAI, hivetrace_capture: Capture
+    client: openai.OpenAI, honeytrace_capture: Capture
 ) -> None:
     stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
     chunks = []
@@ -116,18 +116,18 @@ def test_next_skips_the_hidden_usage_chunk_too(
         except StopIteration:
             break
     assert dumped(chunks) == dumped(untraced_chunks(client))
-    assert only_model_event(hivetrace_capture)["metrics"]["total_tokens"] == 28
+    assert only_model_event(honeytrace_capture)["metrics"]["total_tokens"] == 28
 
 
 def test_an_early_break_ends_the_event_with_what_came(
-    client: openai.OpenAI, hivetrace_capture: Capture
+    client: openai.OpenAI, honeytrace_capture: Capture
 ) -> None:
     stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
     for index, _chunk in enumerate(stream):
         if index == 2:
             break
-    hivetrace.flush()
-    event = only_model_event(hivetrace_capture)  # ended at the break, not later
+    honeytrace.flush()
+    event = only_model_event(honeytrace_capture)  # ended at the break, not later
     assert event["outputs"]["content"] == "Refunds take"
     assert event["metadata"]["stream_closed_early"] is True
     assert event.get("error") is None
@@ -135,18 +135,18 @@ def test_an_early_break_ends_the_event_with_what_came(
 
 
 def test_close_before_reading_ends_the_event(
-    client: openai.OpenAI, hivetrace_capture: Capture
+    client: openai.OpenAI, honeytrace_capture: Capture
 ) -> None:
     stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
     stream.close()
     assert stream.response.is_closed
-    event = only_model_event(hivetrace_capture)
+    event = only_model_event(honeytrace_capture)
     assert event["metadata"]["stream_closed_early"] is True
     assert "outputs" not in event or event["outputs"] is None
 
 
 def test_a_with_block_gives_the_traced_stream_and_ends_the_event(
-    client: openai.OpenAI, hivetrace_capture: Capture
+    client: openai.OpenAI, honeytrace_capture: Capture
 ) -> None:
     with client.chat.completions.create(
         model="gpt-4o-mini", messages=MESSAGES, stream=True
@@ -154,32 +154,32 @@ def test_a_with_block_gives_the_traced_stream_and_ends_the_event(
         assert isinstance(stream, openai.Stream)
         first = next(iter(stream))
         assert first.choices[0].delta.role == "assistant"
-    event = only_model_event(hivetrace_capture)
+    event = only_model_event(honeytrace_capture)
     assert event["metadata"]["stream_closed_early"] is True
 
 
 def test_a_garbage_collected_stream_ends_the_event(
-    client: openai.OpenAI, hivetrace_capture: Capture
+    client: openai.OpenAI, honeytrace_capture: Capture
 ) -> None:
     stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
     next(stream)
     next(stream)
     del stream
     gc.collect()
-    event = only_model_event(hivetrace_capture)
+    event = only_model_event(honeytrace_capture)
     assert event["outputs"]["content"] == "Refunds"
     assert event["metadata"]["stream_closed_early"] is True
 
 
 def test_streamed_tool_calls_are_assembled(
-    client: openai.OpenAI, server: FakeOpenAI, hivetrace_capture: Capture
+    client: openai.OpenAI, server: FakeOpenAI, honeytrace_capture: Capture
 ) -> None:
     server.reply("chat_stream_tool_calls.sse")
     chunks = list(
         client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True, tools=[])
     )
     assert all(chunk.choices for chunk in chunks)
-    event = only_model_event(hivetrace_capture)
+    event = only_model_event(honeytrace_capture)
     assert event["outputs"] == {
         "role": "assistant",
         "content": None,
@@ -201,7 +201,7 @@ def test_streamed_tool_calls_are_assembled(
 
 
 def test_an_error_in_the_middle_of_a_stream_is_recorded_and_raised(
-    client: openai.OpenAI, server: FakeOpenAI, hivetrace_capture: Capture
+    client: openai.OpenAI, server: FakeOpenAI, honeytrace_capture: Capture
 ) -> None:
     first = fixture("chat_stream.sse").split("\n\n")[1]
     failure = {"error": {"message": "The server had an error", "type": "server_error"}}
@@ -209,13 +209,13 @@ def test_an_error_in_the_middle_of_a_stream_is_recorded_and_raised(
     stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
     with pytest.raises(openai.APIError, match="The server had an error"):
         list(stream)
-    event = only_model_event(hivetrace_capture)
+    event = only_model_event(honeytrace_capture)
     assert event["error"] == "APIError: The server had an error"
     assert event["outputs"]["content"] == "Refunds"
 
 
 def test_a_server_refusing_stream_options_gets_the_users_call_and_is_not_asked_again(
-    server: FakeOpenAI, hivetrace_capture: Capture, monkeypatch: pytest.MonkeyPatch
+    server: FakeOpenAI, honeytrace_capture: Capture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_chat, "_refusing_servers", set())
     compatible = openai.OpenAI(api_key="k", base_url=server.url, max_retries=0)
@@ -229,39 +229,39 @@ def test_a_server_refusing_stream_options_gets_the_users_call_and_is_not_asked_a
     ]
     assert "".join(chunk.choices[0].delta.content or "" for chunk in first) == ANSWER
     assert dumped(first) == dumped(second)
-    events = model_events(hivetrace_capture)
+    events = model_events(honeytrace_capture)
     assert [event["outputs"]["content"] for event in events] == [ANSWER, ANSWER]
     assert all(event.get("error") is None for event in events)
 
 
 def test_the_stream_helper_is_one_event_named_after_it(
-    client: openai.OpenAI, hivetrace_capture: Capture
+    client: openai.OpenAI, honeytrace_capture: Capture
 ) -> None:
     with client.chat.completions.stream(model="gpt-4o-mini", messages=MESSAGES) as stream:
         deltas = [event.delta for event in stream if event.type == "content.delta"]
         final = stream.get_final_completion()
     assert "".join(deltas) == ANSWER == final.choices[0].message.content
     assert final.usage is None  # as untraced: the helper's user did not ask for usage
-    event = only_model_event(hivetrace_capture)
+    event = only_model_event(honeytrace_capture)
     assert event["event_name"] == "openai.chat.completions.stream"
     assert event["outputs"]["content"] == ANSWER
     assert event["metrics"]["total_tokens"] == 28
 
 
 def test_leaving_the_stream_helper_early_ends_the_event(
-    client: openai.OpenAI, hivetrace_capture: Capture
+    client: openai.OpenAI, honeytrace_capture: Capture
 ) -> None:
     with client.chat.completions.stream(model="gpt-4o-mini", messages=MESSAGES) as stream:
         for event in stream:
             if event.type == "content.delta" and event.delta:
                 break
-    recorded = only_model_event(hivetrace_capture)
+    recorded = only_model_event(honeytrace_capture)
     assert recorded["metadata"]["stream_closed_early"] is True
     assert recorded["outputs"]["content"] == "Refunds"
 
 
 def test_async_streams_behave_the_same(
-    async_client: openai.AsyncOpenAI, hivetrace_capture: Capture
+    async_client: openai.AsyncOpenAI, honeytrace_capture: Capture
 ) -> None:
     async def main() -> list[Any]:
         stream = await async_client.chat.completions.create(
@@ -273,14 +273,14 @@ def test_async_streams_behave_the_same(
     chunks = asyncio.run(main())
     assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks) == ANSWER
     assert all(chunk.choices for chunk in chunks)
-    event = only_model_event(hivetrace_capture)
+    event = only_model_event(honeytrace_capture)
     assert event["outputs"]["content"] == ANSWER
     assert event["metrics"]["total_tokens"] == 28
     assert event["metrics"]["time_to_first_token_ms"] > 0
 
 
 def test_async_early_exit_close_and_with(
-    async_client: openai.AsyncOpenAI, hivetrace_capture: Capture
+    async_client: openai.AsyncOpenAI, honeytrace_capture: Capture
 ) -> None:
     async def main() -> None:
         broken = await async_client.chat.completions.create(
@@ -306,7 +306,7 @@ def test_async_early_exit_close_and_with(
         assert all(chunk.choices for chunk in chunks)
 
     asyncio.run(main())
-    first, second, third = model_events(hivetrace_capture)
+    first, second, third = model_events(honeytrace_capture)
     assert first["metadata"]["stream_closed_early"] is True
     assert second["metadata"]["stream_closed_early"] is True
     assert third["outputs"]["content"] == ANSWER
@@ -314,7 +314,7 @@ def test_async_early_exit_close_and_with(
 
 
 def test_the_async_stream_helper(
-    async_client: openai.AsyncOpenAI, hivetrace_capture: Capture
+    async_client: openai.AsyncOpenAI, honeytrace_capture: Capture
 ) -> None:
     async def main() -> str:
         async with async_client.chat.completions.stream(
@@ -324,6 +324,6 @@ def test_the_async_stream_helper(
         return final.choices[0].message.content or ""
 
     assert asyncio.run(main()) == ANSWER
-    event = only_model_event(hivetrace_capture)
+    event = only_model_event(honeytrace_capture)
     assert event["event_name"] == "openai.chat.completions.stream"
     assert event["outputs"]["content"] == ANSWER

@@ -1,0 +1,294 @@
+"""Finished spans -> wire bodies: the flusher's translation into the HoneyHive API's JSON.
+
+Everything the hot path deferred happens here, on the flusher thread: binding arguments to
+names, turning user objects into JSON (:mod:`.serialize`), formatting ids, converting
+clocks to epoch milliseconds, running the user's ``redact`` hook, and validating the result
+against the strict models in :mod:`.models` so that no request the server would reject
+ever leaves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from pydantic import ValidationError
+
+from honeytrace._config import Config
+from honeytrace._deliver import models
+from honeytrace._deliver.exporters import InvalidEvent
+from honeytrace._deliver.serialize import Limits, flat_dict, to_jsonable
+from honeytrace._errors import log_once
+from honeytrace._record.span import NO_RESULT, Event, Session, format_id
+
+__all__ = ["Encoder", "InvalidEvent"]
+
+Body = dict[str, Any]
+
+_MERGED = ("metadata", "config", "metrics", "feedback", "user_properties")
+# The core validators (pydantic-core), called without TypeAdapter's Python wrapper: the flusher
+# validates every body it sends.
+_EVENT_VALIDATOR = models.body_validator(models.Event).validator
+_SESSION_VALIDATOR = models.body_validator(models.SessionStart).validator
+_UPDATE_VALIDATOR = models.body_validator(models.EventUpdate).validator
+
+
+class Encoder:
+    """Builds validated wire bodies from spans, with the settings of one configuration."""
+
+    def __init__(self, config: Config, limits: Limits | None = None) -> None:
+        self.config = config
+        self.limits = limits or Limits()
+        self._ids: dict[int, str] = {}
+        self._anchor()
+
+    def _anchor(self) -> None:
+        # perf_counter_ns is what the hot path reads (monotonic, precise); wall time is derived
+        # with an offset refreshed now and then, so a slewed system clock is followed.
+        self._offset_ns = time.time_ns() - time.perf_counter_ns()
+        self._anchored_at = time.monotonic()
+
+    def _event_id(self, event: Event) -> str:
+        # Sessions (and remote parents) carry ids that are not ours to reshape: ask them.
+        return self._format(event.id) if type(event) is Event else event.event_id
+
+    def _format(self, value: int) -> str:
+        # A parent's id is written once per child and once more as the child's own event_id
+        # is listed under it: format each once per cycle.
+        text = self._ids.get(value)
+        if text is None:
+            text = self._ids[value] = format_id(value)
+        return text
+
+    def refresh_clock(self) -> None:
+        """Start a cycle: forget formatted ids; re-read the wall clock offset if it is more
+        than a minute old."""
+        self._ids.clear()
+        if time.monotonic() - self._anchored_at > 60.0:
+            self._anchor()
+
+    def ms(self, perf_ns: int) -> int:
+        """Epoch milliseconds of a ``perf_counter_ns`` reading."""
+        return (perf_ns + self._offset_ns) // 1_000_000
+
+    def shrunk(self, factor: int) -> Encoder:
+        """An encoder with ``1/factor`` of the size limits, for an event too big for a batch."""
+        limits = dataclasses.replace(
+            self.limits,
+            max_string=max(64, self.limits.max_string // factor),
+            max_total=max(256, self.limits.max_total // factor),
+        )
+        encoder = Encoder(self.config, limits)
+        encoder._offset_ns = self._offset_ns
+        return encoder
+
+    def _json(self, value: Any) -> Any:
+        return to_jsonable(value, self.limits, mask_secrets=self.config.mask_secrets)
+
+    def _object(self, value: Any) -> Body:
+        if type(value) is dict:  # the common case, without the general walker's set-up
+            flat = flat_dict(value, self.limits, self.config.mask_secrets)
+            if flat is not None:
+                return flat
+        converted = self._json(value)
+        return converted if isinstance(converted, dict) else {"result": converted}
+
+    # -- parts shared by events and sessions ----------------------------------------------
+
+    def _inputs(self, span: Event) -> Body:
+        spec = span.spec
+        capture = spec.capture_inputs
+        if capture is None:
+            capture = self.config.capture_inputs
+        if not capture:  # a privacy switch: explicit inputs (integrations, enrich) obey it too
+            return {}
+        extra = span.extra
+        if span.args is not None:
+            inputs = spec.bind(span.args, span.kwargs or {})  # a new dict: safe to update
+            if extra and "inputs" in extra:
+                inputs.update(extra["inputs"])
+        elif extra and "inputs" in extra:
+            inputs = extra["inputs"]
+        else:
+            return {}
+        return self._object(inputs) if inputs else {}
+
+    def _outputs(self, span: Event) -> Body | None:
+        spec = span.spec
+        capture = spec.capture_outputs
+        if capture is None:
+            capture = self.config.capture_outputs
+        if not capture:
+            return None
+        outputs: Body | None = None
+        if span.result is not NO_RESULT:
+            outputs = {"result": span.result}
+        extra = span.extra
+        if extra and "outputs" in extra:
+            if extra.get("outputs_replace") or outputs is None:
+                outputs = extra["outputs"]
+            else:
+                outputs = {**outputs, **extra["outputs"]}
+        return None if outputs is None else self._object(outputs)
+
+    def _merged(self, span: Event, body: Body) -> None:
+        spec = span.spec
+        extra = span.extra
+        if not extra and spec.config is None and spec.metadata is None:
+            return  # the common case: nothing to merge
+        extra = extra or {}
+        for key in _MERGED:
+            base = spec.config if key == "config" else spec.metadata if key == "metadata" else None
+            value = extra.get(key)
+            if base and value:
+                merged: Body | None = {**base, **value}
+            else:
+                merged = value or base
+            if merged:
+                body[key] = self._object(merged)
+
+    def _error(self, span: Event, body: Body, *, into_metadata: bool) -> None:
+        error = span.error
+        if error is None:
+            return
+        metadata = body.setdefault("metadata", {})
+        trace = error.traceback_text()
+        if trace:
+            metadata["traceback"] = self._json(trace)
+        if into_metadata:
+            metadata["error"] = self._json(error.message)
+        else:
+            body["error"] = self._json(error.message)
+
+    def _times(self, span: Event, body: Body) -> None:
+        body["start_time"] = self.ms(span.start)
+        if span.end:
+            body["end_time"] = self.ms(span.end)
+            body["duration"] = (span.end - span.start) / 1_000_000
+
+    # -- bodies ---------------------------------------------------------------------------
+
+    def event(self, span: Event, children: list[int] | None) -> Body:
+        """The create-event-batch entry of a finished span."""
+        spec = span.spec
+        parent = span.parent
+        event_type = spec.event_type
+        ids = self._ids
+        key = span.id
+        body: Body = {
+            "event_id": ids.get(key) or self._format(key),
+            "parent_id": self._event_id(parent) if parent is not None else span.session.session_id,
+            # A session function called inside a session is a chain of that session.
+            "event_type": "chain" if event_type == "session" else event_type,
+            "event_name": spec.name,
+            "source": span.session.source or self.config.source,
+            "inputs": self._inputs(span),
+        }
+        outputs = self._outputs(span)
+        if outputs is not None:
+            body["outputs"] = outputs
+        offset = self._offset_ns  # _times(), inline: this runs for every event
+        body["start_time"] = (span.start + offset) // 1_000_000
+        if span.end:
+            body["end_time"] = (span.end + offset) // 1_000_000
+            body["duration"] = (span.end - span.start) / 1_000_000
+        if span.extra or spec.config is not None or spec.metadata is not None:
+            self._merged(span, body)
+        if span.error is not None:
+            self._error(span, body, into_metadata=False)
+        if children:
+            body["children_ids"] = [ids.get(child) or self._format(child) for child in children]
+        return self._finish(body, _EVENT_VALIDATOR)
+
+    def session_create(self, session: Session, children: list[int] | None) -> Body:
+        """``POST /v1/sessions``; carries the end state too when the session already ended."""
+        body: Body = {
+            "session_id": session.session_id,
+            "session_name": session.spec.name,
+            "source": session.source or self.config.source,
+            "inputs": self._inputs(session),
+        }
+        self._times(session, body)
+        if not session.end:
+            body.pop("end_time", None)
+            body.pop("duration", None)
+        self._merged(session, body)
+        self._session_details(session, body)
+        if session.end:
+            outputs = self._outputs(session)
+            if outputs is not None:
+                body["outputs"] = outputs
+            if children:
+                body["children_ids"] = [self._format(child) for child in children]
+        # The create has no metrics or feedback: they follow as an update (session_followup).
+        body.pop("metrics", None)
+        body.pop("feedback", None)
+        return self._finish(body, _SESSION_VALIDATOR)
+
+    def session_followup(self, session: Session) -> Body | None:
+        """The metrics and feedback of a session whose end was folded into its create."""
+        body: Body = {}
+        self._merged(session, body)
+        body = {key: body[key] for key in ("metrics", "feedback") if key in body}
+        return self._finish(body, _UPDATE_VALIDATOR) if body else None
+
+    def session_end(self, session: Session, children: list[int] | None) -> Body:
+        """``PUT /v1/events/{session_id}`` with the end state of a session created earlier."""
+        body: Body = {}
+        outputs = self._outputs(session)
+        if outputs is not None:
+            body["outputs"] = outputs
+        body["end_time"] = self.ms(session.end)
+        body["duration"] = (session.end - session.start) / 1_000_000
+        self._merged(session, body)
+        self._session_details(session, body)
+        if children:
+            body["children_ids"] = [self._format(child) for child in children]
+        return self._finish(body, _UPDATE_VALIDATOR)
+
+    def _session_details(self, session: Session, body: Body) -> None:
+        if session.key is not None:
+            body.setdefault("metadata", {})["session_key"] = self._json(session.key)
+        self._error(session, body, into_metadata=True)
+
+    def update(self, fields: Body) -> Body:
+        """``PUT /v1/events/{id}`` for an enrichment that arrived after the event ended."""
+        body: Body = {}
+        for key, value in fields.items():
+            if key in _MERGED or key == "outputs":
+                body[key] = self._object(value)
+            else:
+                log_once(
+                    f"update-{key}",
+                    30,
+                    "honeytrace: %r cannot change after an event ended; ignored",
+                    key,
+                )
+        return self._finish(body, _UPDATE_VALIDATOR)
+
+    def _finish(self, body: Body, validator: Any) -> Body:
+        redact = self.config.redact
+        if redact is not None:
+            try:
+                redacted = redact(body)
+            except Exception as exc:
+                # Sending the unredacted event could leak what the hook exists to hide.
+                raise InvalidEvent(
+                    f"the redact hook raised {type(exc).__name__}: {exc}", "redact_error"
+                ) from None
+            if redacted is None:
+                raise InvalidEvent("the redact hook returned None", "redacted")
+            body = redacted
+        try:
+            validator.validate_python(body)
+        except ValidationError as exc:
+            raise InvalidEvent(_describe(exc)) from None
+        return body
+
+
+def _describe(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False)[:3]
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in errors
+    )

@@ -1,0 +1,140 @@
+"""Where the flusher sends finished work: the Exporter protocol and its implementations.
+
+An exporter receives wire-ready bodies (plain JSON-able dicts already validated against
+:mod:`.models`) from the flusher thread only, and answers by returning or by raising
+one of the :class:`ExportError` classes, which tell the flusher what to do next.
+
+- :class:`honeytrace._deliver.http_exporter.HttpExporter` speaks the HoneyHive API (with its spool).
+- :class:`honeytrace.local.exporter.LocalExporter` writes into the embedded SQLite store.
+- :class:`MemoryExporter` keeps everything in lists, for ``honeytrace.testing``.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Protocol
+
+Body = dict[str, Any]
+
+
+class ExportError(Exception):
+    """A send failed; the subclass says whether to retry, drop, or stop."""
+
+
+class RetryableError(ExportError):
+    """A transient failure (5xx, 408, 429, timeout, connection): try again later.
+
+    ``retry_after`` is the delay the server asked for, in seconds, when it asked.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RejectedError(ExportError):
+    """The server refused the body itself (400/422): sending it again cannot help."""
+
+
+class AuthError(ExportError):
+    """The API key is missing, wrong, or lacks permission: stop sending."""
+
+
+class InvalidEvent(ExportError):
+    """A body that must not be sent; ``reason`` is the ``stats().dropped`` key it counts under:
+    ``invalid`` (fails the wire models), ``redacted`` (the redact hook returned None) or
+    ``redact_error`` (the hook raised)."""
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class Spooled(ExportError):
+    """The request could not be sent now and was written to the spool (``accepted``), or the
+    spool was full too (not ``accepted``: its events are lost)."""
+
+    def __init__(self, accepted: bool) -> None:
+        super().__init__("spooled" if accepted else "spool full")
+        self.accepted = accepted
+
+
+class Exporter(Protocol):
+    """What the flusher needs from a destination. Every method is called from the flusher."""
+
+    def create_session(self, body: Body, *, events: int = 0) -> None:
+        """Create (or merge into) a session: ``POST /v1/sessions``.
+
+        ``events`` is how many recorded events the request delivers (1 when a session's end is
+        folded into its create), for the spool's accounting.
+        """
+
+    def send_events(
+        self, session_id: str, events: list[Body], raw: list[bytes] | None = None
+    ) -> None:
+        """Add events to a created session: ``POST /v1/sessions/{session_id}/events/batch``.
+
+        ``raw`` holds the events already encoded as JSON, when the caller has them.
+        """
+
+    def update_event(self, event_id: str, body: Body, *, events: int = 0) -> None:
+        """Merge an update into an event or session: ``PUT /v1/events/{event_id}``."""
+
+    def close(self) -> None:
+        """Release connections or files; the exporter is not used afterwards."""
+
+
+class MemoryExporter:
+    """Keeps what would have been sent, in order, for tests and ``honeytrace.testing``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.sessions: list[Body] = []
+        self.events: list[Body] = []
+        self.updates: list[tuple[str, Body]] = []
+
+    def create_session(self, body: Body, *, events: int = 0) -> None:
+        """Record a session create."""
+        with self._lock:
+            self.sessions.append(body)
+
+    def send_events(
+        self, session_id: str, events: list[Body], raw: list[bytes] | None = None
+    ) -> None:
+        """Record events, stamped with their session as the server would do."""
+        with self._lock:
+            for event in events:
+                self.events.append({**event, "session_id": session_id})
+
+    def update_event(self, event_id: str, body: Body, *, events: int = 0) -> None:
+        """Record an update."""
+        with self._lock:
+            self.updates.append((event_id, body))
+
+    def clear(self) -> None:
+        """Forget everything recorded so far."""
+        with self._lock:
+            self.sessions.clear()
+            self.events.clear()
+            self.updates.clear()
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class NoneExporter:
+    """Accepts and discards everything (``exporter="none"``): tracing on, shipping off."""
+
+    def create_session(self, body: Body, *, events: int = 0) -> None:
+        """Discard."""
+
+    def send_events(
+        self, session_id: str, events: list[Body], raw: list[bytes] | None = None
+    ) -> None:
+        """Discard."""
+
+    def update_event(self, event_id: str, body: Body, *, events: int = 0) -> None:
+        """Discard."""
+
+    def close(self) -> None:
+        """Nothing to release."""

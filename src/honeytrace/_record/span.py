@@ -1,0 +1,415 @@
+"""The live event: its timing, nesting, enrichment, and the record it becomes when it ends.
+
+A :class:`Span` is created on the hot path, so it holds raw material only (the call's
+arguments, the return value, the exception); names, JSON and IDs are made from it later by the
+flusher (``_deliver.encode``). A :class:`Session` is the root span of a trace: HoneyHive
+models a session as an event whose ``event_id`` is the ``session_id``.
+
+Both are also the objects returned by ``honeytrace.span()`` and ``honeytrace.session()``, usable
+as ``with`` and ``async with``.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+import uuid
+from contextvars import Token
+from random import getrandbits
+from time import perf_counter_ns
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from honeytrace._errors import guarded, internal_error
+from honeytrace._record import hooks, state
+from honeytrace._record.context import current, reset_current, set_current
+from honeytrace._record.signature import Spec
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["ENRICH_FIELDS", "ErrorInfo", "Event", "Session", "Span", "format_id", "new_id"]
+
+ENRICH_FIELDS = (
+    "metadata",
+    "metrics",
+    "feedback",
+    "config",
+    "outputs",
+    "user_properties",
+    "inputs",
+)
+
+_VERSION_MASK = ~(0xF000 << 64) & ~(0xC000 << 48)
+_VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
+_NAMESPACE = uuid.UUID("6f1c9a52-3c1e-4b0a-9d7e-2f5b8c4e1a07")
+_id_lock = threading.Lock()
+NO_RESULT: Any = object()
+
+
+def new_id() -> int:
+    """A fresh 128-bit id; shaped into a UUIDv4 only when formatted."""
+    return getrandbits(128)
+
+
+def format_id(value: int) -> str:
+    """The UUIDv4 string of an id (version and variant bits forced)."""
+    text = f"{(value & _VERSION_MASK) | _VERSION_BITS:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+class ErrorInfo:
+    """An exception reduced to what an event needs, without keeping its frames alive."""
+
+    __slots__ = ("details", "message")
+
+    def __init__(self, message: str, details: traceback.TracebackException | str | None) -> None:
+        self.message = message
+        self.details = details
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> ErrorInfo:
+        """Capture type, message and stack now; source lines are read later, off this thread."""
+        try:
+            details: traceback.TracebackException | str | None = traceback.TracebackException(
+                type(exc), exc, exc.__traceback__, lookup_lines=False, compact=True
+            )
+        except Exception:  # a broken __str__ or exotic traceback: keep the message only
+            details = None
+        return cls(f"{type(exc).__name__}: {_safe_message(exc)}", details)
+
+    def traceback_text(self) -> str | None:
+        """The formatted traceback, or ``None`` when there is none."""
+        if isinstance(self.details, traceback.TracebackException):
+            return "".join(self.details.format())
+        return self.details
+
+
+def _safe_message(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:
+        return f"<unprintable {type(exc).__name__}>"
+
+
+class Event:
+    """One open or finished event, as the hot path makes it (decorated calls)."""
+
+    __slots__ = (
+        "_id",
+        "args",
+        "end",
+        "error",
+        "extra",
+        "kwargs",
+        "parent",
+        "result",
+        "session",
+        "spec",
+        "start",
+    )
+
+    session: Session
+    remote: ClassVar[bool] = False
+    """True for the stand-ins of another service's session and event (honeytrace.otel.propagation):
+    they are never created, ended or sent from this process."""
+
+    def __init__(
+        self,
+        spec: Spec,
+        parent: Event | None,
+        args: tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.parent = parent
+        if parent is not None:
+            self.session = parent.session
+        self.args = args
+        self.kwargs = kwargs
+        self._id: int | None = None
+        self.extra: dict[str, Any] | None = None
+        self.error: ErrorInfo | None = None
+        self.result: Any = NO_RESULT
+        self.end = 0
+        self.start = perf_counter_ns()
+
+    # -- identity -------------------------------------------------------------------------
+
+    @property
+    def id(self) -> int:
+        """The numeric id, assigned on first use (under a lock: two threads may ask at once)."""
+        value = self._id
+        if value is None:
+            with _id_lock:
+                value = self._id
+                if value is None:
+                    value = self._id = getrandbits(128)
+        return value
+
+    @property
+    def event_id(self) -> str:
+        """This event's UUID string."""
+        return format_id(self.id)
+
+    @property
+    def name(self) -> str:
+        """The event name."""
+        return self.spec.name
+
+    # -- enrichment (user threads) --------------------------------------------------------
+
+    @guarded
+    def enrich(
+        self,
+        metadata: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        feedback: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+        outputs: Any = None,
+        user_properties: dict[str, Any] | None = None,
+        inputs: dict[str, Any] | None = None,
+    ) -> None:
+        """Merge fields into this event; after it ended, the merge is sent as an update."""
+        given = {
+            key: value
+            for key, value in (
+                ("metadata", metadata),
+                ("metrics", metrics),
+                ("feedback", feedback),
+                ("config", config),
+                ("outputs", outputs),
+                ("user_properties", user_properties),
+                ("inputs", inputs),
+            )
+            if value is not None
+        }
+        if not given:
+            return
+        if self.end:
+            state.record_update(self, given)
+            return
+        extra = self.extra
+        if extra is None:
+            extra = self.extra = {}
+        for key, value in given.items():
+            fields = _as_object(value)
+            current_value = extra.get(key)
+            extra[key] = {**current_value, **fields} if current_value else dict(fields)
+
+    @guarded
+    def set_outputs(self, value: Any) -> None:
+        """Replace this event's outputs (a dict is used as is, anything else as ``result``)."""
+        if self.end:
+            state.record_update(self, {"outputs": value})
+            return
+        if self.extra is None:
+            self.extra = {}
+        self.extra["outputs"] = _as_object(value)
+        self.extra["outputs_replace"] = True
+
+    @guarded
+    def set_error(self, error: BaseException | str) -> None:
+        """Mark this event as failed, with an exception or a message."""
+        if isinstance(error, BaseException):
+            self.error = ErrorInfo.from_exception(error)
+        else:
+            self.error = ErrorInfo(str(error), None)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.spec.event_type} {self.spec.name!r}>"
+
+
+class Span(Event):
+    """An event around a block: what ``honeytrace.span()`` returns (``with``/``async with``)."""
+
+    __slots__ = ("_implicit", "_observed", "_token")
+
+    def __init__(
+        self,
+        spec: Spec,
+        parent: Event | None,
+        args: tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(spec, parent, args, kwargs)
+        self._token: Token[Event | None] | None = None
+        self._implicit: Session | None = None
+        self._observed: Any = None
+
+    # -- context manager ------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        self._open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._close(exc)
+
+    async def __aenter__(self) -> Self:
+        self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._close(exc)
+
+    @guarded
+    def begin(self) -> None:
+        """Start the event without making it the current one (for work that outlives the block
+        that starts it, like a stream read later); end it with :meth:`finish`."""
+        parent = self.parent
+        if parent is None:
+            parent = current()
+            if parent is None:
+                implicit = self._implicit = state.implicit_session(self.spec.name)
+                implicit.begin()
+                parent = implicit
+            self.parent = parent
+            self.session = parent.session
+        self.start = perf_counter_ns()
+
+    @guarded
+    def finish(self, error: BaseException | str | None = None) -> None:
+        """End the event (once; later calls do nothing) and hand it to the flusher."""
+        if self.end:
+            return
+        self.end = perf_counter_ns()
+        if error is not None and self.error is None:
+            self.set_error(error)
+        state.record(self)
+        implicit = self._implicit
+        if implicit is not None:
+            self._implicit = None
+            implicit.finish(None)
+        observer = hooks.active
+        if observer is not None:
+            hooks.leave(observer, self, self._observed, True)
+
+    def _open(self) -> None:
+        self.begin()
+        try:
+            self._token = set_current(self)
+            observer = hooks.active
+            if observer is not None:
+                self._observed = hooks.enter(observer, self)
+        except Exception:
+            internal_error("opening a span")
+
+    def _close(self, exc: BaseException | None) -> None:
+        try:
+            token = self._token
+            if token is not None:
+                self._token = None
+                reset_current(token, self.parent)
+        except Exception:
+            internal_error("closing a span")
+        self.finish(exc)
+
+
+class Session(Span):
+    """The root of a trace; what ``honeytrace.session()`` returns."""
+
+    __slots__ = ("_session_id", "begun", "flush_on_exit", "key", "sampled", "source")
+
+    def __init__(
+        self,
+        spec: Spec,
+        *,
+        session_id: str | None = None,
+        source: str | None = None,
+        sampled: bool = True,
+    ) -> None:
+        super().__init__(spec, None)
+        self.session = self
+        self.source = source
+        self.sampled = sampled
+        self.key: str | None = None
+        self.flush_on_exit = False
+        self.begun = False
+        if session_id is None:
+            self._id = getrandbits(128)
+            self._session_id: str | None = None
+        else:
+            self._session_id, self.key = normalize_session_id(session_id)
+            self._id = uuid.UUID(self._session_id).int
+
+    @property
+    def session_id(self) -> str:
+        """This session's UUID string (also its ``event_id``)."""
+        if self._session_id is None:
+            self._session_id = format_id(self.id)
+        return self._session_id
+
+    @property
+    def event_id(self) -> str:
+        """Equal to :attr:`session_id`: a session is itself an event."""
+        return self.session_id
+
+    def begin(self) -> None:
+        """Start the clock and count as open, without touching the context."""
+        self.start = perf_counter_ns()
+        self.begun = True
+        try:
+            state.host.session_opened()
+        except Exception:
+            internal_error("opening a session")
+
+    def finish(self, error: BaseException | str | None = None) -> None:
+        """Stop the clock and hand the session to the flusher (once)."""
+        if self.end:
+            return
+        self.end = perf_counter_ns()
+        try:
+            if error is not None and self.error is None:
+                self.set_error(error)
+            state.session_closed(self)
+            observer = hooks.active
+            if observer is not None:
+                hooks.leave(observer, self, self._observed, True)
+        except Exception:
+            internal_error("closing a session")
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._close(exc)
+        if self.flush_on_exit:
+            await state.host.flush_async()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._close(exc)
+        if self.flush_on_exit:
+            state.host.flush_now()
+
+
+def normalize_session_id(value: str) -> tuple[str, str | None]:
+    """A UUID string stays itself; any other key maps to a stable UUIDv5, kept as the key."""
+    text = str(value)
+    try:
+        return str(uuid.UUID(text)), None
+    except ValueError:
+        return str(uuid.uuid5(_NAMESPACE, text)), text
+
+
+def _as_object(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    return {"result": value}

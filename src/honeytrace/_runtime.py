@@ -1,0 +1,296 @@
+"""Process-wide state: the configuration, the flusher's life, flush/shutdown/stats, exit, fork.
+
+The hot path reads two plain module globals from here (``enabled`` and, through
+:mod:`honeytrace._record.buffer`, the queue bound); everything else runs on rare paths: opening a
+session, configuring, flushing, exiting, forking.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from honeytrace._config import Config, env_enabled, resolve
+from honeytrace._errors import internal_error_count
+from honeytrace._record import buffer as _buffer
+from honeytrace._record import state
+from honeytrace._record.buffer import QUEUE, FlushRequest, Stats
+from honeytrace._record.context import install_thread_propagation
+
+if TYPE_CHECKING:
+    from honeytrace._deliver.exporters import Exporter, MemoryExporter
+    from honeytrace._deliver.flusher import Flusher
+
+__all__ = [
+    "configure",
+    "flush",
+    "get_config",
+    "shutdown",
+    "stats",
+]
+
+_config: Config | None = None
+_flusher: Flusher | None = None
+_lock = threading.RLock()
+_pid = os.getpid()
+_exit_registered = False
+
+
+# -- configuration --------------------------------------------------------------------------
+
+
+def configure(**options: Any) -> None:
+    """Resolve and apply a configuration; see :func:`honeytrace.configure`."""
+    _apply(resolve(options))
+
+
+def get_config() -> Config:
+    """The current configuration, resolved from the environment at first use."""
+    config = _config
+    if config is None:
+        with _lock:
+            if _config is None:
+                _apply(resolve({}))
+            config = _config
+    assert config is not None
+    return config
+
+
+def _apply(config: Config) -> None:
+    global _config
+    with _lock:
+        _config = config
+        state.enabled = config.enabled
+        counters = _buffer.counters
+        with counters.lock:
+            _buffer.set_limits(max(0, config.max_queue - counters.in_flight), config.batch_size)
+        install_thread_propagation(config.propagate_threads)
+        # The OpenTelemetry bridge is imported only when asked for (or already in use).
+        if config.otel or "honeytrace.otel.bridge" in sys.modules:
+            from honeytrace.otel import bridge as _otel_bridge
+
+            _otel_bridge.set_mirroring(config.otel)
+        if _flusher is not None:
+            _flusher.reconfigure(config)
+
+
+_env_raw: str | None = None  # HONEYTRACE_ENABLED as last read, and what it meant
+_env_value = True
+
+
+def enabled_at_root() -> bool:
+    """Whether a call outside any session is traced, re-reading ``HONEYTRACE_ENABLED`` unless
+    ``configure(enabled=...)`` decided it (so the variable is honoured at call time)."""
+    global _env_raw, _env_value
+    config = _config if _config is not None else get_config()
+    if "enabled" not in config.explicit:
+        raw = os.environ.get("HONEYTRACE_ENABLED")
+        if raw != _env_raw:  # parse (and warn about a bad value) only when it changes
+            _env_raw, _env_value = raw, env_enabled()
+        state.enabled = _env_value
+    return state.enabled
+
+
+# -- what the recording layer sees -----------------------------------------------------------
+
+
+class _Host:
+    """The runtime as :mod:`honeytrace._record.state` sees it (installed below, at import)."""
+
+    config = staticmethod(get_config)
+    enabled_at_root = staticmethod(enabled_at_root)
+
+    def session_opened(self) -> None:
+        """A session began: make sure the flusher runs."""
+        if _flusher is None or _pid != os.getpid():
+            _ensure_flusher()
+
+    def flush(self, timeout: float) -> bool:
+        return flush(timeout)
+
+    def flush_now(self) -> bool:
+        return flush_now()
+
+    async def flush_async(self) -> bool:
+        return await flush_async()
+
+
+# -- the flusher ----------------------------------------------------------------------------
+
+
+def _make_exporter(config: Config, flusher: Flusher) -> Exporter:
+    from honeytrace._deliver import exporters as _exporters
+
+    if config.exporter == "http":
+        from honeytrace._deliver.transport import Transport
+
+        transport = Transport(
+            config.server_url,
+            config.api_key,
+            timeout=config.timeout,
+            retry_deadline=config.retry_deadline,
+            verify=config.verify_tls,
+            interrupt=flusher.interrupt,
+            on_retry=lambda: _buffer.counters.add("retried"),
+        )
+        transport.hard_deadline = flusher.hard_deadline
+        flusher.transport = transport
+        from honeytrace._deliver.http_exporter import HttpExporter
+        from honeytrace._deliver.spool import Spool
+
+        spool = Spool(config.spool_dir, config.max_spool_bytes) if config.spool_dir else None
+        return HttpExporter(transport, spool)
+    if config.exporter == "local":
+        from honeytrace.local.exporter import LocalExporter
+
+        return LocalExporter(config.local_path)
+    if config.exporter == "memory":
+        return memory_exporter()
+    return _exporters.NoneExporter()
+
+
+_memory: MemoryExporter | None = None
+
+
+def memory_exporter() -> MemoryExporter:
+    """The process's MemoryExporter (one, so that tests can read what was sent)."""
+    global _memory
+    if _memory is None:
+        from honeytrace._deliver.exporters import MemoryExporter
+
+        _memory = MemoryExporter()
+    return _memory
+
+
+def _ensure_flusher() -> Flusher:
+    global _flusher, _exit_registered
+    with _lock:
+        if _pid != os.getpid():
+            _after_fork_in_child()
+        if _flusher is None:
+            from honeytrace._deliver.flusher import Flusher
+
+            flusher = Flusher(get_config(), _make_exporter)
+            _buffer.wake = flusher.wake
+            flusher.start()
+            _flusher = flusher
+            if not _exit_registered:
+                from honeytrace._lifecycle import install_sigterm_handler
+
+                atexit.register(_at_exit)
+                install_sigterm_handler(_at_exit)
+                _exit_registered = True
+        return _flusher
+
+
+def flush(timeout: float = 10.0) -> bool:
+    """Deliver everything recorded before the call; see :func:`honeytrace.flush`."""
+    flusher = _flusher
+    if flusher is None or _pid != os.getpid():
+        if not QUEUE and not _buffer.CONTROL:
+            return True
+        flusher = _ensure_flusher()
+    if threading.current_thread() is flusher.thread:
+        return False  # called from a redact hook: waiting on ourselves would deadlock
+    request = FlushRequest()
+    _buffer.record_update(request)
+    return request.wait(max(0.0, timeout))
+
+
+def flush_now() -> bool:
+    """The flush of ``@trace_session(flush=True)``: bounded by ``exit_timeout``."""
+    return flush(get_config().exit_timeout)
+
+
+async def flush_async() -> bool:
+    """:func:`flush_now` without blocking the event loop."""
+    import asyncio
+
+    return await asyncio.get_running_loop().run_in_executor(None, flush_now)
+
+
+def shutdown(timeout: float = 10.0) -> bool:
+    """Deliver what is pending, then stop the flusher; see :func:`honeytrace.shutdown`."""
+    global _flusher
+    with _lock:
+        flusher = _flusher
+        if flusher is None or _pid != os.getpid():
+            return not QUEUE
+        deadline = time.monotonic() + max(0.0, timeout)
+        flusher.hard_deadline = deadline
+        transport = getattr(flusher, "transport", None)
+        if transport is not None:
+            transport.hard_deadline = deadline
+        flusher.interrupt.set()  # a retry sleeping its backoff tries again now, by the deadline
+        delivered = flush(timeout)
+        flusher.stop()
+        flusher.thread.join(max(0.0, deadline - time.monotonic()))
+        flusher.interrupt.set()  # past the deadline now: whatever still retries gives up
+        if flusher.thread.is_alive():
+            flusher.thread.join(0.5)
+        if flusher.thread.is_alive():
+            flusher.retire()  # still in a request: it must not take what is recorded next
+        _flusher = None
+        _buffer.wake = _noop
+        return delivered and not QUEUE
+
+
+def _noop() -> None:
+    pass
+
+
+def stats() -> Stats:
+    """A snapshot of the counters; see :func:`honeytrace.stats`."""
+    counters = _buffer.counters
+    with counters.lock:
+        queued = len(QUEUE)
+        dropped = dict(counters.dropped)
+        return Stats(
+            recorded=counters.taken + queued + dropped.get("queue_full", 0),
+            sent=counters.sent,
+            pending=queued + counters.in_flight,
+            retried=counters.retried,
+            spooled=counters.spooled,
+            dropped=dropped,
+            internal_errors=internal_error_count(),
+        )
+
+
+# -- exit and fork --------------------------------------------------------------------------
+
+
+def _at_exit() -> None:
+    """Close what is still open (marked incomplete) and deliver, within ``exit_timeout``."""
+    if _pid != os.getpid():
+        return
+    from honeytrace._lifecycle import close_open_events
+
+    close_open_events()
+    shutdown(get_config().exit_timeout)
+
+
+def _after_fork_in_child() -> None:
+    """The child starts with no flusher and an empty buffer; the parent sends its own events."""
+    global _flusher, _pid
+    _flusher = None
+    _pid = os.getpid()
+    _buffer.reset_after_fork()
+    _buffer.wake = _noop
+
+
+def _before_fork() -> None:
+    """Finish the flusher's lazy imports before forking: a child forked while the flusher
+    thread is half-way through importing a module would inherit it half-initialized."""
+    flusher = _flusher
+    if flusher is not None and flusher.thread.is_alive():
+        flusher.ready.wait(5.0)
+
+
+state.install(_Host())
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)

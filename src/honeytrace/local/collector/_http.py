@@ -1,0 +1,205 @@
+"""The collector's HTTP plumbing: the API's error answers, strict body parsing with the wire
+models, bearer-key checking, and access to the blocking store from async handlers.
+
+Every error answer has the API's shape ``{"statusCode", "message", "success": false,
+"errorCode"}``; a validation message names each offending field (``events[0].foo: unknown
+field``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import threading
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from honeytrace.local.store import Store, StoreBusyError, is_uuid
+
+__all__ = [
+    "ApiError",
+    "BearerAuth",
+    "StoreAccess",
+    "error_response",
+    "fields_of",
+    "parse_body",
+    "require_uuid",
+    "store_of",
+    "validate",
+]
+
+Model = TypeVar("Model", bound=BaseModel)
+
+# Where pydantic's location of an error names the member of a union (``start_time.int``)
+# rather than a field; those members are folded into their field.
+_UNION_MEMBERS = frozenset({"int", "float", "str", "bool", "none"})
+_MAX_PROBLEMS = 5
+
+
+class ApiError(Exception):
+    """An answer other than 2xx, raised from a handler and turned into the error body."""
+
+    def __init__(self, status: int, message: str, error_code: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error_code = error_code
+
+
+def error_response(
+    status: int, message: str, error_code: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """The API's JSON error answer."""
+    body = {"statusCode": status, "message": message, "success": False, "errorCode": error_code}
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}))
+
+
+def parse_body(model: type[Model], raw: bytes) -> Model:
+    """``raw`` validated as ``model`` in JSON mode (numbers stay numbers, strings never become
+    times); :class:`ApiError` 400 on malformed JSON or a body that does not fit."""
+    try:
+        return model.model_validate_json(raw or b"")
+    except ValidationError as exc:
+        if any(error["type"] == "json_invalid" for error in exc.errors()):
+            detail = exc.errors()[0]["msg"]
+            raise ApiError(400, f"malformed JSON body: {detail}", "INVALID_JSON") from None
+        raise ApiError(400, describe(exc), "VALIDATION_ERROR") from None
+
+
+def validate(model: type[Model], data: Any, where: str) -> Model:
+    """``data`` (already parsed JSON) validated as ``model``; errors are named under ``where``."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(400, describe(exc, where), "VALIDATION_ERROR") from None
+
+
+def describe(exc: ValidationError, where: str = "") -> str:
+    """One line naming every bad field: ``events[0].start_time: must be a number; ...``."""
+    problems: dict[str, str] = {}
+    for error in exc.errors():
+        loc = list(error["loc"])
+        while loc and isinstance(loc[-1], str) and _is_union_member(loc[-1]):
+            loc.pop()
+        path = _path([part for part in where.split(".") if part] + loc) or "body"
+        kind = error["type"]
+        if path in problems:
+            if kind in ("int_type", "float_type"):
+                problems[path] = "must be a number (int milliseconds for times)"
+            continue
+        if kind == "extra_forbidden":
+            problems[path] = "unknown field"
+        elif kind == "missing":
+            problems[path] = "field required"
+        else:
+            problems[path] = error["msg"]
+    shown = [f"{path}: {message}" for path, message in problems.items()][:_MAX_PROBLEMS]
+    more = len(problems) - len(shown)
+    return "invalid body: " + "; ".join(shown) + (f" (and {more} more)" if more else "")
+
+
+def _is_union_member(part: str) -> bool:
+    return part in _UNION_MEMBERS or "[" in part or "-" in part
+
+
+def _path(loc: list[Any]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def fields_of(model: BaseModel) -> dict[str, Any]:
+    """What the client set, known fields only (extras of a lenient model are left out)."""
+    known = type(model).model_fields
+    return {
+        key: value for key, value in model.model_dump(exclude_unset=True).items() if key in known
+    }
+
+
+def require_uuid(value: str, name: str) -> str:
+    """``value`` if it is a UUID, else :class:`ApiError` 400 naming the path parameter."""
+    if not is_uuid(value):
+        raise ApiError(400, f"{name} must be a UUID, got {value!r}", "INVALID_ID")
+    return value
+
+
+class StoreAccess:
+    """One :class:`Store` shared by every request: calls run in the threadpool, one at a
+    time under a lock, since a Store is not thread-safe. The store opens at the first call
+    (a busy file at start-up then answers 503 instead of failing the server) and each write
+    is committed before its call returns, hence before the request is answered."""
+
+    def __init__(self, db_path: str, busy_timeout: float = 5.0) -> None:
+        self.db_path = db_path
+        self.busy_timeout = busy_timeout
+        self._lock = threading.Lock()
+        self._store: Store | None = None
+
+    def open(self) -> None:
+        """Open the store now, so that a path that cannot be a store fails at start-up; a busy
+        file is left for the first request to retry."""
+        with self._lock, contextlib.suppress(StoreBusyError):
+            self._opened()
+
+    async def call(self, method: str, *args: Any) -> Any:
+        """Run ``Store.<method>(*args)`` off the event loop and return its result."""
+        return await run_in_threadpool(self._call, method, *args)
+
+    def _call(self, method: str, *args: Any) -> Any:
+        with self._lock:
+            return getattr(self._opened(), method)(*args)
+
+    def _opened(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.db_path, busy_timeout=self.busy_timeout)
+        return self._store
+
+    def close(self) -> None:
+        """Close the store; a later call would open it again."""
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+
+def store_of(request: Request) -> StoreAccess:
+    """The app's store access."""
+    access: StoreAccess = request.app.state.store
+    return access
+
+
+class BearerAuth:
+    """ASGI middleware: every request but ``GET /healthz`` needs ``Authorization: Bearer
+    <key>``, compared in constant time; anything else is answered 401."""
+
+    def __init__(self, app: ASGIApp, api_key: str) -> None:
+        self.app = app
+        self._key = api_key.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] == "/healthz" or self._allowed(scope):
+            await self.app(scope, receive, send)
+            return
+        response: Response = error_response(
+            401,
+            "missing or wrong API key: send Authorization: Bearer <key>",
+            "UNAUTHORIZED",
+            {"WWW-Authenticate": "Bearer"},
+        )
+        await response(scope, receive, send)
+
+    def _allowed(self, scope: Scope) -> bool:
+        header = b""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                header = value
+                break
+        scheme, _, token = header.partition(b" ")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self._key)

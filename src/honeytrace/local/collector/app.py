@@ -1,0 +1,72 @@
+"""The collector's ASGI app factory: the v1 routes, the legacy routes and the web viewer,
+behind the optional bearer-key check, with every error answered in the API's JSON shape."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from honeytrace.local.collector import legacy, v1, web
+from honeytrace.local.collector._http import ApiError, BearerAuth, StoreAccess, error_response
+from honeytrace.local.store import StoreBusyError
+
+__all__ = ["create_app"]
+
+
+# -- errors -------------------------------------------------------------------------------
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.message, exc.error_code)
+
+
+async def _busy(request: Request, exc: Exception) -> Response:
+    # 503 with Retry-After: honeytrace's transport (and most clients) retry it.
+    return error_response(503, str(exc), "STORE_BUSY", {"Retry-After": "1"})
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
+    return error_response(exc.status_code, str(exc.detail), code, exc.headers)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    return error_response(500, f"internal error: {type(exc).__name__}", "INTERNAL_ERROR")
+
+
+def create_app(db_path: str, api_key: str | None = None, *, busy_timeout: float = 5.0) -> Starlette:
+    """The collector as an ASGI app over the store at ``db_path``; with ``api_key`` every
+    route but ``/healthz`` requires ``Authorization: Bearer <api_key>``. A write that waits
+    more than ``busy_timeout`` seconds for another process's lock is answered 503 (retry)."""
+    access = StoreAccess(db_path, busy_timeout)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await run_in_threadpool(access.open)
+        yield
+        access.close()
+
+    routes = [*v1.routes(), *legacy.routes(), *web.routes()]
+    middleware = [Middleware(BearerAuth, api_key=api_key)] if api_key else []
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={
+            ApiError: _api_error,
+            StoreBusyError: _busy,
+            HTTPException: _http_error,
+            Exception: _internal_error,
+        },
+    )
+    app.state.store = access
+    return app

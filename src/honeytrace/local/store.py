@@ -1,0 +1,505 @@
+"""The embedded SQLite store of sessions and events: the Local exporter writes it, the collector
+serves it over HTTP, and ``honeytrace sessions`` / ``honeytrace show`` print it.
+
+One table, ``events``, holds every event; a session is the event whose ``event_id`` equals its
+``session_id`` (``event_type`` "session"). Scalar fields are columns, indexed by session, parent
+and start time (times are kept exactly as given); object fields are JSON text, which
+:meth:`Store.search` reaches into with SQLite's JSON functions.
+
+Concurrency: the file is in WAL mode, so readers never wait for the writer, and any number of
+processes may write to it. Every write is one short ``BEGIN IMMEDIATE`` transaction, committed
+before the method returns; a writer waits up to ``busy_timeout`` seconds for the lock and then
+raises :class:`StoreBusyError`, which tells its caller to retry later. A :class:`Store` holds one
+connection and is not thread-safe: use it from one thread at a time (the collector serializes
+its calls with a lock; a second thread may also open its own Store on the same file).
+
+Write semantics follow the HoneyHive API (``api/API.md``):
+
+- Sessions: :meth:`Store.create_session` is idempotent on ``session_id``; a second create merges
+  ``metadata``/``user_properties`` and sets ``end_time``/``duration``/``outputs``/``error`` and a
+  non-empty ``children_ids`` when given.
+- Events are idempotent on ``event_id``: the first write wins and a repeated insert is ignored,
+  so a retried batch neither duplicates events nor undoes an update made in between.
+- Events may arrive before their session's create (``POST /v1/events`` without a session, an
+  out-of-order client): a *placeholder* session row is made so the tree is reachable at once,
+  and the real create, when it comes, fills it in as if it had come first.
+- :meth:`Store.update_event` on an unknown ``event_id`` raises :class:`KeyError`: nothing is
+  answered before it is committed, so an update sent after its create was acknowledged always
+  finds its row, and a parked update for a row that may never come would hide a lost create.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from honeytrace.local.query import (
+    JSON_COLUMNS,
+    SCALAR_COLUMNS,
+    build_tree,
+    compile_search,
+    is_number,
+)
+
+__all__ = ["Store", "StoreBusyError"]
+
+Body = Mapping[str, Any]
+JsonObject = dict[str, Any]
+
+SCHEMA_VERSION = 1
+
+_COLUMNS = SCALAR_COLUMNS + JSON_COLUMNS
+_SELECT = "SELECT " + ", ".join(_COLUMNS) + ", placeholder FROM events"
+
+_SCHEMA = (
+    # Times and duration have no declared type on purpose: SQLite then keeps each value as
+    # given (an int stays an int, 12.5 stays 12.5) instead of converting it.
+    """CREATE TABLE IF NOT EXISTS events (
+        event_id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        parent_id TEXT,
+        event_type TEXT NOT NULL,
+        event_name TEXT,
+        source TEXT,
+        project_id TEXT,
+        error TEXT,
+        start_time,
+        end_time,
+        duration,
+        children_ids TEXT NOT NULL DEFAULT '[]',
+        config TEXT NOT NULL DEFAULT '{}',
+        inputs TEXT NOT NULL DEFAULT '{}',
+        outputs TEXT NOT NULL DEFAULT '{}',
+        metadata TEXT NOT NULL DEFAULT '{}',
+        feedback TEXT NOT NULL DEFAULT '{}',
+        metrics TEXT NOT NULL DEFAULT '{}',
+        user_properties TEXT NOT NULL DEFAULT '{}',
+        placeholder INTEGER NOT NULL DEFAULT 0
+    )""",
+    "CREATE INDEX IF NOT EXISTS events_session ON events (session_id, start_time)",
+    "CREATE INDEX IF NOT EXISTS events_parent ON events (parent_id)",
+    "CREATE INDEX IF NOT EXISTS events_start ON events (start_time)",
+    # The session list reads only session rows, newest first.
+    """CREATE INDEX IF NOT EXISTS events_sessions ON events (start_time)
+        WHERE event_type = 'session' AND event_id = session_id""",
+)
+
+# Fields a repeated session create merges into the stored ones, and those it sets when given.
+_SESSION_MERGED = ("metadata", "user_properties")
+_SESSION_SET = ("end_time", "duration", "outputs", "error")
+_UPDATE_MERGED = ("metadata", "feedback", "metrics", "config", "user_properties")
+
+
+class StoreBusyError(Exception):
+    """The database stayed locked by other writers beyond the busy timeout: retry later."""
+
+
+class Store:
+    """Sessions and events in one SQLite file (see the module docstring for the rules).
+
+    ``path`` is created with its parent directories if absent. ``busy_timeout`` is how long, in
+    seconds, a write waits for another process's lock before :class:`StoreBusyError`.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 5.0) -> None:
+        self.path = os.fspath(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # check_same_thread=False lets a lock-holding owner (the collector) call from any thread;
+        # isolation_level=None leaves transactions to us (BEGIN IMMEDIATE ... COMMIT).
+        self._conn = sqlite3.connect(
+            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            self._conn.row_factory = sqlite3.Row
+            self._enable_wal(busy_timeout)
+            with _busy_as_error():
+                # In WAL mode NORMAL survives a crash of the process (what matters for "answered
+                # means stored"); only an OS crash or power loss can drop the last commits.
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _enable_wal(self, busy_timeout: float) -> None:
+        """Switch a new file to WAL. SQLite answers "locked" at once (no busy wait) when two
+        connections make that switch together, so it is retried here until the timeout."""
+        deadline = time.monotonic() + busy_timeout
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise StoreBusyError(f"the trace store is busy: {exc}") from exc
+                time.sleep(0.01)
+
+    def _migrate(self) -> None:
+        with _busy_as_error():
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            return  # the common case, a reader (the CLI) included: no write lock needed
+        with self._write() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise sqlite3.DatabaseError(
+                    f"{self.path} was written by a newer honeytrace (schema {version})"
+                )
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        """Close the connection; the Store is not usable afterwards. Idempotent."""
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def create_session(self, body: Body) -> JsonObject:
+        """Create or merge a session, as ``POST /v1/sessions`` does; returns the stored session.
+
+        A missing or non-UUID ``session_id`` gets a fresh UUIDv4. ``event_name`` is
+        ``session_name``, else ``event_name``, else "unknown"; ``source`` defaults to "unknown"
+        and ``start_time`` to now.
+        """
+        given = body.get("session_id")
+        session_id = given if isinstance(given, str) and is_uuid(given) else str(uuid.uuid4())
+        name = body.get("session_name") or body.get("event_name")
+        with self._write() as conn:
+            self._upsert_session(conn, session_id, {**body, "event_name": name})
+        stored = self.get_event(session_id)
+        assert stored is not None  # committed just above; rows are never deleted
+        return stored
+
+    def add_events(self, session_id: str | None, events: Iterable[Body]) -> list[str]:
+        """Add events, as create-event-batch does; returns their ids, in order.
+
+        ``session_id`` overrides each event's own; when None, each event keeps its own
+        (a fresh session id when it has none). ``parent_id`` defaults to the session, a
+        missing ``event_id`` gets a UUIDv4, and a session event whose id is its session's is
+        merged like a session create. All events are committed in one transaction.
+        """
+        ids: list[str] = []
+        sessions_seen: set[str] = set()
+        with self._write() as conn:
+            for event in events:
+                ids.append(self._insert_event(conn, session_id, event, sessions_seen))
+        return ids
+
+    def add_event(self, event: Body) -> str:
+        """Add one event, as ``POST /v1/events`` does; returns its id. Without a
+        ``session_id`` the event starts a new session of its own."""
+        return self.add_events(None, [event])[0]
+
+    def update_event(self, event_id: str, body: Body) -> None:
+        """Apply ``PUT /v1/events/{event_id}``: merge ``metadata``, ``feedback``, ``metrics``,
+        ``config`` and ``user_properties`` (shallow), replace ``outputs`` (None keeps them), set
+        ``duration`` and ``end_time``, and ``children_ids`` when non-empty. Other keys are
+        ignored. Raises :class:`KeyError` when no event has this id."""
+        with self._write() as conn:
+            row = conn.execute(_SELECT + " WHERE event_id = ?", (event_id,)).fetchone()
+            if row is None:
+                raise KeyError(event_id)
+            current = _row_to_event(row)
+            changes: JsonObject = {}
+            for field in _UPDATE_MERGED:
+                if isinstance(body.get(field), Mapping):
+                    changes[field] = {**_as_dict(current[field]), **body[field]}
+            if isinstance(body.get("outputs"), Mapping):
+                changes["outputs"] = dict(body["outputs"])
+            for field in ("duration", "end_time"):
+                if body.get(field) is not None:
+                    changes[field] = body[field]
+            if body.get("children_ids"):
+                changes["children_ids"] = list(body["children_ids"])
+            _update_row(conn, event_id, changes)
+
+    def _insert_event(
+        self,
+        conn: sqlite3.Connection,
+        session_id: str | None,
+        body: Body,
+        sessions_seen: set[str],
+    ) -> str:
+        session_id = session_id or body.get("session_id") or str(uuid.uuid4())
+        event_id = body.get("event_id") or str(uuid.uuid4())
+        if event_id == session_id and body.get("event_type") == "session":
+            self._upsert_session(conn, session_id, body)
+            return event_id
+        if session_id not in sessions_seen:  # once per batch, not once per event
+            self._ensure_session(conn, session_id, body.get("start_time"))
+            sessions_seen.add(session_id)
+        row = _event_values(body)
+        row.update(
+            event_id=event_id,
+            session_id=session_id,
+            parent_id=body.get("parent_id") or session_id,
+            # The legacy routes let an event omit its type: the neutral kind is assumed.
+            event_type=body.get("event_type") or "chain",
+        )
+        _insert_row(conn, row, or_ignore=True)
+        return event_id
+
+    def _ensure_session(
+        self, conn: sqlite3.Connection, session_id: str, start_time: object
+    ) -> None:
+        """Make a placeholder session row for events that arrived before their session."""
+        if not is_number(start_time):
+            start_time = _now_ms()
+        conn.execute(
+            "INSERT OR IGNORE INTO events (event_id, session_id, event_type, event_name, source,"
+            " start_time, placeholder) VALUES (?, ?, 'session', 'unknown', 'unknown', ?, 1)",
+            (session_id, session_id, start_time),
+        )
+
+    def _upsert_session(self, conn: sqlite3.Connection, session_id: str, body: Body) -> None:
+        row = conn.execute(_SELECT + " WHERE event_id = ?", (session_id,)).fetchone()
+        values = _event_values(body)
+        values.update(event_type="session", parent_id=None, placeholder=0)
+        values.setdefault("start_time", _now_ms())
+        if row is None:
+            values.update(event_id=session_id, session_id=session_id)
+            _insert_row(conn, values, or_ignore=False)
+            return
+        current = _row_to_event(row)
+        if row["placeholder"]:
+            # The real create of a session first seen through its events: it is the first
+            # create, except that what updates merged into the placeholder is kept.
+            changes = dict(values)
+            if body.get("start_time") is None:
+                del changes["start_time"]
+        else:
+            changes = {
+                field: values[field]
+                for field in _SESSION_SET
+                if field in values and body.get(field) is not None
+            }
+            if body.get("children_ids"):
+                changes["children_ids"] = values["children_ids"]
+        for field in _SESSION_MERGED:
+            if isinstance(body.get(field), Mapping):
+                changes[field] = {**_as_dict(current[field]), **body[field]}
+        _update_row(conn, session_id, changes)
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction, taken at once (IMMEDIATE) so that it can only wait at
+        its start, for at most the busy timeout, instead of failing to upgrade a read lock."""
+        conn = self._conn
+        with _busy_as_error():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def get_event(self, event_id: str) -> JsonObject | None:
+        """The event (or session) with this id, as the API's JSON, or None."""
+        with _busy_as_error():
+            row = self._conn.execute(_SELECT + " WHERE event_id = ?", (event_id,)).fetchone()
+        return None if row is None else _row_to_event(row)
+
+    def session_tree(self, session_id: str) -> JsonObject | None:
+        """The session event with its events nested under ``children`` lists (by start time,
+        then arrival) and its ``totals``, or None for an unknown session; see
+        :func:`honeytrace.local.query.build_tree` for the details."""
+        with _busy_as_error():
+            rows = self._conn.execute(
+                _SELECT + " WHERE session_id = ? ORDER BY start_time IS NULL, start_time, rowid",
+                (session_id,),
+            ).fetchall()
+        return build_tree(session_id, [_row_to_event(row) for row in rows])
+
+    def search(
+        self,
+        filters: Sequence[Body] | None = None,
+        date_range: Body | None = None,
+        limit: int = 1000,
+        page: int = 1,
+    ) -> tuple[list[JsonObject], int]:
+        """Events matching every filter (``EventSearchFilter``: ``field``, ``operator``,
+        ``value``, optional ``type``) with a start time inside ``date_range`` (ISO 8601
+        ``start_time``/``end_time``, inclusive), newest first; returns one page and the count of
+        all matches. Raises :class:`ValueError` naming a bad field, operator or value."""
+        if limit < 1 or page < 1:
+            raise ValueError("limit and page must be at least 1")
+        where, params = compile_search(filters or (), date_range)
+        with _busy_as_error():
+            count = self._conn.execute(
+                f"SELECT COUNT(*) FROM events WHERE {where}", params
+            ).fetchone()[0]
+            rows = self._conn.execute(
+                f"{_SELECT} WHERE {where} ORDER BY start_time DESC, rowid DESC LIMIT ? OFFSET ?",
+                [*params, limit, (page - 1) * limit],
+            ).fetchall()
+        return [_row_to_event(row) for row in rows], int(count)
+
+    def list_sessions(self, limit: int = 50) -> list[JsonObject]:
+        """The newest sessions first: ``session_id``, ``name``, ``start_time``, ``end_time``,
+        ``duration`` (stored, else end minus start, else None), ``events`` (not counting the
+        session itself) and ``errors`` (events with an error, the session included)."""
+        with _busy_as_error():
+            rows = self._conn.execute(
+                """SELECT s.event_id, s.event_name, s.start_time, s.end_time, s.duration,
+                    (SELECT COUNT(*) FROM events e WHERE e.session_id = s.event_id) - 1,
+                    (SELECT COUNT(*) FROM events e WHERE e.session_id = s.event_id
+                        AND e.error IS NOT NULL AND e.error != '')
+                FROM events s WHERE s.event_type = 'session' AND s.event_id = s.session_id
+                ORDER BY s.start_time DESC, s.rowid DESC LIMIT ?""",
+                (limit,),
+            ).fetchall()
+        keys = ("session_id", "name", "start_time", "end_time", "duration", "events", "errors")
+        sessions = [dict(zip(keys, row, strict=True)) for row in rows]
+        for session in sessions:
+            start, end = session["start_time"], session["end_time"]
+            if session["duration"] is None and is_number(start) and is_number(end):
+                session["duration"] = end - start
+        return sessions
+
+    def latest_session_id(self) -> str | None:
+        """The id of the session that started last, or None when there is none."""
+        sessions = self.list_sessions(1)
+        return str(sessions[0]["session_id"]) if sessions else None
+
+    def find_session_ids(self, prefix: str, limit: int = 10) -> list[str]:
+        """Ids of sessions that start with ``prefix`` (case-insensitive), at most ``limit``."""
+        with _busy_as_error():
+            rows = self._conn.execute(
+                "SELECT event_id FROM events WHERE event_type = 'session'"
+                " AND event_id = session_id AND substr(lower(event_id), 1, ?) = ?"
+                " ORDER BY start_time DESC LIMIT ?",
+                (len(prefix), prefix.lower(), limit),
+            ).fetchall()
+        return [str(row[0]) for row in rows]
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def is_uuid(value: object) -> bool:
+    """True for the 36-character hyphenated form of a UUID (what the API calls a UUID)."""
+    if not isinstance(value, str) or len(value) != 36:
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+@contextmanager
+def _busy_as_error() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if _is_busy(exc):
+            raise StoreBusyError(f"the trace store is busy: {exc}") from exc
+        raise
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:
+        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    message = str(exc).lower()
+    return "locked" in message or "busy" in message
+
+
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6  # result codes, named by sqlite3 only from Python 3.11
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _event_values(body: Body) -> JsonObject:
+    """The columns of an event body, as Python values (absent ones left out, so the table's
+    defaults apply)."""
+    values: JsonObject = {}
+    for field in ("event_name", "source", "project_id", "error"):
+        if body.get(field) is not None:
+            values[field] = str(body[field])
+    for field in ("start_time", "end_time", "duration"):
+        if is_number(body.get(field)):
+            values[field] = body[field]
+    for field in JSON_COLUMNS:
+        if body.get(field) is not None:
+            values[field] = body[field]
+    values.setdefault("event_name", "unknown")
+    values.setdefault("source", "unknown")
+    return values
+
+
+def _encode(values: Mapping[str, Any]) -> JsonObject:
+    return {
+        field: _dumps(value) if field in JSON_COLUMNS else value for field, value in values.items()
+    }
+
+
+def _insert_row(conn: sqlite3.Connection, values: Mapping[str, Any], *, or_ignore: bool) -> None:
+    encoded = _encode(values)
+    verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
+    names = ", ".join(encoded)
+    marks = ", ".join("?" * len(encoded))
+    conn.execute(f"{verb} INTO events ({names}) VALUES ({marks})", tuple(encoded.values()))
+
+
+def _update_row(conn: sqlite3.Connection, event_id: str, changes: Mapping[str, Any]) -> None:
+    if not changes:
+        return
+    encoded = _encode(changes)
+    assignments = ", ".join(f"{field} = ?" for field in encoded)
+    conn.execute(
+        f"UPDATE events SET {assignments} WHERE event_id = ?", (*encoded.values(), event_id)
+    )
+
+
+def _row_to_event(row: sqlite3.Row) -> JsonObject:
+    event: JsonObject = {column: row[column] for column in SCALAR_COLUMNS}
+    for column in JSON_COLUMNS:
+        text = row[column]
+        # Most object fields are empty: skip the JSON parser for them (big trees read faster).
+        event[column] = {} if text == "{}" else [] if text == "[]" else json.loads(text)
+    return event
+
+
+def _as_dict(value: Any) -> JsonObject:
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _dumps(value: Any) -> str:
+    """JSON text that SQLite's JSON functions accept: NaN and infinities become null, and
+    what JSON cannot hold becomes its ``str``."""
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (ValueError, TypeError):
+        return json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(key): _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
