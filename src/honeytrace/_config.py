@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -82,11 +83,36 @@ def _optional_text(raw: object) -> str | None:
 
 
 def _url(raw: object) -> str:
+    """An ``http://`` or ``https://`` URL with a host and, if any, a valid port. Anything else
+    is refused rather than guessed at: a wrong guess would send traces somewhere unnamed."""
     text = _text(raw)
     parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("expected an http:// or https:// URL")
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not text[len(scheme) :].startswith("://"):
+        raise ValueError(_url_hint(text, "expected an http:// or https:// URL"))
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    host = parts.hostname
+    if any(char.isspace() for char in parts.netloc):
+        raise ValueError("the host contains whitespace")
+    if not host:
+        raise ValueError("no host: expected e.g. http://127.0.0.1:8787")
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError("the port must be a number between 1 and 65535")
     return text.rstrip("/")
+
+
+def _url_hint(text: str, problem: str) -> str:
+    """``problem``, with the URL the user most likely meant when it can be told."""
+    match = re.match(r"(?i)(https?)[:/]+(?=[^:/])", text)
+    if match:  # "http//x", "http:/x", "https:x": the scheme is there, mistyped
+        rest = text[match.end() :]
+        return f"{problem}; did you mean {match.group(1).lower()}://{rest}?"
+    if "://" not in text and re.match(r"[\w.\-\[\]:]+(:\d+)?(/.*)?$", text):
+        return f"{problem}; did you mean http://{text}?"  # "127.0.0.1:8787", "localhost"
+    return problem
 
 
 def _choice(*choices: str) -> Callable[[object], str]:
@@ -257,6 +283,8 @@ class Config:
     max_spool_bytes: int
     otel: bool
     explicit: frozenset[str] = frozenset()
+    # A malformed HH_API_URL sent the events to the local store; the error line said where.
+    url_refused: bool = False
 
     def __repr__(self) -> str:
         # The key must never reach a log line, a traceback or an error message.
@@ -284,6 +312,7 @@ def resolve(overrides: Mapping[str, Any], environ: Mapping[str, str] | None = No
         known = ", ".join(sorted(_BY_NAME))
         raise ConfigError(f"unknown option {unknown[0]!r} (known options: {known})")
     values: dict[str, Any] = {}
+    bad_url: tuple[str, str] | None = None  # a malformed HH_API_URL and what is wrong with it
     for option in OPTIONS:
         if option.name in overrides:
             raw = overrides[option.name]
@@ -296,11 +325,52 @@ def resolve(overrides: Mapping[str, Any], environ: Mapping[str, str] | None = No
                 shown = "***" if option.name == "api_key" else repr(raw)
                 raise ConfigError(f"invalid {option.name}={shown}: {exc}") from None
             continue
+        if option.name == "server_url":
+            values[option.name], bad_url = _url_from_env(option, env)
+            continue
         values[option.name] = _from_env(option, env)
     if values["exporter"] is None:
         has_url = "server_url" in overrides or bool(env.get("HH_API_URL"))
         values["exporter"] = "http" if values["api_key"] or has_url else "local"
-    return Config(**values, explicit=frozenset(overrides))
+    refused = bad_url is not None and _refuse_env_url(values, *bad_url)
+    return Config(**values, explicit=frozenset(overrides), url_refused=refused)
+
+
+def _url_from_env(option: Option, env: Mapping[str, str]) -> tuple[str, tuple[str, str] | None]:
+    """``HH_API_URL`` parsed, or the default with the raw value and what is wrong with it."""
+    assert option.env is not None
+    raw = env.get(option.env)
+    if raw is None or raw.strip() == "":
+        return option.default, None
+    try:
+        return option.parse(raw), None
+    except ValueError as exc:
+        return option.default, (raw, str(exc))
+
+
+def _refuse_env_url(values: dict[str, Any], raw: str, problem: str) -> bool:
+    """A malformed ``HH_API_URL`` names no destination: sending to the default (the public
+    cloud) would ship the traces somewhere the user never named, so they go to the local store
+    instead, and one error line says so and where. True when the exporter was changed."""
+    refused = values["exporter"] == "http"
+    if refused:
+        values["exporter"] = "local"
+        where = os.path.abspath(values["local_path"])
+        message = (
+            f"honeytrace: HH_API_URL={raw!r} is not a usable URL ({problem}). Nothing is sent "
+            f"over the network: traces are saved to the local store {where} instead "
+            "(see them with `honeytrace show latest`)."
+        )
+    else:
+        message = (
+            f"honeytrace: ignoring HH_API_URL={raw!r} ({problem}); the "
+            f"{values['exporter']} exporter does not use it."
+        )
+    key = ("HH_API_URL", raw)
+    if key not in _warned_env:
+        _warned_env.add(key)
+        logger.error("%s", message)
+    return refused
 
 
 def _from_env(option: Option, env: Mapping[str, str]) -> Any:

@@ -147,7 +147,13 @@ def _make_exporter(config: Config, flusher: Flusher) -> Exporter:
     if config.exporter == "local":
         from honeytrace.local.exporter import LocalExporter
 
-        return LocalExporter(config.local_path)
+        if "local_path" in config.explicit:
+            option = "local_path"
+        elif os.environ.get("HONEYTRACE_LOCAL_PATH", "").strip():
+            option = "HONEYTRACE_LOCAL_PATH"
+        else:
+            option = "the default local_path"
+        return LocalExporter(config.local_path, option, announce=not config.url_refused)
     if config.exporter == "memory":
         return memory_exporter()
     return _exporters.NoneExporter()

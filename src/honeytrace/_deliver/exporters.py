@@ -50,6 +50,16 @@ class InvalidEvent(ExportError):
         self.reason = reason
 
 
+class Unavailable(ExportError):
+    """The destination cannot take anything now (a local store that cannot be opened or
+    written): the events are dropped and counted under ``reason``. The message is the one line
+    the user sees, naming what is wrong and where; the flusher logs it once."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class Spooled(ExportError):
     """The request could not be sent now and was written to the spool (``accepted``), or the
     spool was full too (not ``accepted``: its events are lost)."""

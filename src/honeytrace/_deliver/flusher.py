@@ -24,6 +24,7 @@ from honeytrace._deliver.exporters import (
     RejectedError,
     RetryableError,
     Spooled,
+    Unavailable,
 )
 from honeytrace._errors import internal_error, log_once
 from honeytrace._record import buffer as _buffer
@@ -453,6 +454,9 @@ class Flusher:
         if isinstance(exc, InvalidEvent):
             if exc.reason != "redacted":
                 log_once(f"invalid-{what}", logging.ERROR, "honeytrace: %s dropped: %s", what, exc)
+            return exc.reason
+        if isinstance(exc, Unavailable):
+            log_once(f"unavailable-{exc}", logging.ERROR, "%s", exc)
             return exc.reason
         if isinstance(exc, RetryableError):
             log_once(

@@ -7,22 +7,35 @@ machinery, so that delivery never imports the local world; the runtime picks it.
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 from typing import Any
 
-from honeytrace._deliver.exporters import Body, RetryableError
+from honeytrace._deliver.exporters import Body, RetryableError, Unavailable
 from honeytrace.local.store import Store, StoreBusyError
 
 __all__ = ["LocalExporter"]
 
+STORE_UNAVAILABLE = "store_unavailable"
+"""The ``stats().dropped`` reason of events the local store could not take."""
+
 
 class LocalExporter:
-    """Writes into the embedded SQLite store, from the flusher thread only."""
+    """Writes into the embedded SQLite store, from the flusher thread only.
 
-    def __init__(self, path: str) -> None:
+    ``option`` names where the path came from, for the error line when the store is unusable
+    (a directory, an unwritable place, a file that is not a SQLite database): that line is the
+    one the user sees, and the events are dropped as ``store_unavailable``. The store is
+    opened again on the next write, so a path that is fixed while the app runs recovers.
+    """
+
+    def __init__(
+        self, path: str, option: str = "local_path / HONEYTRACE_LOCAL_PATH", announce: bool = True
+    ) -> None:
         self.path = path
+        self.option = option
         self._store: Store | None = None
-        self._announced = False
+        self._announced = not announce  # the line saying where traces go, once
 
     def _open(self) -> Store:
         if self._store is None:
@@ -30,6 +43,8 @@ class LocalExporter:
                 self._store = Store(self.path)
             except StoreBusyError as exc:
                 raise RetryableError(str(exc)) from exc
+            except (OSError, sqlite3.DatabaseError) as exc:
+                raise self._unavailable(exc) from None
         return self._store
 
     def create_session(self, body: Body, *, events: int = 0) -> None:
@@ -52,6 +67,13 @@ class LocalExporter:
             getattr(store, method)(*args)
         except StoreBusyError as exc:
             raise RetryableError(str(exc)) from exc
+        except sqlite3.DatabaseError as exc:
+            # Only the storage's own failures (read-only, disk full, a file replaced under
+            # us); an IntegrityError or a ProgrammingError would be a bug of ours.
+            if type(exc) not in (sqlite3.DatabaseError, sqlite3.OperationalError):
+                raise
+            self.close()
+            raise self._unavailable(exc) from None
         if not self._announced:
             self._announced = True
             _announce(self.path)
@@ -61,6 +83,37 @@ class LocalExporter:
         if self._store is not None:
             self._store.close()
             self._store = None
+
+    def _unavailable(self, exc: BaseException) -> Unavailable:
+        where = os.path.abspath(self.path)
+        return Unavailable(
+            f"honeytrace: cannot store traces at {where} (set by {self.option}): "
+            f"{_why(where, exc)}. Events are dropped and counted in "
+            f"honeytrace.stats().dropped[{STORE_UNAVAILABLE!r}]; point local_path or "
+            "HONEYTRACE_LOCAL_PATH at a writable file.",
+            STORE_UNAVAILABLE,
+        )
+
+
+def _why(path: str, exc: BaseException) -> str:
+    """What is wrong with ``path``, in words, from the exception opening or writing it."""
+    if os.path.isdir(path):
+        return "it is a directory"
+    ancestor = os.path.dirname(path)  # the nearest existing one: a file there blocks mkdir
+    while not os.path.exists(ancestor) and os.path.dirname(ancestor) != ancestor:
+        ancestor = os.path.dirname(ancestor)
+    if os.path.exists(ancestor) and not os.path.isdir(ancestor):
+        return f"{ancestor} is a file, not a directory"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    text = str(exc)
+    if "not a database" in text:
+        return "it is not a SQLite database (a corrupt file, or another kind of file)"
+    if "readonly" in text or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        return "the file is read-only"
+    if "unable to open" in text:
+        return "the file cannot be created or opened (is its directory writable?)"
+    return text
 
 
 _announced_paths: set[str] = set()
