@@ -352,7 +352,7 @@ def _refuse_env_url(values: dict[str, Any], raw: str, problem: str) -> bool:
     """A malformed ``HH_API_URL`` names no destination: sending to the default (the public
     cloud) would ship the traces somewhere the user never named, so they go to the local store
     instead, and one error line says so and where. True when the exporter was changed."""
-    refused = values["exporter"] == "http"
+    refused: bool = values["exporter"] == "http"
     if refused:
         values["exporter"] = "local"
         where = os.path.abspath(values["local_path"])
