@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -122,11 +123,26 @@ def test_show_ambiguous_prefix(db: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert code == 1 and "matches several sessions" in err
 
 
-@pytest.mark.parametrize("command", ["sessions", "show"])
-def test_missing_store(db: Path, capsys: pytest.CaptureFixture[str], command: str) -> None:
+@pytest.mark.parametrize("command", ["sessions", "show", "export"])
+def test_missing_store_names_the_path_and_how_to_point_elsewhere(
+    db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
     code, out, err = run(capsys, command, "--db", str(db))
     assert code == 1 and out == ""
-    assert err == f"honeytrace: no traces yet at {db} — run a traced program first\n"
+    assert err == f"honeytrace: no trace store at {db} (given by --db); check the path\n"
+    monkeypatch.setenv("HONEYTRACE_LOCAL_PATH", str(db))
+    code, out, err = run(capsys, command)
+    assert code == 1 and out == ""
+    assert f"no trace store at {db} (from HONEYTRACE_LOCAL_PATH)" in err and "--db PATH" in err
+    monkeypatch.delenv("HONEYTRACE_LOCAL_PATH")
+    monkeypatch.chdir(db.parent.parent)
+    code, out, err = run(capsys, command)
+    assert code == 1 and out == ""
+    assert (
+        f"looked for {os.path.join('.honeytrace', 'traces.db')} in {db.parent.parent} "
+        "and every directory above it" in err
+    )
+    assert "--db PATH or HONEYTRACE_LOCAL_PATH" in err
     assert not db.exists()  # reading does not create a store
 
 
@@ -135,7 +151,7 @@ def test_empty_store(db: Path, capsys: pytest.CaptureFixture[str], command: str)
     Store(db).close()
     code, out, err = run(capsys, command, "--db", str(db))
     assert code == 1 and out == ""
-    assert err == f"honeytrace: no traces yet at {db} — run a traced program first\n"
+    assert err == f"honeytrace: no traces yet in {db} — run a traced program first\n"
 
 
 def test_not_a_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -158,6 +174,112 @@ def test_default_db_comes_from_the_environment(
     code, _, err = run(capsys, "sessions")
     assert code == 1
     assert os.path.join(".honeytrace", "traces.db") in err
+
+
+def test_the_store_is_found_in_a_parent_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Like git finds .git: a program traced at the project's root, read from a subdirectory."""
+    ids = fill(tmp_path / "project" / ".honeytrace" / "traces.db")
+    deep = tmp_path / "project" / "src" / "pkg"
+    deep.mkdir(parents=True)
+    monkeypatch.delenv("HONEYTRACE_LOCAL_PATH")
+    monkeypatch.chdir(deep)
+    code, out, err = run(capsys, "show")
+    assert code == 0, err
+    assert out.splitlines()[0] == "session chat  2.00 s"
+    code, out, _ = run(capsys, "sessions", "--json")
+    assert [session["session_id"] for session in json.loads(out)] == [ids["chat"], ids["old"]]
+    # the nearest wins: a store of the subdirectory itself hides the project's
+    with Store(deep / ".honeytrace" / "traces.db") as store:
+        store.create_session({"session_id": new_id(), "session_name": "nearer"})
+    code, out, _ = run(capsys, "sessions")
+    assert code == 0 and out.splitlines()[1].startswith("nearer")
+
+
+def test_sessions_limit_0_lists_every_session(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with Store(db) as store:
+        for index in range(25):
+            store.create_session({"session_id": new_id(), "session_name": f"s{index}",
+                                  "start_time": T0 + index})  # fmt: skip
+    code, out, err = run(capsys, "sessions", "--db", str(db), "--limit", "0")
+    assert code == 0, err
+    assert len(out.splitlines()) == 26  # the header and all 25, not "no traces yet"
+    code, out, _ = run(capsys, "sessions", "--db", str(db))
+    assert len(out.splitlines()) == 21  # the default stays 20
+
+
+@pytest.mark.parametrize("limit", ["-1", "many"])
+def test_a_bad_limit_is_one_line_and_exit_2(
+    db: Path, capsys: pytest.CaptureFixture[str], limit: str
+) -> None:
+    fill(db)
+    with pytest.raises(SystemExit) as exited:
+        main(["sessions", "--db", str(db), "--limit", limit])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert err.count("\n") == 1 and "--limit: must be 0 (no limit) or more" in err
+
+
+def test_sessions_json(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ids = fill(db)
+    code, out, err = run(capsys, "sessions", "--db", str(db), "--json")
+    assert code == 0, err
+    sessions = json.loads(out)
+    assert [s["session_id"] for s in sessions] == [ids["chat"], ids["old"]]
+    assert sessions[0] == {
+        "session_id": ids["chat"], "name": "chat", "start_time": T0 + 60_000, "end_time": None,
+        "duration": 2000, "events": 3, "errors": 1,
+    }  # fmt: skip
+    Store(tmp := db.parent / "empty.db").close()
+    code, out, _ = run(capsys, "sessions", "--db", str(tmp), "--json")
+    assert code == 0 and json.loads(out) == []  # an empty list is an answer, not an error
+
+
+def test_show_json_is_the_full_tree(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ids = fill(db)
+    code, out, err = run(capsys, "show", ids["chat"][:8], "--db", str(db), "--json")
+    assert code == 0, err
+    tree = json.loads(out)
+    with Store(db) as store:
+        assert tree == store.session_tree(ids["chat"])  # nothing left out
+    [chain] = tree["children"]
+    search, generate = chain["children"]
+    assert chain["inputs"] == {"q": "x" * 300}  # not cut as in the text view
+    assert generate["error"] == "ValueError: boom\nsecond line"
+    assert generate["metadata"] == {"prompt_tokens": 10, "completion_tokens": 5}
+    assert search["outputs"] == {"result": ["doc-1", "doc-2"]}
+    for field in ("event_id", "parent_id", "session_id", "event_type", "event_name", "source",
+                  "start_time", "end_time", "duration", "config", "inputs", "outputs",
+                  "metadata", "metrics", "feedback", "user_properties", "children_ids",
+                  "error"):  # fmt: skip
+        assert field in generate
+
+
+HOSTILE = "evil\x1b]0;pwned\x07\x1b[2J\x9b31m\u202eoops\x00"
+
+
+def test_terminal_escapes_in_trace_data_are_shown_escaped(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Store(db) as store:
+        sid = store.create_session(
+            {"session_id": new_id(), "session_name": HOSTILE, "inputs": {"q": HOSTILE}}
+        )["session_id"]
+        store.add_events(sid, [{"event_type": "tool", "event_name": HOSTILE,
+                                "error": HOSTILE, "outputs": {"result": HOSTILE}}])  # fmt: skip
+    for argv in (["sessions"], ["show"], ["show", "--json"], ["sessions", "--json"],
+                 ["export"], ["export", "--format", "otlp-json"]):  # fmt: skip
+        code, out, err = run(capsys, *argv, "--db", str(db))
+        assert code == 0, err
+        for raw in ("\x1b", "\x07", "\x9b", "\u202e", "\x00"):
+            assert raw not in out, (argv, raw)
+    code, out, _ = run(capsys, "show", "--db", str(db))
+    assert "evil\\x1b]0;pwned\\x07\\x1b[2J\\x9b31m\\u202eoops\\x00" in out
+    code, out, _ = run(capsys, "sessions", "--db", str(db))
+    assert out.splitlines()[1].startswith("evil\\x1b]0;pwned")
+    code, out, _ = run(capsys, "show", "--json", "--db", str(db))
+    assert json.loads(out)["event_name"] == HOSTILE  # escaped as JSON, the same value
 
 
 class Terminal(io.StringIO):

@@ -1,134 +1,115 @@
-"""The ``honeytrace`` command: ``serve`` the collector, list ``sessions``, ``show`` one session's
-event tree. Also the text formatting (durations, times, one-line values) that the collector's web
-viewer shares.
+"""The ``honeytrace`` command: list ``sessions``, ``show`` one session's event tree, ``export``
+events as JSON Lines or OTLP/JSON, ``serve`` the collector.
 
-It reads the embedded store directly (``--db``, default ``$HONEYTRACE_LOCAL_PATH`` or
-``.honeytrace/traces.db``, as the SDK writes it) and imports nothing of the SDK, so it works on
-any store, whatever the state of the tracing side.
+The readers take ``--db``, else ``$HONEYTRACE_LOCAL_PATH``, else the nearest
+``.honeytrace/traces.db`` in the current directory or above it (:mod:`.paths`). They read the
+store directly and import nothing of the tracing side, so they work on any store, whatever the
+state of the SDK. Exit codes: 0 done, 1 nothing to show or a store that cannot be read, 2 a bad
+argument (one line on stderr, nothing else printed).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sqlite3
 import sys
-from collections.abc import Sequence
-from typing import Any, TextIO
+from collections.abc import Iterator, Sequence
+from typing import NoReturn, TextIO
 
 from honeytrace._version import __version__
-from honeytrace.local.format import format_duration, format_time, one_line
+from honeytrace.local.format import (
+    Style,
+    format_duration,
+    one_line,
+    safe_json,
+    session_rows,
+    tree_lines,
+)
+from honeytrace.local.paths import DEFAULT_STORE, ENV_VAR, StoreNotFound, find_store, why_unusable
 from honeytrace.local.store import Store, StoreBusyError
 
-__all__ = ["default_db_path", "main"]
-
-_DEFAULT_DB = os.path.join(".honeytrace", "traces.db")
-_LINE = 80
+__all__ = ["default_db_path", "format_duration", "main", "one_line"]
 
 
 class CliError(Exception):
-    """A clear one-line failure: printed to stderr, exit code 1, no traceback."""
+    """A clear one-line failure: printed to stderr, no traceback, exit code ``code``."""
+
+    code = 1
+
+
+class UsageError(CliError):
+    """A bad argument, found before anything was printed: exit code 2."""
+
+    code = 2
 
 
 def default_db_path() -> str:
-    """``$HONEYTRACE_LOCAL_PATH``, else ``.honeytrace/traces.db`` (relative to the cwd)."""
-    return os.environ.get("HONEYTRACE_LOCAL_PATH") or _DEFAULT_DB
+    """Where ``serve`` stores: ``$HONEYTRACE_LOCAL_PATH``, else ``.honeytrace/traces.db``."""
+    return os.environ.get(ENV_VAR, "").strip() or DEFAULT_STORE
 
 
-class _Style:
-    """ANSI colour, only for a terminal and only when ``NO_COLOR`` is unset."""
-
-    def __init__(self, stream: TextIO) -> None:
-        isatty = getattr(stream, "isatty", None)
-        self.enabled = bool(isatty and isatty()) and "NO_COLOR" not in os.environ
-
-    def __call__(self, text: str, code: str) -> str:
-        return f"\x1b[{code}m{text}\x1b[0m" if self.enabled else text
+# -- readers ------------------------------------------------------------------------------
 
 
-_BOLD, _DIM, _RED, _CYAN = "1", "2", "31", "36"
-
-
-# -- commands -----------------------------------------------------------------------------
-
-
-def _open_store(path: str) -> Store:
-    if not os.path.exists(path):
-        raise CliError(f"no traces yet at {path} — run a traced program first")
+@contextlib.contextmanager
+def _reading(args: argparse.Namespace) -> Iterator[Store]:
+    """The store the readers look at (see :func:`honeytrace.local.paths.find_store`)."""
     try:
-        return Store(path)
+        args.db = find_store(args.db)
+    except StoreNotFound as exc:
+        raise CliError(str(exc)) from None
+    try:
+        store = Store(args.db)
     except StoreBusyError as exc:
-        raise CliError(f"{path} is busy, try again: {exc}") from None
-    except sqlite3.DatabaseError as exc:
-        raise CliError(f"cannot read {path} as a honeytrace store: {exc}") from None
+        raise CliError(f"{args.db} is busy, try again: {exc}") from None
+    except (OSError, sqlite3.DatabaseError) as exc:
+        why = why_unusable(args.db, exc)
+        raise CliError(f"cannot read {args.db} as a honeytrace store: {why}") from None
+    with store:
+        yield store
+
+
+def _no_traces(db: str) -> CliError:
+    return CliError(f"no traces yet in {db} — run a traced program first")
 
 
 def cmd_sessions(args: argparse.Namespace, out: TextIO) -> int:
-    """Print the newest sessions as a table."""
-    with _open_store(args.db) as store:
-        sessions = store.list_sessions(args.limit)
+    """Print the newest sessions as a table, or as a JSON list."""
+    with _reading(args) as store:
+        # SQLite reads a negative LIMIT as none: --limit 0 lists every session.
+        sessions = store.list_sessions(args.limit or -1)
+    if args.json:
+        out.write(safe_json(sessions, indent=2) + "\n")
+        return 0
     if not sessions:
-        raise CliError(f"no traces yet at {args.db} — run a traced program first")
-    rows = [("NAME", "SESSION", "START", "DURATION", "EVENTS", "ERRORS")]
-    for session in sessions:
-        rows.append(
-            (
-                one_line(session["name"] or "unknown", 40),
-                session["session_id"][:8],
-                format_time(session["start_time"]),
-                format_duration(session["duration"]),
-                str(session["events"]),
-                str(session["errors"]),
-            )
-        )
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    for row in rows:
-        cells = [
-            cell.rjust(width) if column >= 3 else cell.ljust(width)
-            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ]
-        out.write("  ".join(cells).rstrip() + "\n")
-    return 0
-
-
-def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
-    """Print one session's event tree."""
-    with _open_store(args.db) as store:
-        session_id = _resolve(store, args.session, args.db)
-        tree = store.session_tree(session_id)
-    if tree is None:  # removed between the two reads: cannot happen with this store
-        raise CliError(f"no session {session_id} in {args.db}")
-    style = _Style(out)
-    for line in _tree_lines(tree, _summary(tree, style), style):
+        raise _no_traces(args.db)
+    for line in session_rows(sessions):
         out.write(line + "\n")
     return 0
 
 
-def _summary(tree: dict[str, Any], style: _Style) -> str:
-    totals = tree["totals"]
-    errors = _count(totals["errors"], "error")
-    parts = [
-        tree["session_id"],
-        format_time(tree["start_time"]),
-        _count(totals["events"], "event"),
-        style(errors, _RED) if totals["errors"] else errors,
-    ]
-    if totals["tokens"]:
-        parts.append(_count(totals["tokens"]["total_tokens"], "token"))
-    if totals["cost"] is not None:
-        parts.append(f"cost {totals['cost']:g}")
-    return " · ".join(parts)
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" + ("" if number == 1 else "s")
+def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
+    """Print one session's event tree, or the whole tree as JSON."""
+    with _reading(args) as store:
+        session_id = _resolve(store, args.session, args.db)
+        tree = store.session_tree(session_id)
+    if tree is None:  # removed between the two reads: cannot happen with this store
+        raise CliError(f"no session {session_id} in {args.db}")
+    if args.json:
+        out.write(safe_json(tree, indent=2) + "\n")
+        return 0
+    for line in tree_lines(tree, Style(out)):
+        out.write(line + "\n")
+    return 0
 
 
 def _resolve(store: Store, wanted: str, db: str) -> str:
     if wanted == "latest":
         latest = store.latest_session_id()
         if latest is None:
-            raise CliError(f"no traces yet at {db} — run a traced program first")
+            raise _no_traces(db)
         return latest
     matches = store.find_session_ids(wanted, limit=5)
     if not matches:
@@ -141,83 +122,159 @@ def _resolve(store: Store, wanted: str, db: str) -> str:
     return matches[0]
 
 
-def _tree_lines(root: dict[str, Any], summary: str, style: _Style) -> list[str]:
-    """The session's line and ``summary``, then each event under box-drawing branches, with
-    its inputs and outputs on the lines below it. Iterative: traces can nest deeper than
-    recursion allows."""
-    lines: list[str] = []
-    # (event, prefix of its own line, prefix of the lines under it)
-    stack: list[tuple[dict[str, Any], str, str]] = [(root, "", "")]
-    while stack:
-        event, branch, below = stack.pop()
-        head = (
-            f"{branch}{style(event['event_type'], _CYAN)} "
-            f"{style(event['event_name'] or 'unknown', _BOLD)}"
-            f"  {format_duration(event['duration'])}"
-        )
-        if event["error"]:
-            head += "  " + style("✗ " + one_line(event["error"]), _RED)
-        lines.append(head)
-        children = event["children"]
-        detail = below + ("│  " if children else "   ")
-        if event is root:
-            lines.append(detail + style(summary, _DIM))
-        for label, key in (("in ", "inputs"), ("out", "outputs")):
-            if event[key]:
-                lines.append(detail + style(f"{label} {one_line(event[key])}", _DIM))
-        for index in reversed(range(len(children))):
-            last = index == len(children) - 1
-            twig, trunk = ("└─ ", "   ") if last else ("├─ ", "│  ")
-            stack.append((children[index], below + twig, below + trunk))
-    return lines
+def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
+    """Write the events of the sessions since ``--since`` as JSON Lines or OTLP/JSON."""
+    from honeytrace.local import export
 
-
-def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
-    """Run the collector until Ctrl-C or SIGTERM."""
     try:
-        from honeytrace.local.collector import serve
-    except ImportError as exc:
-        sys.stderr.write(f"honeytrace serve needs starlette and uvicorn ({exc.name} is missing): ")
-        sys.stderr.write(
-            'install honeytrace[collector], e.g. pip install "honeytrace[collector]"\n'
-        )
-        return 2
-    out.write(f"honeytrace collector on http://{args.host}:{args.port}, storing into {args.db}\n")
-    out.flush()
-    serve(args.db, host=args.host, port=args.port, api_key=args.api_key)
+        since = None if args.since is None else export.parse_since(args.since)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    write = export.write_jsonl if args.format == "jsonl" else export.write_otlp_json
+    with _reading(args) as store, _output(args.output, out) as target:
+        count = write(store.iter_sessions_events(since), target)
+    if args.output not in (None, "-"):
+        sys.stderr.write(f"honeytrace: exported {count} events to {args.output}\n")
     return 0
 
 
+@contextlib.contextmanager
+def _output(path: str | None, out: TextIO) -> Iterator[TextIO]:
+    if path in (None, "-"):
+        if hasattr(out, "reconfigure"):
+            out.reconfigure(encoding="utf-8")  # the JSON's text as it is, whatever the locale
+        yield out
+        return
+    assert path is not None
+    try:
+        target = open(path, "w", encoding="utf-8")  # noqa: SIM115 -- closed below
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None
+    with target:
+        yield target
+
+
+# -- serve --------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+    """Check the store and claim the address, then run the collector until Ctrl-C or SIGTERM.
+    Nothing is printed before both succeeded."""
+    try:
+        from honeytrace.local.collector import serve
+        from honeytrace.local.collector.server import ListenError, is_loopback, listen
+    except ImportError as exc:
+        raise UsageError(
+            f"honeytrace serve needs starlette and uvicorn ({exc.name} is missing): "
+            'install honeytrace[collector], e.g. pip install "honeytrace[collector]"'
+        ) from None
+    try:
+        Store(args.db).close()  # created when absent, as the collector will
+    except StoreBusyError as exc:
+        raise UsageError(f"{args.db} is busy, try again: {exc}") from None
+    except (OSError, sqlite3.DatabaseError) as exc:
+        why = why_unusable(args.db, exc)
+        raise UsageError(f"cannot use {args.db} as the collector's store (--db): {why}") from None
+    try:
+        sockets = listen(args.host, args.port)
+    except ListenError as exc:
+        raise UsageError(str(exc)) from None
+    port = sockets[0].getsockname()[1]
+    if not args.api_key and not all(is_loopback(sock) for sock in sockets):
+        sys.stderr.write(
+            f"honeytrace: warning: serving on {args.host} without --api-key: anyone who can "
+            "reach this machine can read and write its traces (set --api-key or "
+            "HONEYTRACE_COLLECTOR_API_KEY)\n"
+        )
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    out.write(f"honeytrace collector on http://{shown}:{port}, storing into {args.db}\n")
+    out.flush()
+    serve(args.db, host=args.host, port=port, api_key=args.api_key, sockets=sockets)
+    return 0
+
+
+# -- arguments ----------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line usage error (exit 2) instead of the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"must be a number between 0 and 65535 (0: any free port), not {text!r}"
+        )
+    return port
+
+
+def _limit(text: str) -> int:
+    try:
+        limit = int(text)
+    except ValueError:
+        limit = -1
+    if limit < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (no limit) or more, not {text!r}")
+    return limit
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="honeytrace", description="Look at the traces honeytrace recorded, or collect them."
     )
     parser.add_argument("--version", action="version", version=f"honeytrace {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    db_help = "the store (default: $HONEYTRACE_LOCAL_PATH or .honeytrace/traces.db)"
-
-    serve = commands.add_parser("serve", help="serve the HoneyHive-compatible collector")
-    serve.add_argument("--db", default=default_db_path(), help=db_help)
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8787)
-    serve.add_argument(
-        "--api-key",
-        default=os.environ.get("HONEYTRACE_COLLECTOR_API_KEY"),
-        help="require this bearer key (default: $HONEYTRACE_COLLECTOR_API_KEY, else none)",
+    read_help = (
+        f"the store (default: ${ENV_VAR}, else the nearest {DEFAULT_STORE} "
+        "in this directory or above)"
     )
-    serve.set_defaults(run=cmd_serve)
 
     sessions = commands.add_parser("sessions", help="list the newest sessions")
-    sessions.add_argument("--db", default=default_db_path(), help=db_help)
-    sessions.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    sessions.add_argument("--db", help=read_help)
+    sessions.add_argument("--limit", type=_limit, default=20, help="how many (default 20, 0: all)")
+    sessions.add_argument("--json", action="store_true", help="a JSON list instead of a table")
     sessions.set_defaults(run=cmd_sessions)
 
     show = commands.add_parser("show", help="print a session's event tree")
     show.add_argument(
         "session", nargs="?", default="latest", help="a session id, its prefix, or latest"
     )
-    show.add_argument("--db", default=default_db_path(), help=db_help)
+    show.add_argument("--db", help=read_help)
+    show.add_argument("--json", action="store_true", help="the whole tree, every field, as JSON")
     show.set_defaults(run=cmd_show)
+
+    export = commands.add_parser("export", help="write events as JSON Lines or OTLP/JSON")
+    export.add_argument("--db", help=read_help)
+    export.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="only sessions started since WHEN: an ISO date/time or a time ago (30m, 1h, 2d)",
+    )
+    export.add_argument("--format", choices=("jsonl", "otlp-json"), default="jsonl")
+    export.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default stdout)")
+    export.set_defaults(run=cmd_export)
+
+    serve = commands.add_parser("serve", help="serve the HoneyHive-compatible collector")
+    serve.add_argument(
+        "--db",
+        default=default_db_path(),
+        help=f"the store, created if absent (default: ${ENV_VAR} or {DEFAULT_STORE})",
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=_port, default=8787)
+    serve.add_argument(
+        "--api-key",
+        default=os.environ.get("HONEYTRACE_COLLECTOR_API_KEY"),
+        help="require this bearer key (default: $HONEYTRACE_COLLECTOR_API_KEY, else none)",
+    )
+    serve.set_defaults(run=cmd_serve)
     return parser
 
 
@@ -231,7 +288,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args, out)
         out.flush()
-    except (CliError, StoreBusyError) as exc:
+    except CliError as exc:
+        sys.stderr.write(f"honeytrace: {exc}\n")
+        return exc.code
+    except StoreBusyError as exc:
         sys.stderr.write(f"honeytrace: {exc}\n")
         return 1
     except BrokenPipeError:

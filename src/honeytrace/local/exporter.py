@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from honeytrace._deliver.exporters import Body, RetryableError, Unavailable
+from honeytrace.local.paths import why_unusable
 from honeytrace.local.store import Store, StoreBusyError
 
 __all__ = ["LocalExporter"]
@@ -88,32 +89,11 @@ class LocalExporter:
         where = os.path.abspath(self.path)
         return Unavailable(
             f"honeytrace: cannot store traces at {where} (set by {self.option}): "
-            f"{_why(where, exc)}. Events are dropped and counted in "
+            f"{why_unusable(where, exc)}. Events are dropped and counted in "
             f"honeytrace.stats().dropped[{STORE_UNAVAILABLE!r}]; point local_path or "
             "HONEYTRACE_LOCAL_PATH at a writable file.",
             STORE_UNAVAILABLE,
         )
-
-
-def _why(path: str, exc: BaseException) -> str:
-    """What is wrong with ``path``, in words, from the exception opening or writing it."""
-    if os.path.isdir(path):
-        return "it is a directory"
-    ancestor = os.path.dirname(path)  # the nearest existing one: a file there blocks mkdir
-    while not os.path.exists(ancestor) and os.path.dirname(ancestor) != ancestor:
-        ancestor = os.path.dirname(ancestor)
-    if os.path.exists(ancestor) and not os.path.isdir(ancestor):
-        return f"{ancestor} is a file, not a directory"
-    if isinstance(exc, OSError):
-        return exc.strerror or str(exc)
-    text = str(exc)
-    if "not a database" in text:
-        return "it is not a SQLite database (a corrupt file, or another kind of file)"
-    if "readonly" in text or (os.path.exists(path) and not os.access(path, os.W_OK)):
-        return "the file is read-only"
-    if "unable to open" in text:
-        return "the file cannot be created or opened (is its directory writable?)"
-    return text
 
 
 _announced_paths: set[str] = set()

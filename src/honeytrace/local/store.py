@@ -375,6 +375,24 @@ class Store:
                 session["duration"] = end - start
         return sessions
 
+    def iter_sessions_events(self, since: float | None = None) -> Iterator[JsonObject]:
+        """Every event of every session that started at or after ``since`` (epoch ms; None:
+        all), each session's own row first, sessions oldest first. Read lazily, row by row, so
+        that exporting a large store holds one event at a time."""
+        where, params = ("", ()) if since is None else (" AND s.start_time >= ?", (since,))
+        columns = ", ".join(f"e.{column}" for column in _COLUMNS)
+        with _busy_as_error():
+            cursor = self._conn.execute(
+                f"""SELECT {columns}, e.placeholder FROM events e JOIN events s
+                    ON s.event_id = e.session_id AND s.event_type = 'session'
+                WHERE s.event_id = s.session_id{where}
+                ORDER BY s.start_time, s.rowid, e.event_id != e.session_id,
+                    e.start_time IS NULL, e.start_time, e.rowid""",
+                params,
+            )
+            for row in cursor:
+                yield _row_to_event(row)
+
     def latest_session_id(self) -> str | None:
         """The id of the session that started last, or None when there is none."""
         sessions = self.list_sessions(1)

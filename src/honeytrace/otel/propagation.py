@@ -54,7 +54,6 @@ BAGGAGE_SESSION_ID = "honeytrace.session_id"
 BAGGAGE_PARENT_ID = "honeytrace.parent_id"
 BAGGAGE_SAMPLED = "honeytrace.sampled"
 _OURS = (BAGGAGE_SESSION_ID, BAGGAGE_PARENT_ID, BAGGAGE_SAMPLED)
-_MASK64 = (1 << 64) - 1
 
 Headers = Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]]
 """A mapping (``request.headers``, a dict) or ASGI-style ``(name, value)`` pairs."""
@@ -159,10 +158,11 @@ def _inject(headers: MutableMapping[str, str]) -> None:
 
         propagate.inject(headers)
     else:
-        trace_id = uuid.UUID(session.session_id).hex
-        span_id = (uuid.UUID(event.event_id).int & _MASK64) or 1
+        from honeytrace.otel.mapping import otel_span_id, otel_trace_id  # `export` uses them too
+
+        trace_id, span_id = otel_trace_id(session.session_id), otel_span_id(event.event_id)
         flags = "01" if session.sampled else "00"
-        _set(headers, "traceparent", f"00-{trace_id}-{span_id:016x}-{flags}")
+        _set(headers, "traceparent", f"00-{trace_id}-{span_id}-{flags}")
     entries = [
         f"{BAGGAGE_SESSION_ID}={session.session_id}",
         f"{BAGGAGE_PARENT_ID}={event.event_id}",

@@ -1,11 +1,16 @@
-"""Running the collector: :func:`serve` starts uvicorn on the app and returns once it has shut
-down cleanly (Ctrl-C or SIGTERM)."""
+"""Running the collector: :func:`listen` claims the address (so that a port in use is one clear
+line before anything else is printed), :func:`serve` starts uvicorn on the app and returns once it
+has shut down cleanly (Ctrl-C or SIGTERM)."""
 
 from __future__ import annotations
 
+import errno
+import ipaddress
+import os
 import signal
+import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
@@ -14,17 +19,82 @@ import uvicorn
 
 from honeytrace.local.collector.app import create_app
 
-__all__ = ["serve"]
+__all__ = ["ListenError", "is_loopback", "listen", "serve"]
+
+
+class ListenError(Exception):
+    """The address cannot be listened on; the message is one line for the user."""
+
+
+def listen(host: str, port: int) -> list[socket.socket]:
+    """Bound, listening sockets for every address ``host`` resolves to (``localhost`` is
+    often both ``127.0.0.1`` and ``::1``); port 0 picks one free port for all of them.
+    Raises :class:`ListenError` saying what is wrong: an unknown host, a port in use, ..."""
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except (socket.gaierror, UnicodeError) as exc:
+        message = f"cannot listen on {host!r}: not a known host name or address ({exc})"
+        raise ListenError(message) from None
+    sockets: list[socket.socket] = []
+    seen: set[tuple[int, object]] = set()
+    try:
+        for family, kind, proto, _, resolved in infos:
+            address = resolved
+            if (family, address[0]) in seen:
+                continue
+            seen.add((family, address[0]))
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            if os.name != "nt":  # on Windows SO_REUSEADDR would let two servers share a port
+                # A port left in TIME_WAIT by the last run is free; one in LISTEN still fails.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if port == 0 and len(sockets) > 1:
+                address = (address[0], sockets[0].getsockname()[1], *address[2:])
+            sock.bind(address)
+            sock.listen(2048)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        raise ListenError(_why_not(host, port, exc)) from None
+    return sockets
+
+
+def _why_not(host: str, port: int, exc: OSError) -> str:
+    where = f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return f"cannot listen on {where}: the port is already in use (choose another --port)"
+    if exc.errno == errno.EACCES:
+        return f"cannot listen on {where}: permission denied (ports below 1024 need privileges)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {where}: {host} is not an address of this machine"
+    return f"cannot listen on {where}: {exc.strerror or exc}"
+
+
+def is_loopback(sock: socket.socket) -> bool:
+    """Whether ``sock`` is bound to a loopback address (reachable from this machine only)."""
+    try:
+        return ipaddress.ip_address(sock.getsockname()[0]).is_loopback
+    except ValueError:
+        return False
 
 
 def serve(
-    db_path: str, host: str = "127.0.0.1", port: int = 8787, api_key: str | None = None
+    db_path: str,
+    host: str = "127.0.0.1",
+    port: int = 8787,
+    api_key: str | None = None,
+    sockets: Sequence[socket.socket] | None = None,
 ) -> None:
     """Serve the collector over the store at ``db_path`` until SIGINT or SIGTERM.
 
-    On either signal uvicorn stops accepting connections, lets the requests in flight finish
-    (each write is committed before it is answered) and closes the store; then this returns
-    normally, so the process exits 0 rather than dying of the signal.
+    ``sockets`` from :func:`listen`, when given, are served instead of binding ``host`` and
+    ``port``. On either signal uvicorn stops accepting connections, lets the requests in flight
+    finish (each write is committed before it is answered) and closes the store; then this
+    returns normally, so the process exits 0 rather than dying of the signal.
     """
     config = uvicorn.Config(
         create_app(db_path, api_key=api_key),
@@ -35,7 +105,7 @@ def serve(
         access_log=False,
     )
     with _signals_end_quietly():
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=list(sockets) if sockets is not None else None)
 
 
 @contextmanager
