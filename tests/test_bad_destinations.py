@@ -308,3 +308,13 @@ def test_the_runtime_picks_the_option_name(monkeypatch: pytest.MonkeyPatch) -> N
         assert isinstance(exporter, LocalExporter)
         options.append(exporter.option)
     assert options == ["the default local_path", "HONEYTRACE_LOCAL_PATH", "local_path"]
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes anywhere")
+def test_an_unwritable_directory_is_store_unavailable(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    result = run_app(tmp_path, APP, HONEYTRACE_LOCAL_PATH=str(locked / "sub" / "traces.db"))
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "ermission denied" in lines[0], result.stderr
+    assert json.loads(result.stdout)["dropped"] == {"store_unavailable": 4}
