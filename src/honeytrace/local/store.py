@@ -158,6 +158,12 @@ class Store:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The open connection, for read-only queries (:mod:`.viewer_query`); the same
+        one-thread-at-a-time rule applies."""
+        return self._conn
+
     def close(self) -> None:
         """Close the connection; the Store is not usable afterwards. Idempotent."""
         self._conn.close()
