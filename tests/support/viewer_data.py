@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import honeytrace
 
-SCRIPT = "<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned=2\">"
+SCRIPT = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned=2">'
 
 
 @dataclass

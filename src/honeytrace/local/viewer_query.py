@@ -356,18 +356,20 @@ def event_detail(
     names = [column[0] for column in conn.execute(_SELECT_EVENT, ("",)).description or ()]
     event: JsonObject = {}
     deferred: dict[str, int] = {}
-    for name, value in zip(names, row, strict=True):
-        if name in JSON_COLUMNS:
-            size = len(value.encode()) if len(value) * 4 > deferred_bytes else len(value)
-            if size > deferred_bytes:
-                deferred[name] = size
-                value = None
-            else:
-                value = json.loads(value)
-        event[name] = value
-    if not is_number(event["duration"]) and is_number(event["end_time"]):
-        if is_number(event["start_time"]):
-            event["duration"] = event["end_time"] - event["start_time"]
+    for name, stored in zip(names, row, strict=True):
+        if name not in JSON_COLUMNS:
+            event[name] = stored
+            continue
+        # Bytes are counted only when the characters alone might exceed the limit.
+        size = len(stored.encode()) if len(stored) * 4 > deferred_bytes else len(stored)
+        if size > deferred_bytes:
+            deferred[name] = size
+            event[name] = None
+        else:
+            event[name] = json.loads(stored)
+    start, end = event["start_time"], event["end_time"]
+    if not is_number(event["duration"]) and is_number(end) and is_number(start):
+        event["duration"] = end - start
     event["deferred"] = deferred
     return event
 
@@ -389,8 +391,9 @@ def compare_sessions(conn: sqlite3.Connection, first: str, second: str) -> JsonO
     headers and totals and each row is one path of event names from the root (the n-th
     sibling of a name matches the n-th), with both sides' figures (null where a side lacks
     it) and ``outputs_differ``. None when either session is unknown."""
-    views = [session_view(conn, session_id) for session_id in (first, second)]
-    if views[0] is None or views[1] is None:
+    found = [session_view(conn, session_id) for session_id in (first, second)]
+    views = [view for view in found if view is not None]
+    if len(views) != 2:
         return None
     sides = [_paths(view["events"]) for view in views]
     outputs = [_outputs(conn, session_id) for session_id in (first, second)]

@@ -25,15 +25,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from honeytrace.local.store import Store, StoreBusyError, is_uuid
 
 __all__ = [
-    "ApiError",
     "SESSION_COOKIE",
+    "ApiError",
     "BearerAuth",
     "StoreAccess",
+    "cookie_token",
     "error_response",
     "fields_of",
     "parse_body",
     "require_uuid",
-    "cookie_token",
     "store_of",
     "validate",
 ]

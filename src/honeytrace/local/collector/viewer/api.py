@@ -15,6 +15,7 @@ page's polling costs a ``304`` and one pragma while nothing new arrived.
 from __future__ import annotations
 
 import hashlib
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
