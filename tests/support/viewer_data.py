@@ -46,7 +46,7 @@ def generate(messages: list[dict[str, str]], answer: str) -> dict[str, object]:
             "prompt_tokens": 42,
             "completion_tokens": 17,
             "cost_usd": 0.0021,
-            "time_to_first_token": 120,
+            "ttft_ms": 120,  # "time_to_first_token" would be masked as a secret ("token")
         }
     )
     return {

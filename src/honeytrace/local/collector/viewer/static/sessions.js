@@ -86,7 +86,8 @@ export function sessionsPage(main, _match, query) {
   });
   search.addEventListener("keydown", (event) => {
     if (event.key === "Enter") { clearTimeout(debounce); update({ q: search.value.trim(), offset: "" }); }
-    if (event.key === "Escape" || event.key === "ArrowDown") { search.blur(); move(event.key === "ArrowDown" ? 1 : 0); }
+    if (event.key === "Escape") search.blur();
+    if (event.key === "ArrowDown") { event.preventDefault(); search.blur(); move(1); }
   });
   errorsOnly.addEventListener("change", () => update({ errors: errorsOnly.checked ? "1" : "", offset: "" }));
   for (const [input, key] of [[since, "since"], [until, "until"]]) {
