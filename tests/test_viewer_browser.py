@@ -51,7 +51,9 @@ def _install_chromium() -> str | None:
         return f"{CHROMIUM} is missing and apt-get cannot run here (not root, or no apt-get)"
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "chromium"]):
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+        done = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=900, check=False
+        )
         if done.returncode != 0:
             return f"{' '.join(command)} failed: {done.stderr[-500:]}"
     return None if os.path.exists(CHROMIUM) else f"chromium installed but {CHROMIUM} is absent"
@@ -114,7 +116,7 @@ def test_sessions_page_lists_searches_and_filters(page: Any, served: Any) -> Non
     response = page.goto(url + "/")
     assert response.status == 200
     expect(rows(page)).to_have_count(5)
-    expect(page.locator("#total")).to_have_text(re.compile(r"1–5 of 5 sessions"))
+    expect(page.locator("#total")).to_have_text(re.compile(r"1.5 of 5 sessions"))
     first = rows(page).first  # newest first: the big-input session was recorded last
     expect(first).to_have_attribute("data-session-id", recorded.big)
     support = page.locator(f"tr[data-session-id='{recorded.support}']")
@@ -143,11 +145,12 @@ def test_new_sessions_appear_without_reload(page: Any, tmp_path: Path) -> None:
         page.goto(server.url + "/")
         expect(page.locator("#session-rows")).to_contain_text("No sessions yet")
         for number in (1, 2):
-            created = httpx.post(server.url + "/v1/sessions", json={"session_name": f"late-{number}"})
+            body = {"session_name": f"late-{number}"}
+            created = httpx.post(server.url + "/v1/sessions", json=body)
             assert created.status_code == 200
             expect(rows(page)).to_have_count(number)
             expect(rows(page).first).to_contain_text(f"late-{number}")
-        expect(page.locator("#total")).to_have_text("1–2 of 2 sessions")
+        expect(page.locator("#total")).to_have_text(re.compile(r"^1.2 of 2 sessions$"))
 
 
 def test_sort_by_cost(page: Any, served: Any) -> None:
