@@ -1,5 +1,5 @@
 // DOM building and formatting shared by the pages. Every value from the API reaches the page as
-// text (textContent or a text node), never as markup: there is no innerHTML in this viewer.
+// text (textContent or a text node), never parsed as markup, anywhere in this viewer.
 
 /** An element: h("a", {href: "/", class: "x", onclick: fn}, "text", child, [more]). */
 export function h(tag, props, ...children) {
