@@ -85,12 +85,13 @@ def big_session(sid: str, start: int, events: int = 5_000) -> list[dict[str, Any
             if made >= events - 1:
                 break
             kind = "model" if child % 3 == 2 else "tool"
+            usage = {"prompt_tokens": 50, "completion_tokens": 5}
             rows.append(
                 {"event_id": str(uuid.uuid4()), "session_id": sid, "parent_id": chain,
                  "event_type": kind, "event_name": f"{kind}-{child}",
                  "start_time": start + made * 10, "duration": 8,
                  "inputs": {"query": "x" * 200}, "outputs": {"result": "y" * 200},
-                 "metrics": {"prompt_tokens": 50, "completion_tokens": 5} if kind == "model" else {}}
+                 "metrics": usage if kind == "model" else {}}
             )  # fmt: skip
             made += 1
         step += 1
@@ -184,8 +185,15 @@ def page_load(url: str, big: str) -> dict[str, Any] | None:
         return None
     if not os.path.exists(CHROMIUM):
         return None
-    args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
     loads: list[float] = []
     elements = 0
     with sync_playwright() as playwright:
