@@ -146,6 +146,8 @@ class StoreAccess:
         self.busy_timeout = busy_timeout
         self._lock = threading.Lock()
         self._store: Store | None = None
+        self._read_lock = threading.Lock()
+        self._reader: Store | None = None
 
     def open(self) -> None:
         """Open the store now, so that a path that cannot be a store fails at start-up; a busy
@@ -158,12 +160,17 @@ class StoreAccess:
         return await run_in_threadpool(self._call, method, *args)
 
     async def read(self, query: Callable[..., Result], *args: Any) -> Result:
-        """Run ``query(connection, *args)`` off the event loop (a viewer read query)."""
+        """Run ``query(connection, *args)`` off the event loop (a viewer read query), on a
+        connection of its own: in WAL mode a long search never holds up the writes."""
         return await run_in_threadpool(self._read, query, *args)
 
     def _read(self, query: Callable[..., Result], *args: Any) -> Result:
-        with self._lock:
-            return query(self._opened().connection, *args)
+        with self._read_lock:
+            if self._reader is None:
+                with self._lock:  # the first open may create the schema: one at a time
+                    self._opened()
+                self._reader = Store(self.db_path, busy_timeout=self.busy_timeout)
+            return query(self._reader.connection, *args)
 
     def _call(self, method: str, *args: Any) -> Any:
         with self._lock:
@@ -180,6 +187,10 @@ class StoreAccess:
             if self._store is not None:
                 self._store.close()
                 self._store = None
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
 
 def store_of(request: Request) -> StoreAccess:
