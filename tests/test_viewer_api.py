@@ -91,19 +91,25 @@ def test_sessions_paged_newest_first_with_total(client: httpx.Client) -> None:
 
 def test_sessions_search_and_filters(client: httpx.Client) -> None:
     model = event(event_type="model", event_name="llm", config={"model": "gpt-x"})
-    chat = session(client, "chat", T0, model, event(inputs={"q": "Where is my PARCEL"}))
+    chat_events = [model, event(inputs={"q": "Where is my PARCEL"})]
+    chat = session(client, "chat", T0, *chat_events)
     failed = session(client, "job", T0 + 1000, event(error="KeyError: 'missing-key'"))
     session(client, "other", T0 + 2000, source="prod")
     assert names(listed(client, q="CHA")) == ["chat"]  # name, any case
     assert names(listed(client, q="parcel")) == ["chat"]  # text in inputs
     assert names(listed(client, q="missing-key")) == ["job"]  # text in an error
     assert names(listed(client, q=failed[:8])) == ["job"]  # an id prefix
+    assert names(listed(client, q=failed[:13].upper())) == ["job"]  # any case, with its hyphen
+    tool_id = chat_events[1]["event_id"]
+    assert names(listed(client, q=tool_id[:9])) == ["chat"]  # an event's id finds its session
+    session(client, "facade", T0 + 3000)
+    assert names(listed(client, q="facade")) == ["facade"]  # hex letters alone: a word
     assert names(listed(client, errors=1)) == ["job"]
     assert names(listed(client, model="gpt-x")) == ["chat"]
     assert names(listed(client, type="model")) == ["chat"]
     assert names(listed(client, source="prod")) == ["other"]
     assert names(listed(client, since=T0 + 500, until=T0 + 1500)) == ["job"]
-    assert names(listed(client, since="2023-11-14T22:13:21Z")) == ["other", "job"]
+    assert names(listed(client, since="2023-11-14T22:13:21Z", until=T0 + 2500)) == ["other", "job"]
     assert listed(client, q="nothing-like-this")["total"] == 0
     facets = client.get("/api/facets").json()
     assert facets == {

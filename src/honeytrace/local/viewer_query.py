@@ -47,6 +47,9 @@ its ``deferred`` map, and read on demand from :func:`event_field`."""
 
 SORTS = ("start", "duration", "cost")
 _SESSION_ROWS = "s.event_type = 'session' AND s.event_id = s.session_id"
+# Session rows through their covering partial index, named: without statistics SQLite would
+# rather take events_types (event_type = 'session') and sort every session for each page.
+_SESSIONS = "events AS s INDEXED BY events_session_list"
 _ERROR = "(error IS NOT NULL AND error != '')"
 
 
@@ -70,6 +73,9 @@ _TOKENS_TOTAL = _first("metrics, '$.total_tokens'", "metadata, '$.total_tokens'"
 _COST = _first(
     "metrics, '$.cost_usd'", "metrics, '$.cost'", "metadata, '$.cost_usd'", "metadata, '$.cost'"
 )
+# The session list's cost: from metrics only, the very expression of the store's events_costs
+# index (so that the cost sort reads the index, not every event).
+_LIST_COST = "COALESCE(json_extract(metrics, '$.cost_usd'), json_extract(metrics, '$.cost'))"
 _INCOMPLETE = "json_extract(metadata, '$.incomplete')"
 _DROPPED = "json_extract(metadata, '$.honeytrace.dropped_events')"
 _DURATION = "COALESCE(duration, end_time - start_time)"
@@ -107,19 +113,20 @@ def list_sessions(conn: sqlite3.Connection, params: Mapping[str, str]) -> JsonOb
         "start": "s.start_time",
         "duration": "COALESCE(s.duration, s.end_time - s.start_time)",
         # The one sort that reads every matching session's events (documented in the README).
-        "cost": f"(SELECT SUM({_COST}) FROM events WHERE session_id = s.event_id)",
+        "cost": f"(SELECT SUM({_LIST_COST}) FROM events"
+        " WHERE session_id = s.event_id AND metrics != '{}')",
     }[sort]
     # Sessions without a figure go last either way; every session row has a start time, and
     # leaving that sort key bare lets SQLite walk the index instead of sorting.
     nulls = "" if sort == "start" else f"{key} IS NULL, "
-    total = conn.execute(f"SELECT COUNT(*) FROM events s WHERE {where}", args).fetchone()[0]
+    total = conn.execute(f"SELECT COUNT(*) FROM {_SESSIONS} WHERE {where}", args).fetchone()[0]
     rows = conn.execute(
         f"""SELECT s.event_id, s.event_name, s.start_time, s.end_time,
                 COALESCE(s.duration, s.end_time - s.start_time), s.source,
                 {_INCOMPLETE.replace("metadata", "s.metadata")},
                 {_DROPPED.replace("metadata", "s.metadata")}
-            FROM events s WHERE {where}
-            ORDER BY {nulls}{key} {order}, s.rowid {order} LIMIT ? OFFSET ?""",
+            FROM {_SESSIONS} WHERE {where}
+            ORDER BY {nulls}{key} {order}, s.event_id {order} LIMIT ? OFFSET ?""",
         [*args, limit, offset],
     ).fetchall()
     sessions = [
@@ -151,26 +158,33 @@ def _int_param(params: Mapping[str, str], name: str, default: int, low: int, hig
     return value
 
 
-_ID_PREFIX = re.compile(r"^[0-9a-fA-F-]{4,36}$")
+# Six or more hex digits, one a decimal digit (so "facade" stays a word), hyphens allowed after
+# the first eight as in a UUID: read as the start of an id.
+_ID_PREFIX = re.compile(r"^[0-9a-fA-F]{6,8}(-[0-9a-fA-F-]*)?$")
 
 
 def _session_filters(params: Mapping[str, str]) -> tuple[str, list[Any]]:
     clauses = [_SESSION_ROWS]
     args: list[Any] = []
     text = (params.get("q") or "").strip()
-    if text:
+    if text and _ID_PREFIX.match(text) and any(char.isdigit() for char in text):
+        # Looks like an id (or its start): sessions whose id, or one of whose events' id, starts
+        # so; a range of the primary key, where a text search would read every event.
+        low = text.lower()
+        clauses.append(
+            "(s.event_id >= ? AND s.event_id < ?"
+            " OR s.event_id IN"
+            " (SELECT session_id FROM events WHERE event_id >= ? AND event_id < ?))"
+        )
+        args += [low, low + "\uffff", low, low + "\uffff"]
+    elif text:
         needle = text.lower()
-        # Event ids of the session's events are matched too: a person pastes any id they see.
-        alternatives = [
-            "instr(lower(s.event_name), ?) > 0",
-            "s.event_id IN (SELECT session_id FROM events WHERE instr(lower(inputs), ?) > 0"
-            " OR instr(lower(outputs), ?) > 0 OR instr(lower(error), ?) > 0)",
-        ]
+        clauses.append(
+            "(instr(lower(s.event_name), ?) > 0"
+            " OR s.event_id IN (SELECT session_id FROM events WHERE instr(lower(inputs), ?) > 0"
+            " OR instr(lower(outputs), ?) > 0 OR instr(lower(error), ?) > 0))"
+        )
         args += [needle] * 4
-        if _ID_PREFIX.match(text):
-            alternatives.append("substr(s.event_id, 1, ?) = ?")
-            args += [len(needle), needle]
-        clauses.append("(" + " OR ".join(alternatives) + ")")
     if params.get("errors") in ("1", "true"):
         clauses.append(f"s.event_id IN (SELECT session_id FROM events WHERE {_ERROR})")
     for name, operator in (("since", ">="), ("until", "<=")):
@@ -202,7 +216,7 @@ def _add_figures(conn: sqlite3.Connection, sessions: list[JsonObject]) -> None:
     marks = ", ".join("?" * len(sessions))
     rows = conn.execute(
         f"""SELECT session_id, COUNT(*) - 1, SUM({_ERROR}), SUM({_TOKENS_IN}),
-                SUM({_TOKENS_OUT}), SUM({_COST})
+                SUM({_TOKENS_OUT}), SUM({_LIST_COST})
             FROM events WHERE session_id IN ({marks}) GROUP BY session_id""",
         [session["session_id"] for session in sessions],
     ).fetchall()
@@ -223,12 +237,14 @@ def facets(conn: sqlite3.Connection) -> JsonObject:
         return [row[0] for row in conn.execute(sql).fetchall() if row[0] not in (None, "")]
 
     return {
-        "sources": column(f"SELECT DISTINCT source FROM events s WHERE {_SESSION_ROWS} ORDER BY 1"),
+        "sources": column(
+            f"SELECT DISTINCT source FROM {_SESSIONS} WHERE {_SESSION_ROWS} ORDER BY 1"
+        ),
         "models": column(
             "SELECT DISTINCT json_extract(config, '$.model') FROM events"
-            " WHERE event_type = 'model' ORDER BY 1"
+            " INDEXED BY events_models WHERE event_type = 'model' ORDER BY 1"
         ),
-        "types": column("SELECT DISTINCT event_type FROM events ORDER BY 1"),
+        "types": column("SELECT DISTINCT event_type FROM events ORDER BY 1"),  # events_types
     }
 
 
