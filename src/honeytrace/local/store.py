@@ -90,10 +90,10 @@ _SCHEMA = (
     # The session list reads only session rows, newest first.
     """CREATE INDEX IF NOT EXISTS events_sessions ON events (start_time)
         WHERE event_type = 'session' AND event_id = session_id""",
-    # The viewer (local/viewer_query.py): the session list's columns (a covering index: a
-    # filter checks 100k sessions without reading their rows), then sessions with an error, with
-    # an event of a type, with a model, and each session's cost, read from indexes instead of a
-    # scan of every event's JSON. The partial ones hold only the few rows they are about.
+    # The viewer (local/viewer_query.py): the session list's columns (covering, so a filter
+    # checks 100k sessions without reading their rows), then the sessions with an error, with an
+    # event of a type, with a model, and the events that report usage (the cost sort): indexes
+    # instead of scans of every event's JSON. The partial ones hold only the rows they are about.
     """CREATE INDEX IF NOT EXISTS events_session_list ON events (start_time, event_id, source,
         duration, end_time, event_type, session_id)
         WHERE event_type = 'session' AND event_id = session_id""",
@@ -102,9 +102,7 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS events_types ON events (event_type, session_id)",
     """CREATE INDEX IF NOT EXISTS events_models ON events (json_extract(config, '$.model'),
         session_id) WHERE event_type = 'model'""",
-    """CREATE INDEX IF NOT EXISTS events_costs ON events (session_id,
-        COALESCE(json_extract(metrics, '$.cost_usd'), json_extract(metrics, '$.cost')))
-        WHERE metrics != '{}'""",
+    "CREATE INDEX IF NOT EXISTS events_metrics ON events (session_id) WHERE metrics != '{}'",
 )
 
 # Fields a repeated session create merges into the stored ones, and those it sets when given.

@@ -73,8 +73,8 @@ _TOKENS_TOTAL = _first("metrics, '$.total_tokens'", "metadata, '$.total_tokens'"
 _COST = _first(
     "metrics, '$.cost_usd'", "metrics, '$.cost'", "metadata, '$.cost_usd'", "metadata, '$.cost'"
 )
-# The session list's cost: from metrics only, the very expression of the store's events_costs
-# index (so that the cost sort reads the index, not every event).
+# The session list's cost: from metrics only, so that the cost sort reads just the events the
+# store's events_metrics index names (those with metrics), not every event.
 _LIST_COST = "COALESCE(json_extract(metrics, '$.cost_usd'), json_extract(metrics, '$.cost'))"
 _INCOMPLETE = "json_extract(metadata, '$.incomplete')"
 _DROPPED = "json_extract(metadata, '$.honeytrace.dropped_events')"

@@ -52,6 +52,7 @@ export function tracePage(main, [sessionId]) {
 
   async function load() {
     clearTimeout(timer);
+    const began = performance.now();
     try {
       const answer = await api(`/api/sessions/${sessionId}`, { headers: etag ? { "If-None-Match": etag } : {} });
       if (stopped) return;
@@ -69,7 +70,7 @@ export function tracePage(main, [sessionId]) {
     }
     // A session still receiving events keeps refreshing; a finished one is polled too, slowly
     // enough to cost nothing (a 304), in case late events or updates arrive.
-    if (!stopped) timer = setTimeout(load, POLL_MS);
+    if (!stopped) timer = setTimeout(load, Math.max(POLL_MS, 5 * (performance.now() - began)));
   }
 
   function accept(answer) {
