@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -359,3 +360,31 @@ def test_login_with_key_sets_http_only_cookie(browser: Any, tmp_path: Path) -> N
         assert write.status == 401
         assert page.request.get(server.url + "/api/sessions").status == 200
         context.close()
+
+
+def test_open_events_and_incomplete_sessions_say_so(page: Any, tmp_path: Path) -> None:
+    with CollectorServer(create_app(str(tmp_path / "traces.db"))) as server:
+        sid = str(uuid.uuid4())
+        session = {
+            "session_id": sid,
+            "session_name": "cut-short",
+            "start_time": 1_700_000_000_000,
+            "metadata": {"incomplete": True, "honeytrace": {"dropped_events": 2}},
+        }
+        assert httpx.post(server.url + "/v1/sessions", json=session).status_code == 200
+        base = {"event_type": "tool", "inputs": {}, "start_time": 1_700_000_000_001}
+        events = [
+            {**base, "event_name": "still-running"},
+            {**base, "event_name": "closed-at-exit", "duration": 3,
+             "metadata": {"incomplete": True}},
+        ]  # fmt: skip
+        batch = httpx.post(f"{server.url}/v1/sessions/{sid}/events/batch", json={"events": events})
+        assert batch.status_code == 200
+        page.goto(f"{server.url}/sessions/{sid}")
+        banners = page.locator(".banners")
+        expect(banners).to_contain_text("marked incomplete")
+        expect(banners).to_contain_text("2 events of this session were dropped")
+        expect(banners).to_contain_text("1 event(s) have no end yet")
+        expect(page.locator(".row", has_text="still-running").locator(".tag")).to_have_text("open")
+        closed = page.locator(".row", has_text="closed-at-exit").locator(".tag")
+        expect(closed).to_have_text("incomplete")

@@ -368,10 +368,11 @@ def event_detail(
 ) -> JsonObject | None:
     """The event's every field, except object fields longer than ``deferred_bytes`` of JSON:
     those are null and listed in ``deferred`` (field -> bytes), for :func:`event_field`."""
-    row = conn.execute(_SELECT_EVENT, (event_id,)).fetchone()
+    cursor = conn.execute(_SELECT_EVENT, (event_id,))
+    row = cursor.fetchone()
     if row is None:
         return None
-    names = [column[0] for column in conn.execute(_SELECT_EVENT, ("",)).description or ()]
+    names = [column[0] for column in cursor.description]
     event: JsonObject = {}
     deferred: dict[str, int] = {}
     for name, stored in zip(names, row, strict=True):
