@@ -60,9 +60,11 @@ def _install_chromium() -> str | None:
     return None if os.path.exists(CHROMIUM) else f"chromium installed but {CHROMIUM} is absent"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the whole run."""
+    """One headless Chromium for this module. Not for the session: Playwright's sync API keeps
+    its event loop running in the main thread while it is started, and later tests that call
+    asyncio.run() would fail."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     problem = _install_chromium()
     if problem:
