@@ -30,7 +30,7 @@ export function sessionsPage(main, _match, query) {
   const total = h("span", { id: "total", class: "muted" });
   const body = h("tbody", { id: "session-rows" });
   const pager = h("div", { class: "pager" });
-  const sortHeader = (key, label) => h("th", { class: "num sortable", dataset: { sort: key } },
+  const sortHeader = (key, label) => h("th", { class: key === "start" ? "sortable" : "num sortable", dataset: { sort: key } },
     h("button", { type: "button", onclick: () => sortBy(key) }, label, sortMark(key)));
 
   main.append(
