@@ -183,6 +183,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
         )
         return 2
     out.write(f"honeytrace collector on http://{args.host}:{args.port}, storing into {args.db}\n")
+    out.write(f"trace viewer: open http://{args.host}:{args.port}/ in a browser\n")
     out.flush()
     serve(args.db, host=args.host, port=args.port, api_key=args.api_key)
     return 0
@@ -196,7 +197,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     db_help = "the store (default: $HONEYTRACE_LOCAL_PATH or .honeytrace/traces.db)"
 
-    serve = commands.add_parser("serve", help="serve the HoneyHive-compatible collector")
+    serve = commands.add_parser(
+        "serve", help="serve the HoneyHive-compatible collector and the trace viewer"
+    )
     serve.add_argument("--db", default=default_db_path(), help=db_help)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8787)
