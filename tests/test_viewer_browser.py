@@ -300,6 +300,10 @@ def test_compare_two_sessions(page: Any, served: Any) -> None:
     # The two styles make each model answer (and so each chain's result) differ.
     expect(differs).to_have_count(4)
     expect(differs.first).to_contain_text("outputs differ")
+    differs.last.locator("button.diff").click()  # the second model answer, both sides
+    shown = page.locator("#compare-table tr.outputs-row")
+    expect(shown.locator(".card").nth(0)).to_contain_text("friendly: unknown order")
+    expect(shown.locator(".card").nth(1)).to_contain_text("terse: unknown order")
     expect(page.locator(".side-a")).to_contain_text("$0.00420")
 
 

@@ -3,6 +3,7 @@
 // tokens and costs, what only one side has, and the events whose outputs differ.
 import { api, formatCost, formatCount, formatDuration, formatTime, h, typeBadge } from "./dom.js";
 import { link } from "./app.js";
+import { jsonView } from "./json.js";
 
 export function comparePage(main, _match, query) {
   const a = query.get("a") || "";
@@ -41,7 +42,10 @@ function draw(result) {
     const marks = [];
     if (!row.a) marks.push(h("span", { class: "tag" }, "only in B"));
     if (!row.b) marks.push(h("span", { class: "tag" }, "only in A"));
-    if (row.outputs_differ) marks.push(h("span", { class: "tag diff" }, "outputs differ"));
+    if (row.outputs_differ) {
+      marks.push(h("button", { type: "button", class: "tag diff", onclick: (event) => showOutputs(event, row) },
+        "outputs differ ▸"));
+    }
     if ((row.a && row.a.error) !== (row.b && row.b.error) && row.a && row.b) marks.push(h("span", { class: "tag err" }, "error on one side"));
     return h("tr", { class: `${row.outputs_differ ? "differs" : ""}${!row.a || !row.b ? " one-sided" : ""}`, dataset: { path: row.path.join("/") } },
       name, ...side(row.a), ...side(row.b),
@@ -61,4 +65,27 @@ function draw(result) {
           h("th", { class: "num" }, "Δ duration"), h("th", {}, ""))),
       h("tbody", {}, ...rows)),
   ];
+}
+
+// Both sides' outputs (and errors) under the row, read when asked for.
+async function showOutputs(event, row) {
+  const tr = event.target.closest("tr");
+  const next = tr.nextElementSibling;
+  if (next && next.classList.contains("outputs-row")) { next.remove(); return; }
+  const cells = h("div", { class: "sides" });
+  const holder = h("tr", { class: "outputs-row" }, h("td", { colspan: 9 }, cells));
+  tr.after(holder);
+  for (const [label, side] of [["A", row.a], ["B", row.b]]) {
+    const box = h("div", { class: "card" }, h("div", { class: "side-label" }, `${label} outputs`));
+    cells.append(box);
+    try {
+      const { body } = await api(`/api/events/${side.event_id}`);
+      if (body.error) box.append(h("pre", { class: "error-text" }, body.error));
+      box.append(body.deferred && body.deferred.outputs
+        ? h("p", { class: "muted" }, "Too big to show here: open the event in its trace.")
+        : jsonView(body.outputs, 2));
+    } catch (error) {
+      box.append(h("p", { class: "error" }, String(error.message)));
+    }
+  }
 }
