@@ -1,5 +1,5 @@
 """The collector over real HTTP on 127.0.0.1: every route, strictness, idempotency, auth, the
-legacy routes, the web viewer, and `honeytrace serve` as a process stopped by SIGTERM."""
+legacy routes, and `honeytrace serve` as a process stopped by SIGTERM."""
 
 from __future__ import annotations
 
@@ -370,7 +370,8 @@ def test_api_key_is_required_everywhere_but_healthz(tmp_path: Path) -> None:
         assert_error(http.post("/v1/sessions", json=body), 401, "key")
         wrong = {"Authorization": "Bearer nope"}
         assert_error(http.post("/v1/sessions", json=body, headers=wrong), 401)
-        assert_error(http.get("/"), 401)
+        assert_error(http.get("/"), 401)  # a browser (Accept: text/html) goes to /login
+        assert_error(http.get("/api/sessions"), 401)
         assert_error(http.post("/session/start", json={"session": {}}), 401)
         right = {"Authorization": "Bearer s3cret"}
         created = http.post("/v1/sessions", json=body, headers=right)
@@ -425,24 +426,6 @@ def test_legacy_events_routes(client: httpx.Client) -> None:
     )  # fmt: skip
     assert grouped.status_code == 200
     assert tree(client, grouped.json()["session_id"])["event_name"] == "aliased"
-
-
-# -- web viewer ---------------------------------------------------------------------------
-
-
-def test_web_pages_list_and_show_sessions_escaped(client: httpx.Client) -> None:
-    assert "No sessions yet" in client.get("/").text
-    sid = create(client, session_name="<script>alert(1)</script>")
-    batch(client, sid, event(event_name="lookup", inputs={"q": "<b>bold</b>"}, error="Oops: <x>"))
-    index = client.get("/")
-    assert index.status_code == 200 and index.headers["content-type"].startswith("text/html")
-    assert f"/sessions/{sid}" in index.text
-    assert "<script>" not in index.text and "&lt;script&gt;" in index.text
-    page = client.get(f"/sessions/{sid}")
-    assert page.status_code == 200
-    assert "lookup" in page.text and "&lt;b&gt;bold&lt;/b&gt;" in page.text
-    assert "Oops: &lt;x&gt;" in page.text
-    assert client.get(f"/sessions/{new_id()}").status_code == 404
 
 
 # -- the serve command as a process -------------------------------------------------------

@@ -188,6 +188,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
         )
     shown = f"[{args.host}]" if ":" in args.host else args.host
     out.write(f"honeytrace collector on http://{shown}:{port}, storing into {args.db}\n")
+    out.write(f"trace viewer: open http://{shown}:{port}/ in a browser\n")
     out.flush()
     serve(args.db, host=args.host, port=port, api_key=args.api_key, sockets=sockets)
     return 0

@@ -278,6 +278,7 @@ _USAGE_KEYS = {
     "output_tokens": "completion_tokens",
     "total_tokens": "total_tokens",
     "cost": "cost",
+    "cost_usd": "cost",
 }
 
 

@@ -54,7 +54,7 @@ __all__ = ["Store", "StoreBusyError"]
 Body = Mapping[str, Any]
 JsonObject = dict[str, Any]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the viewer's filter indexes (every statement is IF NOT EXISTS)
 
 _COLUMNS = SCALAR_COLUMNS + JSON_COLUMNS
 _SELECT = "SELECT " + ", ".join(_COLUMNS) + ", placeholder FROM events"
@@ -90,6 +90,19 @@ _SCHEMA = (
     # The session list reads only session rows, newest first.
     """CREATE INDEX IF NOT EXISTS events_sessions ON events (start_time)
         WHERE event_type = 'session' AND event_id = session_id""",
+    # The viewer (local/viewer_query.py): the session list's columns (covering, so a filter
+    # checks 100k sessions without reading their rows), then the sessions with an error, with an
+    # event of a type, with a model, and the events that report usage (the cost sort): indexes
+    # instead of scans of every event's JSON. The partial ones hold only the rows they are about.
+    """CREATE INDEX IF NOT EXISTS events_session_list ON events (start_time, event_id, source,
+        duration, end_time, event_type, session_id)
+        WHERE event_type = 'session' AND event_id = session_id""",
+    """CREATE INDEX IF NOT EXISTS events_errors ON events (session_id)
+        WHERE error IS NOT NULL AND error != ''""",
+    "CREATE INDEX IF NOT EXISTS events_types ON events (event_type, session_id)",
+    """CREATE INDEX IF NOT EXISTS events_models ON events (json_extract(config, '$.model'),
+        session_id) WHERE event_type = 'model'""",
+    "CREATE INDEX IF NOT EXISTS events_metrics ON events (session_id) WHERE metrics != '{}'",
 )
 
 # Fields a repeated session create merges into the stored ones, and those it sets when given.
@@ -157,6 +170,12 @@ class Store:
             for statement in _SCHEMA:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The open connection, for read-only queries (:mod:`.viewer_query`); the same
+        one-thread-at-a-time rule applies."""
+        return self._conn
 
     def close(self) -> None:
         """Close the connection; the Store is not usable afterwards. Idempotent."""

@@ -1,5 +1,6 @@
 """The collector's HTTP plumbing: the API's error answers, strict body parsing with the wire
-models, bearer-key checking, and access to the blocking store from async handlers.
+models, bearer-key (or viewer login cookie) checking, and access to the blocking store from
+async handlers.
 
 Every error answer has the API's shape ``{"statusCode", "message", "success": false,
 "errorCode"}``; a validation message names each offending field (``events[0].foo: unknown
@@ -9,23 +10,26 @@ field``).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import hmac
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from honeytrace.local.store import Store, StoreBusyError, is_uuid
 
 __all__ = [
+    "SESSION_COOKIE",
     "ApiError",
     "BearerAuth",
     "StoreAccess",
+    "cookie_token",
     "error_response",
     "fields_of",
     "parse_body",
@@ -35,6 +39,7 @@ __all__ = [
 ]
 
 Model = TypeVar("Model", bound=BaseModel)
+Result = TypeVar("Result")
 
 # Where pydantic's location of an error names the member of a union (``start_time.int``)
 # rather than a field; those members are folded into their field.
@@ -141,6 +146,8 @@ class StoreAccess:
         self.busy_timeout = busy_timeout
         self._lock = threading.Lock()
         self._store: Store | None = None
+        self._read_lock = threading.Lock()
+        self._reader: Store | None = None
 
     def open(self) -> None:
         """Open the store now, so that a path that cannot be a store fails at start-up; a busy
@@ -151,6 +158,19 @@ class StoreAccess:
     async def call(self, method: str, *args: Any) -> Any:
         """Run ``Store.<method>(*args)`` off the event loop and return its result."""
         return await run_in_threadpool(self._call, method, *args)
+
+    async def read(self, query: Callable[..., Result], *args: Any) -> Result:
+        """Run ``query(connection, *args)`` off the event loop (a viewer read query), on a
+        connection of its own: in WAL mode a long search never holds up the writes."""
+        return await run_in_threadpool(self._read, query, *args)
+
+    def _read(self, query: Callable[..., Result], *args: Any) -> Result:
+        with self._read_lock:
+            if self._reader is None:
+                with self._lock:  # the first open may create the schema: one at a time
+                    self._opened()
+                self._reader = Store(self.db_path, busy_timeout=self.busy_timeout)
+            return query(self._reader.connection, *args)
 
     def _call(self, method: str, *args: Any) -> Any:
         with self._lock:
@@ -167,6 +187,10 @@ class StoreAccess:
             if self._store is not None:
                 self._store.close()
                 self._store = None
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
 
 def store_of(request: Request) -> StoreAccess:
@@ -175,31 +199,74 @@ def store_of(request: Request) -> StoreAccess:
     return access
 
 
+SESSION_COOKIE = "honeytrace_login"
+"""The viewer's login cookie (HttpOnly, SameSite=Strict, Path=/), set by ``POST /login``."""
+
+# Reachable without a key: liveness, the login form and its post, and the viewer's code and
+# styles (static files, no data), so that the login page itself can load.
+_OPEN_PATHS = frozenset({"/healthz", "/login", "/logout"})
+_OPEN_PREFIX = "/static/"
+_READS = frozenset({"GET", "HEAD"})
+
+
+def cookie_token(api_key: str) -> str:
+    """The login cookie's value: derived from the key (the key itself never sits in the
+    browser), and the same across restarts with the same key."""
+    return hmac.new(api_key.encode(), b"honeytrace viewer login", hashlib.sha256).hexdigest()
+
+
 class BearerAuth:
-    """ASGI middleware: every request but ``GET /healthz`` needs ``Authorization: Bearer
-    <key>``, compared in constant time; anything else is answered 401."""
+    """ASGI middleware: every request but ``GET /healthz``, the login page and the viewer's
+    static files needs ``Authorization: Bearer <key>``, compared in constant time. A read
+    (GET, HEAD) may carry the login cookie instead; writes always need the bearer key. A
+    browser asking for a page without either is sent to ``/login``; anything else is 401."""
 
     def __init__(self, app: ASGIApp, api_key: str) -> None:
         self.app = app
         self._key = api_key.encode()
+        self._cookie = cookie_token(api_key).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] == "/healthz" or self._allowed(scope):
+        if scope["type"] != "http" or _is_open(scope["path"]) or self._allowed(scope):
             await self.app(scope, receive, send)
             return
-        response: Response = error_response(
-            401,
-            "missing or wrong API key: send Authorization: Bearer <key>",
-            "UNAUTHORIZED",
-            {"WWW-Authenticate": "Bearer"},
-        )
+        headers = dict(scope["headers"])
+        response: Response
+        if scope["method"] in _READS and b"text/html" in headers.get(b"accept", b""):
+            response = RedirectResponse("/login", status_code=303)
+        else:
+            response = error_response(
+                401,
+                "missing or wrong API key: send Authorization: Bearer <key>",
+                "UNAUTHORIZED",
+                {"WWW-Authenticate": "Bearer"},
+            )
         await response(scope, receive, send)
 
     def _allowed(self, scope: Scope) -> bool:
         header = b""
+        cookies = b""
         for name, value in scope["headers"]:
             if name == b"authorization":
                 header = value
-                break
+            elif name == b"cookie":
+                cookies = value
         scheme, _, token = header.partition(b" ")
-        return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self._key)
+        if scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self._key):
+            return True
+        if scope["method"] not in _READS or not cookies:
+            return False
+        login = _cookie(cookies, SESSION_COOKIE.encode())
+        return login is not None and hmac.compare_digest(login, self._cookie)
+
+
+def _is_open(path: str) -> bool:
+    return path in _OPEN_PATHS or path.startswith(_OPEN_PREFIX)
+
+
+def _cookie(header: bytes, name: bytes) -> bytes | None:
+    for part in header.split(b";"):
+        key, _, value = part.strip().partition(b"=")
+        if key == name:
+            return value.strip()
+    return None

@@ -1,5 +1,6 @@
-"""The collector's ASGI app factory: the v1 routes, the legacy routes and the web viewer,
-behind the optional bearer-key check, with every error answered in the API's JSON shape."""
+"""The collector's ASGI app factory: the v1 routes, the legacy routes and the trace viewer,
+behind the optional bearer-key check (the viewer's reads also take its login cookie), with every
+error answered in the API's JSON shape and every answer carrying the viewer's security headers."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from honeytrace.local.collector import legacy, v1, web
+from honeytrace.local.collector import legacy, v1, viewer
 from honeytrace.local.collector._http import ApiError, BearerAuth, StoreAccess, error_response
 from honeytrace.local.store import StoreBusyError
 
@@ -45,7 +46,8 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 
 def create_app(db_path: str, api_key: str | None = None, *, busy_timeout: float = 5.0) -> Starlette:
     """The collector as an ASGI app over the store at ``db_path``; with ``api_key`` every
-    route but ``/healthz`` requires ``Authorization: Bearer <api_key>``. A write that waits
+    route but ``/healthz`` and the login page requires ``Authorization: Bearer <api_key>`` (or,
+    for reads, the cookie that ``POST /login`` sets). A write that waits
     more than ``busy_timeout`` seconds for another process's lock is answered 503 (retry)."""
     access = StoreAccess(db_path, busy_timeout)
 
@@ -55,8 +57,10 @@ def create_app(db_path: str, api_key: str | None = None, *, busy_timeout: float 
         yield
         access.close()
 
-    routes = [*v1.routes(), *legacy.routes(), *web.routes()]
-    middleware = [Middleware(BearerAuth, api_key=api_key)] if api_key else []
+    routes = [*v1.routes(), *legacy.routes(), *viewer.routes()]
+    middleware = [Middleware(viewer.SecurityHeaders)]
+    if api_key:
+        middleware.append(Middleware(BearerAuth, api_key=api_key))
     app = Starlette(
         routes=routes,
         middleware=middleware,
@@ -69,4 +73,5 @@ def create_app(db_path: str, api_key: str | None = None, *, busy_timeout: float 
         },
     )
     app.state.store = access
+    app.state.api_key = api_key
     return app
