@@ -3,7 +3,9 @@ one) driven by Playwright against a real collector filled by real traced code.
 
 Run only these with ``pytest -m browser``; they are part of the normal suite too. The set-up
 installs ``chromium`` with apt-get when it is missing and the suite runs as root, and skips with
-the reason otherwise. Screenshots of the sessions page and a trace go to ``docs/screenshots/``.
+the reason otherwise. Screenshots of the sessions page and a trace go to
+``.test-artifacts/screenshots/`` (``HONEYTRACE_SCREENSHOTS=docs/screenshots`` refreshes the
+README's copies).
 """
 
 from __future__ import annotations
@@ -36,7 +38,12 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+# Every run saves its screenshots (CI keeps them as artifacts of the run); the README's copies
+# in docs/screenshots/ change only on purpose: HONEYTRACE_SCREENSHOTS=docs/screenshots.
+SCREENSHOTS = Path(
+    os.environ.get("HONEYTRACE_SCREENSHOTS")
+    or Path(__file__).resolve().parents[1] / ".test-artifacts" / "screenshots"
+)
 WAIT_MS = 10_000
 KEY = "viewer-s3cret"
 
