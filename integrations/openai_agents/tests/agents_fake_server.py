@@ -1,0 +1,120 @@
+"""A fake OpenAI Responses API on 127.0.0.1 for the real Agents SDK to talk to.
+
+Each ``POST /v1/responses`` is answered with the next scripted turn (text, or function calls);
+``POST /v1/traces/ingest`` (the SDK's own trace exporter) is accepted and kept, so that a test
+can see that the SDK's exporter still runs next to honeytrace without anything leaving the
+machine.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+USAGE = {
+    "input_tokens": 50,
+    "input_tokens_details": {"cached_tokens": 20},
+    "output_tokens": 12,
+    "output_tokens_details": {"reasoning_tokens": 4},
+    "total_tokens": 62,
+}
+
+
+def text(content: str) -> dict[str, Any]:
+    """A turn in which the model answers with ``content``."""
+    return {
+        "id": "msg_1",
+        "type": "message",
+        "status": "completed",
+        "role": "assistant",
+        "content": [{"type": "output_text", "annotations": [], "text": content}],
+    }
+
+
+def call(name: str, arguments: dict[str, Any], call_id: str) -> dict[str, Any]:
+    """A turn in which the model calls a function (a tool, or a handoff)."""
+    return {
+        "id": f"fc_{call_id}",
+        "type": "function_call",
+        "status": "completed",
+        "arguments": json.dumps(arguments),
+        "call_id": call_id,
+        "name": name,
+    }
+
+
+def response(request: dict[str, Any], output: list[dict[str, Any]], number: int) -> dict[str, Any]:
+    return {
+        "id": f"resp_{number}",
+        "object": "response",
+        "created_at": 1741476542,
+        "status": "completed",
+        "error": None,
+        "incomplete_details": None,
+        "instructions": request.get("instructions"),
+        "model": f"{request.get('model')}-2025-04-14",
+        "output": output,
+        "parallel_tool_calls": True,
+        "temperature": request.get("temperature", 1.0),
+        "tool_choice": "auto",
+        "tools": request.get("tools", []),
+        "top_p": 1.0,
+        "usage": USAGE,
+    }
+
+
+class FakeResponses:
+    """The server; ``url`` is the client's ``base_url``. ``script`` holds the coming turns
+    (a list of output items, or ``(status, error body)``)."""
+
+    def __init__(self) -> None:
+        self.script: deque[list[dict[str, Any]] | tuple[int, dict[str, Any]]] = deque()
+        self.requests: list[dict[str, Any]] = []
+        self.ingested: list[dict[str, Any]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = json.loads(raw) if raw else {}
+                if self.path.endswith("/traces/ingest"):
+                    server.ingested.append(body)
+                    self.send(200, {})
+                    return
+                server.requests.append(body)
+                turn = server.script.popleft() if server.script else [text("(no script)")]
+                if isinstance(turn, tuple):
+                    self.send(*turn)
+                else:
+                    self.send(200, response(body, turn, len(server.requests)))
+
+            def send(self, status: int, body: Any) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}/v1"
+
+    def start(self) -> FakeResponses:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

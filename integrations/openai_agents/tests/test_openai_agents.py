@@ -1,0 +1,291 @@
+"""The real Agents SDK against a fake Responses API: what a run records, where it nests, its
+usage and its errors, and the processor's registration."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import logging
+from typing import Any
+
+import agents
+import honeytrace_openai_agents
+import openai
+import pytest
+from agents import (
+    Agent,
+    GuardrailFunctionOutput,
+    InputGuardrailTripwireTriggered,
+    Runner,
+    function_tool,
+    input_guardrail,
+)
+from agents.tracing import get_trace_provider
+from agents_fake_server import FakeResponses, call, text
+
+import honeytrace
+from honeytrace.testing import Capture
+
+USAGE = {
+    "prompt_tokens": 50,
+    "completion_tokens": 12,
+    "total_tokens": 62,
+    "cache_read_tokens": 20,
+    "reasoning_tokens": 4,
+}
+
+
+@honeytrace.trace_tool
+def warehouse_lookup(order_id: str) -> str:
+    return f"{order_id}: shipped"
+
+
+@function_tool
+def order_status(order_id: str) -> str:
+    """Look up where an order is."""
+    return warehouse_lookup(order_id)
+
+
+@input_guardrail
+def polite(ctx: Any, agent: Any, message: Any) -> GuardrailFunctionOutput:
+    rude = "stupid" in str(message)
+    return GuardrailFunctionOutput(output_info={"rude": rude}, tripwire_triggered=rude)
+
+
+def make_agents() -> Agent[Any]:
+    refunds = Agent(name="Refunds", instructions="Handle refunds.", model="gpt-4.1")
+    return Agent(
+        name="Triage",
+        instructions="Route the customer.",
+        model="gpt-4.1",
+        tools=[order_status],
+        handoffs=[refunds],
+        input_guardrails=[polite],
+    )
+
+
+def script_tool_then_handoff(fake: FakeResponses) -> None:
+    fake.script.extend(
+        [
+            [call("order_status", {"order_id": "A-1"}, "call_1")],
+            [call("transfer_to_refunds", {}, "call_2")],
+            [text("Refund issued.")],
+        ]
+    )
+
+
+def tree(capture: Capture) -> list[tuple[str, str, str]]:
+    """``(event_type, name, parent's name)`` of every event, in the order they ended."""
+    names = {event["event_id"]: event["event_name"] for event in capture.events}
+    names.update({item["session_id"]: item["session_name"] for item in capture.sessions})
+    return [
+        (event["event_type"], event["event_name"], names.get(event["parent_id"], "?"))
+        for event in capture.events
+    ]
+
+
+def named(capture: Capture, event_type: str, name: str) -> list[dict[str, Any]]:
+    return [
+        event
+        for event in capture.events
+        if event["event_type"] == event_type and event["event_name"] == name
+    ]
+
+
+RUN_TREE = [
+    ("chain", "polite", "turn 1"),
+    ("model", "response", "turn 1"),
+    ("tool", "warehouse_lookup", "order_status"),
+    ("tool", "order_status", "turn 1"),
+    ("chain", "turn 1", "Triage"),
+    ("model", "response", "turn 2"),
+    ("tool", "handoff", "turn 2"),
+    ("chain", "turn 2", "Triage"),
+    ("chain", "Triage", "Agent workflow"),
+    ("model", "response", "turn 3"),
+    ("chain", "turn 3", "Refunds"),
+    ("chain", "Refunds", "Agent workflow"),
+]
+
+
+def test_a_run_with_a_tool_a_handoff_and_a_guardrail_is_one_session(
+    fake: FakeResponses, honeytrace_capture: Capture
+) -> None:
+    script_tool_then_handoff(fake)
+
+    result = Runner.run_sync(make_agents(), "Where is my refund for A-1?")
+
+    assert result.final_output == "Refund issued."
+    session = honeytrace_capture.session()
+    assert session["session_name"] == "Agent workflow"
+    assert session["metadata"]["agents.trace_id"].startswith("trace_")
+    # The SDK's task span is the run itself, under the session it opened.
+    assert tree(honeytrace_capture) == [*RUN_TREE, ("chain", "Agent workflow", "Agent workflow")]
+
+    responses = named(honeytrace_capture, "model", "response")
+    assert [event["metrics"] for event in responses] == [USAGE] * 3
+    assert {event["metadata"]["usage_source"] for event in responses} == {"reported"}
+    first = responses[0]
+    assert first["inputs"] == {
+        "input": [{"content": "Where is my refund for A-1?", "role": "user"}],
+        "instructions": "Route the customer.",
+    }
+    assert first["config"]["model"] == "gpt-4.1-2025-04-14"
+    assert first["config"]["tools"] == ["order_status", "transfer_to_refunds"]
+    assert first["outputs"]["tool_calls"] == [
+        {
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": "order_status", "arguments": '{"order_id": "A-1"}'},
+        }
+    ]
+    assert responses[2]["outputs"] == {"role": "assistant", "content": "Refund issued."}
+
+    tool = named(honeytrace_capture, "tool", "order_status")[0]
+    assert tool["inputs"] == {"arguments": {"order_id": "A-1"}}
+    assert tool["outputs"] == {"output": "A-1: shipped"}
+    handoff = named(honeytrace_capture, "tool", "handoff")[0]
+    assert handoff["inputs"] == {"from_agent": "Triage"}
+    assert handoff["outputs"] == {"to_agent": "Refunds"}
+    assert named(honeytrace_capture, "chain", "polite")[0]["outputs"] == {"triggered": False}
+    triage = named(honeytrace_capture, "chain", "Triage")[0]
+    assert triage["config"] == {
+        "tools": ["order_status"],
+        "handoffs": ["Refunds"],
+        "output_type": "str",
+    }
+    # Aggregates stay out of metrics: session totals count each model call once.
+    turn = named(honeytrace_capture, "chain", "turn 1")[0]
+    assert "metrics" not in turn or not turn["metrics"]
+    assert turn["metadata"]["usage"]["input_tokens"] == 50
+    assert not any(event.get("error") for event in honeytrace_capture.events)
+
+
+def test_an_async_run_inside_the_apps_session_nests_there(
+    fake: FakeResponses, honeytrace_capture: Capture
+) -> None:
+    script_tool_then_handoff(fake)
+
+    async def support() -> str:
+        async with honeytrace.session("support-desk"):
+            result = await Runner.run(make_agents(), "Where is my refund for A-1?")
+            return str(result.final_output)
+
+    assert asyncio.run(support()) == "Refund issued."
+    session = honeytrace_capture.session()
+    assert session["session_name"] == "support-desk"
+    # The run is a chain in the app's session; the SDK's task span nests in it.
+    assert tree(honeytrace_capture) == [
+        *RUN_TREE,
+        ("chain", "Agent workflow", "Agent workflow"),
+        ("chain", "Agent workflow", "support-desk"),
+    ]
+
+
+def test_a_tripped_guardrail_ends_the_run_with_its_error(
+    fake: FakeResponses, honeytrace_capture: Capture
+) -> None:
+    fake.script.append([text("never read")])
+
+    with pytest.raises(InputGuardrailTripwireTriggered):
+        Runner.run_sync(make_agents(), "you stupid bot")
+
+    guardrail = named(honeytrace_capture, "chain", "polite")[0]
+    assert guardrail["outputs"] == {"triggered": True}
+    # The SDK reports the tripwire on the turn it stopped; the events above it end normally.
+    errors = {event["event_name"]: event.get("error") for event in honeytrace_capture.events}
+    assert errors["turn 1"] == "Guardrail tripwire triggered"
+    assert errors["Triage"] is None
+    assert tree(honeytrace_capture)[-2:] == [
+        ("chain", "Triage", "Agent workflow"),
+        ("chain", "Agent workflow", "Agent workflow"),
+    ]
+    processor = honeytrace_openai_agents.processor()
+    assert processor is not None and processor.open_count == 0
+
+
+def test_an_api_error_is_recorded_on_the_model_event_and_raised(
+    fake: FakeResponses, honeytrace_capture: Capture
+) -> None:
+    body = {"error": {"message": "The server is overloaded", "type": "server_error"}}
+    fake.script.append((500, body))
+
+    with pytest.raises(openai.InternalServerError):
+        Runner.run_sync(make_agents(), "Where is my refund for A-1?")
+
+    response = named(honeytrace_capture, "model", "response")[0]
+    assert response["error"].startswith("Error getting response")
+    assert "overloaded" in response["error"]
+    assert response["metadata"]["usage_source"] == "missing"
+    assert (
+        named(honeytrace_capture, "chain", "turn 1")[0]["parent_id"]
+        == (named(honeytrace_capture, "chain", "Triage")[0]["event_id"])
+    )
+    assert honeytrace_capture.session()["session_name"] == "Agent workflow"
+
+
+def _processors() -> list[Any]:
+    return list(get_trace_provider()._multi_processor._processors)  # type: ignore[attr-defined]
+
+
+def test_next_to_the_sdks_exporter_both_receive_the_run(
+    fake: FakeResponses, honeytrace_capture: Capture
+) -> None:
+    honeytrace_openai_agents.uninstrument()
+    sdk_own = _processors()
+    assert sdk_own and honeytrace_openai_agents.processor() not in sdk_own
+    agents.set_tracing_export_api_key("sk-test")
+    mine = honeytrace_openai_agents.instrument()
+    assert _processors() == [*sdk_own, mine]
+    fake.script.append([text("Hello.")])
+
+    Runner.run_sync(Agent(name="Greeter", model="gpt-4.1"), "Hi")
+    agents.flush_traces()
+
+    exported = [item for body in fake.ingested for item in body["data"]]
+    assert {item.get("object") for item in exported} >= {"trace", "trace.span"}
+    assert [event["event_name"] for event in honeytrace_capture.events][-1] == "Agent workflow"
+    assert named(honeytrace_capture, "model", "response")[0]["metrics"] == USAGE
+
+
+def test_instrument_is_idempotent_and_uninstrument_restores_the_sdks_processors(
+    fake: FakeResponses, honeytrace_capture: Capture
+) -> None:
+    honeytrace_openai_agents.uninstrument()
+    original = _processors()
+    assert honeytrace_openai_agents.instrument() is honeytrace_openai_agents.instrument()
+    assert _processors() == [*original, honeytrace_openai_agents.processor()]
+    honeytrace_openai_agents.instrument(replace=True)
+    honeytrace_openai_agents.instrument(replace=True)
+    assert _processors() == [honeytrace_openai_agents.processor()]
+
+    honeytrace_openai_agents.uninstrument()
+    honeytrace_openai_agents.uninstrument()
+    assert _processors() == original
+    fake.script.append([text("Hello.")])
+    Runner.run_sync(Agent(name="Greeter", model="gpt-4.1"), "Hi")
+    assert honeytrace_capture.events == []
+    assert honeytrace_capture.sessions == []
+
+
+@pytest.mark.parametrize("installed", [None, "0.1.9"])
+def test_a_missing_or_old_sdk_is_one_log_line_and_nothing_else(
+    installed: str | None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    honeytrace_openai_agents.uninstrument()
+    before = _processors()
+    real_version = importlib.metadata.version
+
+    def version(name: str) -> str:
+        if name != "openai-agents":
+            return real_version(name)
+        if installed is None:
+            raise importlib.metadata.PackageNotFoundError(name)
+        return installed
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    with caplog.at_level(logging.DEBUG, logger="honeytrace"):
+        assert honeytrace_openai_agents.instrument() is None
+    assert len(caplog.records) == 1
+    assert "openai-agents" in caplog.records[0].getMessage()
+    assert _processors() == before
