@@ -27,11 +27,13 @@ cannot make the processor grow without bound (the excess is not traced)."""
 class _Node:
     """The honeytrace event of one SDK trace or span."""
 
-    __slots__ = ("entered", "event")
+    __slots__ = ("alias", "entered", "event")
 
-    def __init__(self, event: honeytrace.Span, entered: bool) -> None:
+    def __init__(self, event: honeytrace.Span, entered: bool, alias: bool = False) -> None:
         self.event = event
         self.entered = entered
+        self.alias = alias
+        """A span folded into another span's event (the run's task span into the trace's)."""
 
 
 def _open(event: honeytrace.Span, parent: _Node | None) -> _Node:
@@ -117,6 +119,16 @@ class HoneytraceProcessor:
         start = start_fields(span.span_data)
         with self._lock:
             parent = self._nodes.get(span.parent_id or "") or self._nodes.get(span.trace_id)
+        if (
+            start.metadata.get("agents.span") == "task"
+            and span.parent_id is None
+            and parent is not None
+            and not parent.alias
+        ):
+            # The SDK's task span is the run itself: one event, not the run named twice.
+            with self._lock:
+                self._nodes[span.span_id] = _Node(parent.event, parent.entered, alias=True)
+            return
         event = honeytrace.span(
             start.name,
             start.event_type,  # type: ignore[arg-type]  # one of the mapping's literals
@@ -138,7 +150,8 @@ class HoneytraceProcessor:
         try:
             self._record(node.event, span)
         finally:
-            _close(node)
+            if not node.alias:
+                _close(node)
 
     @staticmethod
     def _record(event: honeytrace.Span, span: Any) -> None:
