@@ -109,8 +109,9 @@ def order_status(order_id: str) -> str:
 
 @input_guardrail
 def on_topic(ctx: RunContextWrapper[Any], agent: Agent[Any], text: Any) -> GuardrailFunctionOutput:
+    """Stop the run before any model call when the question is not about an order."""
     off_topic = "poem" in str(text).lower()
-    return GuardrailFunctionOutput(output_info={"off_topic": off_topic}, tripwire_triggered=off_topic)
+    return GuardrailFunctionOutput({"off_topic": off_topic}, tripwire_triggered=off_topic)
 
 
 def main() -> None:

@@ -66,6 +66,50 @@ def response(request: dict[str, Any], output: list[dict[str, Any]], number: int)
     }
 
 
+def sse(request: dict[str, Any], output: list[dict[str, Any]], number: int) -> str:
+    """The same turn as a Responses API event stream: created, text deltas, completed."""
+    final = response(request, output, number)
+    started = {**final, "status": "in_progress", "output": [], "usage": None}
+    events: list[dict[str, Any]] = [{"type": "response.created", "response": started}]
+    for index, item in enumerate(output):
+        for part in item.get("content", []):
+            for word in part.get("text", "").split(" "):
+                events.append(
+                    {
+                        "type": "response.output_text.delta",
+                        "item_id": item["id"],
+                        "output_index": index,
+                        "content_index": 0,
+                        "delta": f"{word} ",
+                        "logprobs": [],
+                    }
+                )
+    events.append({"type": "response.completed", "response": final})
+    lines = []
+    for sequence, event in enumerate(events):
+        event["sequence_number"] = sequence
+        lines.append(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n")
+    return "".join(lines)
+
+
+def chat_completion(request: dict[str, Any], content: str) -> dict[str, Any]:
+    """A Chat Completions answer (for ``OpenAIChatCompletionsModel``)."""
+    message = {"role": "assistant", "content": content, "refusal": None}
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1741569952,
+        "model": f"{request.get('model')}-2025-04-14",
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
+        "usage": {
+            "prompt_tokens": 30,
+            "completion_tokens": 7,
+            "total_tokens": 37,
+            "prompt_tokens_details": {"cached_tokens": 10},
+        },
+    }
+
+
 class FakeResponses:
     """The server; ``url`` is the client's ``base_url``. ``script`` holds the coming turns
     (a list of output items, or ``(status, error body)``)."""
@@ -88,8 +132,21 @@ class FakeResponses:
                 turn = server.script.popleft() if server.script else [text("(no script)")]
                 if isinstance(turn, tuple):
                     self.send(*turn)
+                elif self.path.endswith("/chat/completions"):
+                    words = [part["text"] for item in turn for part in item.get("content", [])]
+                    self.send(200, chat_completion(body, " ".join(words)))
+                elif body.get("stream"):
+                    self.send_stream(sse(body, turn, len(server.requests)))
                 else:
                     self.send(200, response(body, turn, len(server.requests)))
+
+            def send_stream(self, text: str) -> None:
+                data = text.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def send(self, status: int, body: Any) -> None:
                 data = json.dumps(body).encode()

@@ -16,12 +16,15 @@ from agents import (
     Agent,
     GuardrailFunctionOutput,
     InputGuardrailTripwireTriggered,
+    ModelSettings,
+    OpenAIChatCompletionsModel,
     Runner,
     function_tool,
     input_guardrail,
 )
 from agents.tracing import get_trace_provider
 from agents_fake_server import FakeResponses, call, text
+from openai import AsyncOpenAI
 
 import honeytrace
 from honeytrace.testing import Capture
@@ -285,3 +288,64 @@ def test_a_missing_or_old_sdk_is_one_log_line_and_nothing_else(
     assert len(caplog.records) == 1
     assert "openai-agents" in caplog.records[0].getMessage()
     assert _processors() == before
+
+
+def test_a_streamed_run_records_the_same_tree(
+    fake: FakeResponses, honeytrace_capture: Capture
+) -> None:
+    script_tool_then_handoff(fake)
+
+    async def streamed() -> tuple[str, int]:
+        result = Runner.run_streamed(make_agents(), "Where is my refund for A-1?")
+        deltas = 0
+        async for event in result.stream_events():
+            deltas += getattr(event, "type", "") == "raw_response_event"
+        return str(result.final_output), deltas
+
+    output, deltas = asyncio.run(streamed())
+
+    assert output == "Refund issued." and deltas > 0
+    assert fake.requests[0]["stream"] is True
+    assert honeytrace_capture.session()["session_name"] == "Agent workflow"
+    # Streaming, the SDK runs the guardrail beside the first turn, under the agent.
+    assert sorted(tree(honeytrace_capture)) == sorted(
+        [("chain", "polite", "Triage"), *RUN_TREE[1:]]
+    )
+    responses = named(honeytrace_capture, "model", "response")
+    assert [event["metrics"] for event in responses] == [USAGE] * 3
+    assert responses[2]["outputs"]["content"] == "Refund issued."
+
+
+def test_a_chat_completions_model_is_a_generation_event(
+    fake: FakeResponses, honeytrace_capture: Capture
+) -> None:
+    fake.script.append([text("Bonjour!")])
+    client = AsyncOpenAI(api_key="sk-test", base_url=fake.url, max_retries=0)
+    model = OpenAIChatCompletionsModel(model="gpt-4.1-mini", openai_client=client)
+    agent = Agent(
+        name="Greeter",
+        instructions="Greet in French.",
+        model=model,
+        model_settings=ModelSettings(temperature=0.3),
+    )
+
+    assert Runner.run_sync(agent, "Hello").final_output == "Bonjour!"
+
+    (generation,) = named(honeytrace_capture, "model", "generation")
+    assert generation["inputs"] == {
+        "messages": [
+            {"content": "Greet in French.", "role": "system"},
+            {"role": "user", "content": "Hello"},
+        ]
+    }
+    assert generation["config"]["model"] == "gpt-4.1-mini"
+    assert generation["config"]["temperature"] == 0.3
+    assert generation["outputs"]["content"] == "Bonjour!"
+    assert generation["metrics"] == {
+        "prompt_tokens": 30,
+        "completion_tokens": 7,
+        "total_tokens": 37,
+        "cache_read_tokens": 10,
+    }
+    assert generation["metadata"]["usage_source"] == "reported"
+    assert tree(honeytrace_capture)[0] == ("model", "generation", "turn 1")
