@@ -10,6 +10,7 @@ from typing import Any
 
 import agents
 import honeytrace_openai_agents
+import honeytrace_openai_agents._processor as processor_module
 import openai
 import pytest
 from agents import (
@@ -18,11 +19,12 @@ from agents import (
     InputGuardrailTripwireTriggered,
     ModelSettings,
     OpenAIChatCompletionsModel,
+    RunConfig,
     Runner,
     function_tool,
     input_guardrail,
 )
-from agents.tracing import get_trace_provider
+from agents.tracing import custom_span, get_trace_provider
 from agents_fake_server import FakeResponses, call, text
 from openai import AsyncOpenAI
 
@@ -349,3 +351,56 @@ def test_a_chat_completions_model_is_a_generation_event(
     }
     assert generation["metadata"]["usage_source"] == "reported"
     assert tree(honeytrace_capture)[0] == ("model", "generation", "turn 1")
+
+
+def test_what_the_sdk_keeps_out_of_its_spans_stays_out(
+    fake: FakeResponses, honeytrace_capture: Capture
+) -> None:
+    fake.script.extend([[call("order_status", {"order_id": "A-1"}, "call_1")], [text("Done.")]])
+    agent = Agent(name="Triage", model="gpt-4.1", tools=[order_status])
+
+    Runner.run_sync(agent, "secret", run_config=RunConfig(trace_include_sensitive_data=False))
+
+    response = named(honeytrace_capture, "model", "response")[0]
+    assert "secret" not in str(response)
+    assert not response.get("outputs")
+    assert response["metrics"] == USAGE  # usage is not sensitive: it is kept
+    tool = named(honeytrace_capture, "tool", "order_status")[0]
+    assert tool["inputs"] == {"arguments": None}
+    assert tool["outputs"] == {"output": None}
+
+
+def test_a_trace_block_with_custom_spans_is_one_session_with_its_metadata(
+    honeytrace_capture: Capture,
+) -> None:
+    run = agents.trace("nightly-report", group_id="thread-7", metadata={"tenant": "acme"})
+    with run, custom_span("load", {"rows": 3}):
+        pass
+
+    session = honeytrace_capture.session()
+    assert session["session_name"] == "nightly-report"
+    assert session["metadata"]["agents.group_id"] == "thread-7"
+    assert session["metadata"]["agents.metadata"] == {"tenant": "acme"}
+    load = named(honeytrace_capture, "chain", "load")[0]
+    assert load["parent_id"] == session["session_id"]
+    assert load["metadata"]["data"] == {"rows": 3}
+
+
+def test_spans_that_never_end_are_bounded(
+    monkeypatch: pytest.MonkeyPatch, honeytrace_capture: Capture
+) -> None:
+    monkeypatch.setattr(processor_module, "MAX_OPEN", 3)
+    mine = honeytrace_openai_agents.processor()
+    assert mine is not None
+    with agents.trace("leaky"):
+        spans = [custom_span(f"open {n}") for n in range(5)]
+        for span in spans:
+            span.start()
+        assert mine.open_count == 3  # the trace and two spans; the rest are not traced
+        for span in spans:
+            span.finish()
+    assert mine.open_count == 0
+    assert sorted(event["event_name"] for event in honeytrace_capture.events) == [
+        "open 0",
+        "open 1",
+    ]

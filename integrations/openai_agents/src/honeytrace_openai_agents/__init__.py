@@ -32,7 +32,7 @@ MIN_VERSION = (0, 2)
 
 _logger = logging.getLogger("honeytrace")
 _lock = threading.Lock()
-_processor: HoneytraceProcessor | None = None
+_instance: HoneytraceProcessor | None = None
 _registered = False
 _replaced: list[Any] | None = None
 """The processors ``instrument(replace=True)`` took out, put back by ``uninstrument()``."""
@@ -68,7 +68,7 @@ def _current_processors() -> list[Any] | None:
 
 def processor() -> HoneytraceProcessor | None:
     """The processor :func:`instrument` registered, or ``None`` before it did."""
-    return _processor
+    return _instance
 
 
 def instrument(*, replace: bool = False) -> HoneytraceProcessor | None:
@@ -80,27 +80,27 @@ def instrument(*, replace: bool = False) -> HoneytraceProcessor | None:
     (``set_trace_processors``), so nothing is sent anywhere else. Idempotent: calling again
     registers nothing twice (``replace=True`` later still replaces the others).
     """
-    global _processor, _registered, _replaced
+    global _instance, _registered, _replaced
     with _lock:
         if not _supported():
             return None
         from agents.tracing import TracingProcessor, add_trace_processor, set_trace_processors
 
-        if _processor is None:
+        if _instance is None:
             kind = type("HoneytraceProcessor", (HoneytraceProcessor, TracingProcessor), {})
-            _processor = kind()
-        _processor.active = True
-        registered: Any = _processor  # a TracingProcessor: its class derives from it above
+            _instance = kind()
+        _instance.active = True
+        registered: Any = _instance  # a TracingProcessor: its class derives from it above
         if replace:
             before = _current_processors() or []
-            others = [item for item in before if item is not _processor]
+            others = [item for item in before if item is not _instance]
             if others and _replaced is None:
                 _replaced = others
             set_trace_processors([registered])
         elif not _registered:
             add_trace_processor(registered)
         _registered = True
-        return _processor
+        return _instance
 
 
 def uninstrument() -> None:
@@ -108,16 +108,16 @@ def uninstrument() -> None:
     put back. Spans already open still end their events."""
     global _registered, _replaced
     with _lock:
-        if _processor is None or not _registered:
+        if _instance is None or not _registered:
             return
         from agents.tracing import set_trace_processors
 
         current = _current_processors()
         if current is not None:
-            remaining = [item for item in current if item is not _processor]
+            remaining = [item for item in current if item is not _instance]
             set_trace_processors([*(_replaced or []), *remaining])
             _registered = False
         # Where the SDK's list cannot be read, the processor stays registered, switched off
         # (on_*_start does nothing while inactive).
-        _processor.active = False
+        _instance.active = False
         _replaced = None
