@@ -96,24 +96,31 @@ def test_a_stream_is_assembled_with_its_usage_and_time_to_first_token(
     assert honeytrace_capture.session()["session_id"] == event["parent_id"]
 
 
-def test_async_calls_and_streams_are_traced(
+def test_async_calls_streams_and_chats_are_traced(
     fake: FakeGemini, client: genai.Client, honeytrace_capture: Capture
 ) -> None:
-    fake.script.extend([text("First answer."), text("Second answer here.")])
+    fake.script.extend([text("First answer."), text("Second answer here."), text("Third.")])
 
-    async def both() -> tuple[str | None, str]:
+    async def three() -> tuple[str | None, str, str | None]:
         async with honeytrace.session("async-support"):
             first = await client.aio.models.generate_content(model=MODEL, contents="One?")
             stream = await client.aio.models.generate_content_stream(model=MODEL, contents="Two?")
             pieces = [chunk.text or "" async for chunk in stream]
-        return first.text, "".join(pieces)
+            chat = client.aio.chats.create(model=MODEL)
+            third = await chat.send_message("Three?")
+        return first.text, "".join(pieces), third.text
 
-    assert asyncio.run(both()) == ("First answer.", "Second answer here.")
-    first, second = model_events(honeytrace_capture)
+    assert asyncio.run(three()) == ("First answer.", "Second answer here.", "Third.")
+    first, second, third = model_events(honeytrace_capture)
     session = honeytrace_capture.session()
-    assert [first["event_name"], second["event_name"]] == [GENERATE, STREAM]
-    assert {first["parent_id"], second["parent_id"]} == {session["session_id"]}
+    assert [first["event_name"], second["event_name"], third["event_name"]] == [
+        GENERATE,
+        STREAM,
+        GENERATE,
+    ]
+    assert {first["parent_id"], second["parent_id"], third["parent_id"]} == {session["session_id"]}
     assert second["outputs"]["content"] == "Second answer here."
+    assert third["inputs"] == {"messages": [user("Three?")]}
     assert first["metrics"] == USAGE
     assert second["metrics"]["time_to_first_token_ms"] > 0
 
@@ -257,3 +264,49 @@ def test_a_missing_or_old_sdk_is_one_log_line_and_nothing_else(
     assert len(caplog.records) == 1
     assert "google-genai" in caplog.records[0].getMessage()
     assert not hasattr(genai.models.Models.generate_content, "__wrapped__")
+
+
+def test_a_stream_left_early_ends_its_event_with_what_came(
+    fake: FakeGemini, client: genai.Client, honeytrace_capture: Capture
+) -> None:
+    fake.script.append(text("Refunds take five business days."))
+
+    for chunk in client.models.generate_content_stream(model=MODEL, contents="Refunds?"):
+        assert chunk.text == "Refunds"
+        break
+
+    (event,) = model_events(honeytrace_capture)
+    assert event["outputs"]["content"] == "Refunds"
+    assert event["metadata"]["stream_closed_early"] is True
+    assert event["metadata"]["usage_source"] == "reported"  # the prompt count came first
+
+
+def test_images_and_function_results_are_described_not_copied(
+    fake: FakeGemini, client: genai.Client, honeytrace_capture: Capture
+) -> None:
+    fake.script.append(text("A cat."))
+    image = types.Part.from_bytes(data=b"\x89PNG" + bytes(1000), mime_type="image/png")
+    answer = types.Part.from_function_response(name="lookup", response={"found": True})
+
+    client.models.generate_content(
+        model=MODEL,
+        contents=[
+            types.Content(role="user", parts=[types.Part.from_text(text="What is it?"), image]),
+            types.Content(role="user", parts=[answer]),
+        ],
+    )
+
+    (event,) = model_events(honeytrace_capture)
+    assert event["inputs"]["messages"] == [
+        {
+            "role": "user",
+            "parts": [
+                {"text": "What is it?"},
+                {"inline_data": {"mime_type": "image/png", "bytes": 1004}},
+            ],
+        },
+        {
+            "role": "user",
+            "parts": [{"function_response": {"name": "lookup", "response": {"found": True}}}],
+        },
+    ]
