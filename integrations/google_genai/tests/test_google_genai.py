@@ -210,6 +210,8 @@ def test_an_api_error_is_recorded_and_raised_unchanged(
     (event,) = model_events(honeytrace_capture)
     assert "ClientError: 400 INVALID_ARGUMENT" in event["error"]
     assert "invalid argument" in event["error"]
+    assert event["metadata"]["status_code"] == 400
+    assert event["metadata"]["error_code"] == "INVALID_ARGUMENT"
     assert event["metadata"]["usage_source"] == "missing"
     assert not event.get("metrics")
 

@@ -80,6 +80,8 @@ def error_metadata(exc: BaseException) -> dict[str, Any]:
     """Status code, request id and the provider's error type/code of an API error."""
     found: dict[str, Any] = {}
     status = getattr(exc, "status_code", None)
+    if not isinstance(status, int):
+        status = getattr(exc, "code", None)  # google-genai's APIError: code=400
     if isinstance(status, int):
         found["status_code"] = status
     request_id = getattr(exc, "request_id", None)
@@ -95,6 +97,9 @@ def error_metadata(exc: BaseException) -> dict[str, Any]:
             value = details.get(key)
         if isinstance(value, str) and value != "error":
             found[f"error_{key}"] = value
+    state = getattr(exc, "status", None)  # google-genai's APIError: status="INVALID_ARGUMENT"
+    if isinstance(state, str) and "error_code" not in found:
+        found["error_code"] = state
     return found
 
 

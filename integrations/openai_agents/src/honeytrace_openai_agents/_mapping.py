@@ -207,6 +207,7 @@ def _response(data: Any) -> End:
             end.inputs = {**(end.inputs or {}), "instructions": instructions}
         end.outputs = _response_outputs(response)
         end.metadata["response_id"] = response.id
+        end.metadata["response_model"] = response.model
         end.metadata["status"] = getattr(response, "status", None)
         if usage is None:
             usage = getattr(response, "usage", None)
