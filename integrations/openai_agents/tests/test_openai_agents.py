@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import logging
+import threading
 from typing import Any
 
 import agents
@@ -404,3 +405,26 @@ def test_spans_that_never_end_are_bounded(
         "open 0",
         "open 1",
     ]
+
+
+def test_a_span_started_on_another_thread_nests_under_its_sdk_parent(
+    honeytrace_capture: Capture,
+) -> None:
+    def worker(parent: Any) -> None:
+        # Neither the SDK's nor honeytrace's current span crosses into a plain thread: the
+        # event is placed by the SDK's parent id alone, and is not left current here.
+        with custom_span("in a thread", parent=parent):
+            assert honeytrace.current_event_id() is None
+
+    with agents.trace("fan-out"), custom_span("step") as step:
+        thread = threading.Thread(target=worker, args=(step,))
+        thread.start()
+        thread.join(timeout=10)
+
+    session = honeytrace_capture.session()
+    step_event = named(honeytrace_capture, "chain", "step")[0]
+    assert step_event["parent_id"] == session["session_id"]
+    assert (
+        named(honeytrace_capture, "chain", "in a thread")[0]["parent_id"]
+        == (step_event["event_id"])
+    )
