@@ -13,6 +13,7 @@ import pytest
 from genai_fake_server import FakeGemini, error, function_call, text
 from google import genai
 from google.genai import errors, types
+from pydantic import BaseModel
 
 import honeytrace
 from honeytrace.testing import Capture
@@ -312,3 +313,25 @@ def test_images_and_function_results_are_described_not_copied(
             "parts": [{"function_response": {"name": "lookup", "response": {"found": True}}}],
         },
     ]
+
+
+class Refund(BaseModel):
+    order_id: str
+    days: int
+
+
+def test_a_structured_output_request_records_its_schema_by_name(
+    fake: FakeGemini, client: genai.Client, honeytrace_capture: Capture
+) -> None:
+    fake.script.append(text('{"order_id": "A-1", "days": 5}'))
+    config = types.GenerateContentConfig(
+        response_mime_type="application/json", response_schema=Refund
+    )
+
+    response = client.models.generate_content(model=MODEL, contents="Refund?", config=config)
+
+    assert response.parsed == Refund(order_id="A-1", days=5)
+    (event,) = model_events(honeytrace_capture)
+    assert event["config"]["response_schema"] == "Refund"
+    assert event["config"]["response_mime_type"] == "application/json"
+    assert event["outputs"]["content"] == '{"order_id": "A-1", "days": 5}'

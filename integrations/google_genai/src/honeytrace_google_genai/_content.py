@@ -21,6 +21,8 @@ _SKIPPED_CONFIG = frozenset({"http_options", "automatic_function_calling"})
 
 
 def _dump(value: Any) -> Any:
+    if isinstance(value, type):  # response_schema=MyModel: recorded by name
+        return value.__name__
     dump = getattr(value, "model_dump", None)
     if callable(dump):
         return dump(exclude_none=True)
