@@ -32,8 +32,8 @@ class _Node:
     def __init__(self, event: honeytrace.Span, entered: bool, alias: bool = False) -> None:
         self.event = event
         self.entered = entered
+        # True for a span folded into another's event (the run's task span into the trace's).
         self.alias = alias
-        """A span folded into another span's event (the run's task span into the trace's)."""
 
 
 def _open(event: honeytrace.Span, parent: _Node | None) -> _Node:
