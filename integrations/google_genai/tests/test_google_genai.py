@@ -10,7 +10,7 @@ from typing import Any
 
 import honeytrace_google_genai
 import pytest
-from genai_fake_server import FakeGemini, error, function_call, text
+from genai_fake_server import Answer, FakeGemini, error, function_call, text
 from google import genai
 from google.genai import errors, types
 from pydantic import BaseModel
@@ -335,3 +335,28 @@ def test_a_structured_output_request_records_its_schema_by_name(
     assert event["config"]["response_schema"] == "Refund"
     assert event["config"]["response_mime_type"] == "application/json"
     assert event["outputs"]["content"] == '{"order_id": "A-1", "days": 5}'
+
+
+def test_thought_summaries_are_kept_apart_from_the_answer(
+    fake: FakeGemini, client: genai.Client, honeytrace_capture: Capture
+) -> None:
+    fake.script.append(
+        Answer([{"text": "Refunds policy says 5 days.", "thought": True}, {"text": "5 days."}])
+    )
+    thinking = types.ThinkingConfig(include_thoughts=True, thinking_budget=512)
+
+    response = client.models.generate_content(
+        model=MODEL,
+        contents="Refunds?",
+        config=types.GenerateContentConfig(thinking_config=thinking),
+    )
+
+    assert response.text == "5 days."
+    (event,) = model_events(honeytrace_capture)
+    assert event["outputs"] == {
+        "role": "model",
+        "content": "5 days.",
+        "thoughts": "Refunds policy says 5 days.",
+    }
+    assert event["config"]["thinking_config"] == {"include_thoughts": True, "thinking_budget": 512}
+    assert event["metrics"]["reasoning_tokens"] == 6
