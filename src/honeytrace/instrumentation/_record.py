@@ -14,6 +14,7 @@ from time import perf_counter_ns
 from typing import Any, Protocol
 
 import honeytrace
+from honeytrace.instrumentation._usage import usage_source
 
 __all__ = ["Accumulator", "Endpoint", "Request", "Result", "TracedCall", "error_metadata"]
 
@@ -79,6 +80,8 @@ def error_metadata(exc: BaseException) -> dict[str, Any]:
     """Status code, request id and the provider's error type/code of an API error."""
     found: dict[str, Any] = {}
     status = getattr(exc, "status_code", None)
+    if not isinstance(status, int):
+        status = getattr(exc, "code", None)  # google-genai's APIError: code=400
     if isinstance(status, int):
         found["status_code"] = status
     request_id = getattr(exc, "request_id", None)
@@ -94,6 +97,9 @@ def error_metadata(exc: BaseException) -> dict[str, Any]:
             value = details.get(key)
         if isinstance(value, str) and value != "error":
             found[f"error_{key}"] = value
+    state = getattr(exc, "status", None)  # google-genai's APIError: status="INVALID_ARGUMENT"
+    if isinstance(state, str) and "error_code" not in found:
+        found["error_code"] = state
     return found
 
 
@@ -132,12 +138,16 @@ class TracedCall:
         self.ended = True
         span = self.span
         try:
-            if result is not None:
-                if result.outputs is not None:
-                    span.set_outputs(result.outputs)
-                span.enrich(metrics=result.metrics or None, metadata=result.metadata or None)
-                if result.error is not None and error is None:
-                    span.set_error(result.error)
+            if result is None:
+                result = Result()
+            if result.outputs is not None:
+                span.set_outputs(result.outputs)
+            metadata = result.metadata
+            if "usage_source" not in metadata:
+                metadata = {**metadata, "usage_source": usage_source(result.metrics)}
+            span.enrich(metrics=result.metrics or None, metadata=metadata)
+            if result.error is not None and error is None:
+                span.set_error(result.error)
             if error is not None:
                 span.enrich(metadata=error_metadata(error) or None)
         finally:
