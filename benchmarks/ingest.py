@@ -100,14 +100,9 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def _collector(db_path: str) -> Iterator[int]:
     port = _free_port()
-    code = (
-        "from honeytrace.local.collector import serve; "
-        f"serve({db_path!r}, port={port})"
-    )
+    code = f"from honeytrace.local.collector import serve; serve({db_path!r}, port={port})"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    process = subprocess.Popen(
-        [sys.executable, "-c", code], env=env, stderr=subprocess.DEVNULL
-    )
+    process = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
         while True:

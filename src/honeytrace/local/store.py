@@ -58,6 +58,22 @@ SCHEMA_VERSION = 1
 
 _COLUMNS = SCALAR_COLUMNS + JSON_COLUMNS
 _SELECT = "SELECT " + ", ".join(_COLUMNS) + ", placeholder FROM events"
+# The two statements of a batch, each prepared once (sqlite3 caches them by text) and run
+# with executemany: every event row has every column, in this order.
+_INSERT_EVENT = (
+    f"INSERT OR IGNORE INTO events ({', '.join(_COLUMNS)})"
+    f" VALUES ({', '.join('?' * len(_COLUMNS))})"
+)
+_PLACEHOLDER_FIELDS = ("event_name", "source", "start_time", "end_time", "duration")
+_DESCRIBE_PLACEHOLDER = (
+    "UPDATE events SET "
+    + ", ".join(f"{name} = coalesce(?, {name})" for name in _PLACEHOLDER_FIELDS)
+    + " WHERE event_id = ? AND placeholder = 1"
+)
+_INSERT_PLACEHOLDER = (
+    "INSERT OR IGNORE INTO events (event_id, session_id, event_type, event_name, source,"
+    " start_time, placeholder) VALUES (?, ?, 'session', 'unknown', 'unknown', ?, 1)"
+)
 
 _SCHEMA = (
     # Times and duration have no declared type on purpose: SQLite then keeps each value as
@@ -177,8 +193,8 @@ class Store:
         ``session_name``, else ``event_name``, else "unknown"; ``source`` defaults to "unknown"
         and ``start_time`` to now.
         """
-        given = body.get("session_id")
-        session_id = given if isinstance(given, str) and is_uuid(given) else str(uuid.uuid4())
+        given = _lower_id(body.get("session_id"))
+        session_id = given if given is not None and is_uuid(given) else str(uuid.uuid4())
         name = body.get("session_name") or body.get("event_name")
         with self._write() as conn:
             self._upsert_session(conn, session_id, {**body, "event_name": name})
@@ -186,19 +202,59 @@ class Store:
         assert stored is not None  # committed just above; rows are never deleted
         return stored
 
-    def add_events(self, session_id: str | None, events: Iterable[Body]) -> list[str]:
+    def add_events(
+        self,
+        session_id: str | None,
+        events: Iterable[Body],
+        placeholders: Mapping[str, Body] | None = None,
+    ) -> list[str]:
         """Add events, as create-event-batch does; returns their ids, in order.
 
         ``session_id`` overrides each event's own; when None, each event keeps its own
         (a fresh session id when it has none). ``parent_id`` defaults to the session, a
         missing ``event_id`` gets a UUIDv4, and a session event whose id is its session's is
-        merged like a session create. All events are committed in one transaction.
+        merged like a session create. Ids are stored in lower case. All events are committed
+        in one transaction, written with one prepared statement (``executemany``).
+
+        ``placeholders`` (session id -> ``event_name``, ``source``, ``start_time``,
+        ``end_time``, ``duration``) names and times the sessions of these events that are still
+        placeholders (the OTLP ingest: a trace's root span describes its session); a real
+        session create is left as it is, and a later one still fills these in.
         """
+        forced = _lower_id(session_id)
         ids: list[str] = []
-        sessions_seen: set[str] = set()
+        rows: list[tuple[Any, ...]] = []
+        sessions: dict[str, Any] = {}  # session id -> start time of its first event
+        upserts: list[tuple[str, Body]] = []
+        for body in events:
+            sid = forced or _lower_id(body.get("session_id")) or str(uuid.uuid4())
+            eid = _lower_id(body.get("event_id")) or str(uuid.uuid4())
+            ids.append(eid)
+            event_type = body.get("event_type") or "chain"
+            if eid == sid and event_type == "session":
+                upserts.append((sid, body))
+                continue
+            if sid not in sessions:
+                sessions[sid] = body.get("start_time")
+            rows.append(_event_row(body, eid, sid, _lower_id(body.get("parent_id")) or sid))
         with self._write() as conn:
-            for event in events:
-                ids.append(self._insert_event(conn, session_id, event, sessions_seen))
+            for sid, body in upserts:
+                self._upsert_session(conn, sid, body)
+            if sessions:
+                now = _now_ms()
+                conn.executemany(
+                    _INSERT_PLACEHOLDER,
+                    [(sid, sid, t if is_number(t) else now) for sid, t in sessions.items()],
+                )
+            if placeholders:
+                conn.executemany(
+                    _DESCRIBE_PLACEHOLDER,
+                    [
+                        (*(fields.get(key) for key in _PLACEHOLDER_FIELDS), sid.lower())
+                        for sid, fields in placeholders.items()
+                    ],
+                )
+            conn.executemany(_INSERT_EVENT, rows)
         return ids
 
     def add_event(self, event: Body) -> str:
@@ -211,6 +267,7 @@ class Store:
         ``config`` and ``user_properties`` (shallow), replace ``outputs`` (None keeps them), set
         ``duration`` and ``end_time``, and ``children_ids`` when non-empty. Other keys are
         ignored. Raises :class:`KeyError` when no event has this id."""
+        event_id = event_id.lower()
         with self._write() as conn:
             row = conn.execute(_SELECT + " WHERE event_id = ?", (event_id,)).fetchone()
             if row is None:
@@ -228,44 +285,6 @@ class Store:
             if body.get("children_ids"):
                 changes["children_ids"] = list(body["children_ids"])
             _update_row(conn, event_id, changes)
-
-    def _insert_event(
-        self,
-        conn: sqlite3.Connection,
-        session_id: str | None,
-        body: Body,
-        sessions_seen: set[str],
-    ) -> str:
-        session_id = session_id or body.get("session_id") or str(uuid.uuid4())
-        event_id = body.get("event_id") or str(uuid.uuid4())
-        if event_id == session_id and body.get("event_type") == "session":
-            self._upsert_session(conn, session_id, body)
-            return event_id
-        if session_id not in sessions_seen:  # once per batch, not once per event
-            self._ensure_session(conn, session_id, body.get("start_time"))
-            sessions_seen.add(session_id)
-        row = _event_values(body)
-        row.update(
-            event_id=event_id,
-            session_id=session_id,
-            parent_id=body.get("parent_id") or session_id,
-            # The legacy routes let an event omit its type: the neutral kind is assumed.
-            event_type=body.get("event_type") or "chain",
-        )
-        _insert_row(conn, row, or_ignore=True)
-        return event_id
-
-    def _ensure_session(
-        self, conn: sqlite3.Connection, session_id: str, start_time: object
-    ) -> None:
-        """Make a placeholder session row for events that arrived before their session."""
-        if not is_number(start_time):
-            start_time = _now_ms()
-        conn.execute(
-            "INSERT OR IGNORE INTO events (event_id, session_id, event_type, event_name, source,"
-            " start_time, placeholder) VALUES (?, ?, 'session', 'unknown', 'unknown', ?, 1)",
-            (session_id, session_id, start_time),
-        )
 
     def _upsert_session(self, conn: sqlite3.Connection, session_id: str, body: Body) -> None:
         row = conn.execute(_SELECT + " WHERE event_id = ?", (session_id,)).fetchone()
@@ -315,13 +334,16 @@ class Store:
     def get_event(self, event_id: str) -> JsonObject | None:
         """The event (or session) with this id, as the API's JSON, or None."""
         with _busy_as_error():
-            row = self._conn.execute(_SELECT + " WHERE event_id = ?", (event_id,)).fetchone()
+            row = self._conn.execute(
+                _SELECT + " WHERE event_id = ?", (event_id.lower(),)
+            ).fetchone()
         return None if row is None else _row_to_event(row)
 
     def session_tree(self, session_id: str) -> JsonObject | None:
         """The session event with its events nested under ``children`` lists (by start time,
         then arrival) and its ``totals``, or None for an unknown session; see
         :func:`honeytrace.local.query.build_tree` for the details."""
+        session_id = session_id.lower()
         with _busy_as_error():
             rows = self._conn.execute(
                 _SELECT + " WHERE session_id = ? ORDER BY start_time IS NULL, start_time, rowid",
@@ -449,6 +471,39 @@ def _event_values(body: Body) -> JsonObject:
     return values
 
 
+def _lower_id(value: Any) -> str | None:
+    """An id as stored: UUIDs compare case-insensitively, so they are kept in lower case."""
+    return value.lower() if isinstance(value, str) and value else None
+
+
+def _event_row(body: Body, event_id: str, session_id: str, parent_id: str) -> tuple[Any, ...]:
+    """The values of :data:`_INSERT_EVENT` for one event: what ``_event_values`` and the
+    table's defaults make of it, in one pass (this runs once per event of every batch)."""
+    get = body.get
+    name, source, project, error = get("event_name"), get("source"), get("project_id"), get("error")
+    start, end, duration = get("start_time"), get("end_time"), get("duration")
+    children = get("children_ids")
+    return (
+        event_id,
+        session_id,
+        parent_id,
+        get("event_type") or "chain",  # the legacy routes let an event omit its type
+        "unknown" if name is None else str(name),
+        "unknown" if source is None else str(source),
+        None if project is None else str(project),
+        None if error is None else str(error),
+        start if type(start) in _NUMBER_TYPES else None,  # bool is not a number here
+        end if type(end) in _NUMBER_TYPES else None,
+        duration if type(duration) in _NUMBER_TYPES else None,
+        "[]" if children is None else _dumps(children),
+        *[_dumps(value) if value else "{}" for value in map(get, _OBJECT_COLUMNS)],
+    )
+
+
+_NUMBER_TYPES = frozenset({int, float})
+_OBJECT_COLUMNS = JSON_COLUMNS[1:]  # all but children_ids, in the table's order
+
+
 def _encode(values: Mapping[str, Any]) -> JsonObject:
     return {
         field: _dumps(value) if field in JSON_COLUMNS else value for field, value in values.items()
@@ -486,13 +541,41 @@ def _as_dict(value: Any) -> JsonObject:
     return dict(value) if isinstance(value, Mapping) else {}
 
 
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def _make_encoder() -> Any:
+    """``json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)``, with
+    the C encoder made once: json.dumps makes a new one per call, half the cost of a small
+    object (and a batch encodes five objects per event)."""
+    maker = getattr(json.encoder, "c_make_encoder", None)
+    if maker is None:  # no C accelerator (another interpreter)
+        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+    encoder = maker(
+        None, _not_json, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+    join = "".join
+
+    def encode(value: Any) -> str:
+        if isinstance(value, str):
+            return str(json.encoder.encode_basestring(value))
+        return join(encoder(value, 0))
+
+    return encode
+
+
+_ENCODE = _make_encoder()
+
+
 def _dumps(value: Any) -> str:
     """JSON text that SQLite's JSON functions accept: NaN and infinities become null, and
     what JSON cannot hold becomes its ``str``."""
     try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text: str = _ENCODE(value)
     except (ValueError, TypeError):
         return json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"), default=str)
+    return text
 
 
 def _finite(value: Any) -> Any:

@@ -97,7 +97,6 @@ LLM_PREFIXES = ("gen_ai.", "llm.", "openinference.", "traceloop.")
 """Attribute prefixes that make a span a GenAI/LLM span for the default filter."""
 
 
-
 @dataclass
 class SpanData:
     """What the mapping reads of a span, whoever made it: the SDK's ``ReadableSpan``

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -151,6 +151,16 @@ class StoreAccess:
     async def call(self, method: str, *args: Any) -> Any:
         """Run ``Store.<method>(*args)`` off the event loop and return its result."""
         return await run_in_threadpool(self._call, method, *args)
+
+    async def call_prepared(self, method: str, prepare: Callable[[], tuple[Any, ...]]) -> Any:
+        """``Store.<method>(*prepare())``, both off the event loop in one hop: ``prepare``
+        (decoding and validating a body) runs outside the store's lock, so one request's
+        validation overlaps another's write (SQLite releases the GIL while it works)."""
+        return await run_in_threadpool(self._call_prepared, method, prepare)
+
+    def _call_prepared(self, method: str, prepare: Callable[[], tuple[Any, ...]]) -> Any:
+        args = prepare()
+        return self._call(method, *args)
 
     def _call(self, method: str, *args: Any) -> Any:
         with self._lock:

@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from honeytrace.local.collector import legacy, v1, web
+from honeytrace.local.collector import clients, legacy, otlp, v1, web
 from honeytrace.local.collector._http import ApiError, BearerAuth, StoreAccess, error_response
 from honeytrace.local.store import StoreBusyError
 
@@ -55,7 +55,8 @@ def create_app(db_path: str, api_key: str | None = None, *, busy_timeout: float 
         yield
         access.close()
 
-    routes = [*v1.routes(), *legacy.routes(), *web.routes()]
+    # The client routes first: none of their literal paths may be read as an id by another.
+    routes = [*clients.routes(), *otlp.routes(), *v1.routes(), *legacy.routes(), *web.routes()]
     middleware = [Middleware(BearerAuth, api_key=api_key)] if api_key else []
     app = Starlette(
         routes=routes,
