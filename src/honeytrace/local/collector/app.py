@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from honeytrace.local.collector import clients, legacy, otlp, v1, web
 from honeytrace.local.collector._http import ApiError, BearerAuth, StoreAccess, error_response
+from honeytrace.local.collector.errorlog import ErrorLog, logger
 from honeytrace.local.store import StoreBusyError
 
 __all__ = ["create_app"]
@@ -40,6 +41,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
+    logger.error(
+        "%s %s -> 500: %s", request.method, request.url.path, type(exc).__name__, exc_info=exc
+    )
     return error_response(500, f"internal error: {type(exc).__name__}", "INTERNAL_ERROR")
 
 
@@ -57,7 +61,9 @@ def create_app(db_path: str, api_key: str | None = None, *, busy_timeout: float 
 
     # The client routes first: none of their literal paths may be read as an id by another.
     routes = [*clients.routes(), *otlp.routes(), *v1.routes(), *legacy.routes(), *web.routes()]
-    middleware = [Middleware(BearerAuth, api_key=api_key)] if api_key else []
+    middleware = [Middleware(ErrorLog)]  # outermost: it logs the key check's 401s too
+    if api_key:
+        middleware.append(Middleware(BearerAuth, api_key=api_key))
     app = Starlette(
         routes=routes,
         middleware=middleware,
