@@ -46,9 +46,7 @@ async def pipeline(x: int) -> dict[str, object]:
 
 
 print(asyncio.run(pipeline(1)))
-tracer.enrich_session(
-    metadata={"user": "u-1"}, feedback={"rating": 5}, outputs={"final": "done"}
-)
+tracer.enrich_session(metadata={"user": "u-1"}, feedback={"rating": 5}, outputs={"final": "done"})
 if not tracer.force_flush():
     sys.exit("flush failed")
 print("SESSION", tracer.session_id)
