@@ -7,6 +7,10 @@ over one keep-alive connection, all released at once. The rate is every event an
 answer means committed) over the wall time from the release to the last answer; the events are
 counted in the store afterwards.
 
+The server's CPU time per event is reported too (from /proc), with the 1-minute load
+average: on a machine shared with other work the wall-clock rate says more about the neighbours
+than about the collector.
+
 Reads: a store of ``--size`` events (1,000,000 by default; sessions of 100 events) is built
 in-process through ``Store.add_events`` (which times the store's own write path), then the
 session list, one session's tree, and two searches are timed (median of several runs).
@@ -97,8 +101,17 @@ def _free_port() -> int:
         return port
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux), or 0.0 where unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
-def _collector(db_path: str) -> Iterator[int]:
+def _collector(db_path: str) -> Iterator[tuple[int, int]]:
     port = _free_port()
     code = f"from honeytrace.local.collector import serve; serve({db_path!r}, port={port})"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
@@ -113,7 +126,7 @@ def _collector(db_path: str) -> Iterator[int]:
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise RuntimeError("the collector did not start") from None
                 time.sleep(0.05)
-        yield port
+        yield port, process.pid
     finally:
         process.terminate()
         process.wait(30)
@@ -126,7 +139,7 @@ def ingest(clients: int = 4, batches: int = 40) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as tmp:
         db_path = str(Path(tmp) / "traces.db")
-        with _collector(db_path) as port:
+        with _collector(db_path) as (port, pid):
             ctx = multiprocessing.get_context("spawn")
             go, ready = ctx.Event(), ctx.Semaphore(0)
             failures = ctx.Value("i", 0)
@@ -139,11 +152,13 @@ def ingest(clients: int = 4, batches: int = 40) -> dict[str, Any]:
             for _ in procs:
                 if not ready.acquire(timeout=120):
                     raise RuntimeError("a client did not get ready")
+            cpu_before = _cpu_seconds(pid)
             started = time.perf_counter()
             go.set()
             for proc in procs:
                 proc.join(600)
             elapsed = time.perf_counter() - started
+            server_cpu = _cpu_seconds(pid) - cpu_before
         with Store(db_path) as store:
             stored = store._conn.execute(
                 "SELECT COUNT(*) FROM events WHERE event_type != 'session'"
@@ -156,6 +171,9 @@ def ingest(clients: int = 4, batches: int = 40) -> dict[str, Any]:
         "failed_requests": failures.value,
         "seconds": round(elapsed, 3),
         "events_per_s": round(sent / elapsed),
+        # The server's own CPU per event: steadier than the wall-clock rate on a busy machine.
+        "server_cpu_us_per_event": round(server_cpu / sent * 1e6, 1) if server_cpu else None,
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }
 
 
