@@ -35,6 +35,7 @@ from honeytrace.local.collector._http import (
     store_of,
     validate,
 )
+from honeytrace.local.collector.bodies import TypedBody, parse_typed
 
 __all__ = [
     "IDENTITY",
@@ -53,6 +54,9 @@ IDENTITY = {"org_id": "local", "workspace_id": "local", "project_id": "local"}
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _ID_FIELDS = ("event_id", "session_id", "parent_id")
 _TIMES = ("start_time", "end_time", "duration")
+# The batch routes validate into dicts (see .bodies): same rules, half the cost.
+_SESSION_EVENTS = TypedBody(SessionEventBatch)
+_EVENT_BATCH = TypedBody(EventBatch)
 
 
 def check_ids(events: Iterable[dict[str, Any]], where: str) -> None:
@@ -129,8 +133,7 @@ async def add_session_events(request: Request) -> Response:
     raw = await request.body()
 
     def prepare() -> tuple[Any, ...]:
-        batch = parse_body(SessionEventBatch, raw)
-        events = batch.model_dump(exclude_unset=True)["events"]
+        events: list[dict[str, Any]] = parse_typed(_SESSION_EVENTS, raw)["events"]
         check_ids(events, "events")
         return (session_id, events)
 
@@ -147,10 +150,9 @@ async def create_event(request: Request) -> Response:
 
 
 def _event_batch(raw: bytes) -> tuple[list[dict[str, Any]], bool, dict[str, Any] | None]:
-    batch = parse_body(EventBatch, raw)
-    dumped = batch.model_dump(exclude_unset=True)
-    check_ids(dumped["events"], "events")
-    return dumped["events"], bool(batch.single_session), dumped.get("session_properties")
+    batch = parse_typed(_EVENT_BATCH, raw)
+    check_ids(batch["events"], "events")
+    return batch["events"], bool(batch.get("single_session")), batch.get("session_properties")
 
 
 async def create_event_batch(request: Request) -> Response:
