@@ -317,8 +317,29 @@ def test_trace_session_from_a_later_request_and_honeyhive_session_case(
     child = span_json(TRACE, "2222222222222222", "1111111111111111", "step", 1_700_000_000_001)
     for body in (otlp_json([root]), otlp_json([child])):
         assert httpx.post(url + "/v1/traces", json=body).status_code == 200
+    # Another trace the other way round: the child (no attributes) first, in a request of its
+    # own, so it lands in its trace's session; the root naming the session moves it over.
+    other = "6c8efff798038103d269b633813fc60d"
+    late_root = span_json(
+        other,
+        "3333333333333333",
+        None,
+        "turn 2",
+        1_700_000_000_010,
+        honeyhive__session_id=session_id.lower(),
+    )
+    early_child = span_json(
+        other, "4444444444444444", "3333333333333333", "step 2", 1_700_000_000_011
+    )
+    assert httpx.post(url + "/v1/traces", json=otlp_json([early_child])).status_code == 200
+    assert len(stored_sessions(recorded_collector.db_path)) == 2  # for now, the trace's own
+    assert httpx.post(url + "/v1/traces", json=otlp_json([late_root])).status_code == 200
+
     (tree,) = stored_sessions(recorded_collector.db_path)
     assert tree["event_name"] == "chat"  # named by the REST create, not by the span
-    (turn,) = tree["children"]
-    assert turn["event_name"] == "turn"
+    assert tree["session_id"] == session_id.lower()
+    turn, turn2 = tree["children"]
+    assert (turn["event_name"], turn2["event_name"]) == ("turn", "turn 2")
     assert [event["event_name"] for event in turn["children"]] == ["step"]
+    assert [event["event_name"] for event in turn2["children"]] == ["step 2"]
+    assert turn2["children"][0]["session_id"] == tree["session_id"]

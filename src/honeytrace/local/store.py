@@ -207,6 +207,7 @@ class Store:
         session_id: str | None,
         events: Iterable[Body],
         placeholders: Mapping[str, Body] | None = None,
+        moves: Mapping[str, str] | None = None,
     ) -> list[str]:
         """Add events, as create-event-batch does; returns their ids, in order.
 
@@ -220,6 +221,10 @@ class Store:
         ``end_time``, ``duration``) names and times the sessions of these events that are still
         placeholders (the OTLP ingest: a trace's root span describes its session); a real
         session create is left as it is, and a later one still fills these in.
+
+        ``moves`` (placeholder session id -> session id) first moves the events of placeholder
+        sessions into other sessions and drops the placeholders (the OTLP ingest: spans of a
+        trace stored in the trace's own session before a span of it named its real session).
         """
         forced = _lower_id(session_id)
         ids: list[str] = []
@@ -238,6 +243,8 @@ class Store:
                 sessions[sid] = body.get("start_time")
             rows.append(_event_row(body, eid, sid, _lower_id(body.get("parent_id")) or sid))
         with self._write() as conn:
+            for old, new in (moves or {}).items():
+                self._move_placeholder(conn, old.lower(), new.lower())
             for sid, body in upserts:
                 self._upsert_session(conn, sid, body)
             if sessions:
@@ -285,6 +292,21 @@ class Store:
             if body.get("children_ids"):
                 changes["children_ids"] = list(body["children_ids"])
             _update_row(conn, event_id, changes)
+
+    def _move_placeholder(self, conn: sqlite3.Connection, old: str, new: str) -> None:
+        row = conn.execute(
+            "SELECT placeholder FROM events WHERE event_id = ? AND session_id = ?", (old, old)
+        ).fetchone()
+        if old == new or row is None or not row[0]:
+            return  # the common case: nothing was stored under it
+        conn.execute(
+            "UPDATE events SET session_id = ?,"
+            " parent_id = CASE WHEN parent_id = ? THEN ? ELSE parent_id END"
+            " WHERE session_id = ? AND event_id != ?",
+            (new, old, new, old, old),
+        )
+        conn.execute("DELETE FROM events WHERE event_id = ?", (old,))
+        conn.execute(_INSERT_PLACEHOLDER, (new, new, _now_ms()))
 
     def _upsert_session(self, conn: sqlite3.Connection, session_id: str, body: Body) -> None:
         row = conn.execute(_SELECT + " WHERE event_id = ?", (session_id,)).fetchone()

@@ -55,7 +55,7 @@ async def export_traces(request: Request) -> Response:
     def prepare() -> tuple[Any, ...]:
         message = decode(_inflate(raw, encoding), json_body=media == JSON)
         done.append(convert(message, links))
-        return (None, done[0].events, done[0].sessions)
+        return (None, done[0].events, done[0].sessions, done[0].moves)
 
     try:
         await store_of(request).call_prepared("add_events", prepare)

@@ -10,6 +10,8 @@ Ids and the tree:
   ``traceloop.association.properties.session_id``: HoneyHive's tracers), else the one another
   span of its trace named (in this request or an earlier one), else the trace itself: a session
   whose id is a UUIDv5 of the trace id, named after the trace's root span;
+- spans of a trace stored in the trace's own session move to the session a later span of the
+  trace names, so the order of arrival does not matter;
 - a root span (no parent) hangs from its session. The session row is a placeholder (what
   :meth:`Store.add_events` makes for events that come first) that the root span names and
   times; a later ``POST /v1/sessions`` or ``/session/start`` with that id still fills it in.
@@ -141,6 +143,9 @@ class Converted:
     events: list[dict[str, Any]] = field(default_factory=list)
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Placeholder sessions to name and time: session id -> fields of its root span."""
+    moves: dict[str, str] = field(default_factory=dict)
+    """Trace sessions whose events (stored by an earlier request) join the session a span of
+    the trace named in this one: trace session id -> named session id."""
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
 
@@ -183,12 +188,13 @@ def convert(message: ExportTraceServiceRequest, links: SessionLinks) -> Converte
             named[span.trace] = _session_uuid(fields.session_id)
     for trace, session_id in named.items():
         links.put(trace, session_id)
+        result.moves[_trace_session(trace)] = session_id
     for span, fields in zip(spans, mapped, strict=True):
         session_id = (
             (_session_uuid(fields.session_id) if fields.session_id else None)
             or named.get(span.trace)
             or links.get(span.trace)
-            or str(uuid.uuid5(NAMESPACE, "trace:" + span.trace))
+            or _trace_session(span.trace)
         )
         event_id = str(uuid.uuid5(NAMESPACE, span.trace + span.span))
         start_ms = span.start_ns / 1e6
@@ -230,6 +236,11 @@ def convert(message: ExportTraceServiceRequest, links: SessionLinks) -> Converte
         elif fields.session_name and session_id not in result.sessions:
             result.sessions[session_id] = {"event_name": fields.session_name}
     return result
+
+
+def _trace_session(trace: str) -> str:
+    """The session of a trace that names none."""
+    return str(uuid.uuid5(NAMESPACE, "trace:" + trace))
 
 
 def _session_uuid(value: str) -> str:
