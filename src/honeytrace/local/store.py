@@ -30,8 +30,6 @@ Write semantics follow the HoneyHive API (``api/API.md``):
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import sqlite3
 import time
@@ -47,6 +45,15 @@ from honeytrace.local.query import (
     build_tree,
     compile_search,
     is_number,
+)
+from honeytrace.local.rows import (
+    as_dict,
+    event_row,
+    event_values,
+    insert_row,
+    lower_id,
+    row_to_event,
+    update_row,
 )
 
 __all__ = ["Store", "StoreBusyError"]
@@ -193,7 +200,7 @@ class Store:
         ``session_name``, else ``event_name``, else "unknown"; ``source`` defaults to "unknown"
         and ``start_time`` to now.
         """
-        given = _lower_id(body.get("session_id"))
+        given = lower_id(body.get("session_id"))
         session_id = given if given is not None and is_uuid(given) else str(uuid.uuid4())
         name = body.get("session_name") or body.get("event_name")
         with self._write() as conn:
@@ -226,14 +233,14 @@ class Store:
         sessions into other sessions and drops the placeholders (the OTLP ingest: spans of a
         trace stored in the trace's own session before a span of it named its real session).
         """
-        forced = _lower_id(session_id)
+        forced = lower_id(session_id)
         ids: list[str] = []
         rows: list[tuple[Any, ...]] = []
         sessions: dict[str, Any] = {}  # session id -> start time of its first event
         upserts: list[tuple[str, Body]] = []
         for body in events:
-            sid = forced or _lower_id(body.get("session_id")) or str(uuid.uuid4())
-            eid = _lower_id(body.get("event_id")) or str(uuid.uuid4())
+            sid = forced or lower_id(body.get("session_id")) or str(uuid.uuid4())
+            eid = lower_id(body.get("event_id")) or str(uuid.uuid4())
             ids.append(eid)
             event_type = body.get("event_type") or "chain"
             if eid == sid and event_type == "session":
@@ -241,7 +248,7 @@ class Store:
                 continue
             if sid not in sessions:
                 sessions[sid] = body.get("start_time")
-            rows.append(_event_row(body, eid, sid, _lower_id(body.get("parent_id")) or sid))
+            rows.append(event_row(body, eid, sid, lower_id(body.get("parent_id")) or sid))
         with self._write() as conn:
             for old, new in (moves or {}).items():
                 self._move_placeholder(conn, old.lower(), new.lower())
@@ -279,11 +286,11 @@ class Store:
             row = conn.execute(_SELECT + " WHERE event_id = ?", (event_id,)).fetchone()
             if row is None:
                 raise KeyError(event_id)
-            current = _row_to_event(row)
+            current = row_to_event(row)
             changes: JsonObject = {}
             for field in _UPDATE_MERGED:
                 if isinstance(body.get(field), Mapping):
-                    changes[field] = {**_as_dict(current[field]), **body[field]}
+                    changes[field] = {**as_dict(current[field]), **body[field]}
             if isinstance(body.get("outputs"), Mapping):
                 changes["outputs"] = dict(body["outputs"])
             for field in ("duration", "end_time"):
@@ -291,7 +298,7 @@ class Store:
                     changes[field] = body[field]
             if body.get("children_ids"):
                 changes["children_ids"] = list(body["children_ids"])
-            _update_row(conn, event_id, changes)
+            update_row(conn, event_id, changes)
 
     def _move_placeholder(self, conn: sqlite3.Connection, old: str, new: str) -> None:
         row = conn.execute(
@@ -310,14 +317,14 @@ class Store:
 
     def _upsert_session(self, conn: sqlite3.Connection, session_id: str, body: Body) -> None:
         row = conn.execute(_SELECT + " WHERE event_id = ?", (session_id,)).fetchone()
-        values = _event_values(body)
+        values = event_values(body)
         values.update(event_type="session", parent_id=None, placeholder=0)
         values.setdefault("start_time", _now_ms())
         if row is None:
             values.update(event_id=session_id, session_id=session_id)
-            _insert_row(conn, values, or_ignore=False)
+            insert_row(conn, values, or_ignore=False)
             return
-        current = _row_to_event(row)
+        current = row_to_event(row)
         if row["placeholder"]:
             # The real create of a session first seen through its events: it is the first
             # create, except that what updates merged into the placeholder is kept.
@@ -334,8 +341,8 @@ class Store:
                 changes["children_ids"] = values["children_ids"]
         for field in _SESSION_MERGED:
             if isinstance(body.get(field), Mapping):
-                changes[field] = {**_as_dict(current[field]), **body[field]}
-        _update_row(conn, session_id, changes)
+                changes[field] = {**as_dict(current[field]), **body[field]}
+        update_row(conn, session_id, changes)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -359,7 +366,7 @@ class Store:
             row = self._conn.execute(
                 _SELECT + " WHERE event_id = ?", (event_id.lower(),)
             ).fetchone()
-        return None if row is None else _row_to_event(row)
+        return None if row is None else row_to_event(row)
 
     def session_tree(self, session_id: str) -> JsonObject | None:
         """The session event with its events nested under ``children`` lists (by start time,
@@ -371,7 +378,7 @@ class Store:
                 _SELECT + " WHERE session_id = ? ORDER BY start_time IS NULL, start_time, rowid",
                 (session_id,),
             ).fetchall()
-        return build_tree(session_id, [_row_to_event(row) for row in rows])
+        return build_tree(session_id, [row_to_event(row) for row in rows])
 
     def search(
         self,
@@ -395,7 +402,7 @@ class Store:
                 f"{_SELECT} WHERE {where} ORDER BY start_time DESC, rowid DESC LIMIT ? OFFSET ?",
                 [*params, limit, (page - 1) * limit],
             ).fetchall()
-        return [_row_to_event(row) for row in rows], int(count)
+        return [row_to_event(row) for row in rows], int(count)
 
     def list_sessions(self, limit: int = 50) -> list[JsonObject]:
         """The newest sessions first: ``session_id``, ``name``, ``start_time``, ``end_time``,
@@ -473,138 +480,3 @@ _SQLITE_BUSY, _SQLITE_LOCKED = 5, 6  # result codes, named by sqlite3 only from 
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def _event_values(body: Body) -> JsonObject:
-    """The columns of an event body, as Python values (absent ones left out, so the table's
-    defaults apply)."""
-    values: JsonObject = {}
-    for field in ("event_name", "source", "project_id", "error"):
-        if body.get(field) is not None:
-            values[field] = str(body[field])
-    for field in ("start_time", "end_time", "duration"):
-        if is_number(body.get(field)):
-            values[field] = body[field]
-    for field in JSON_COLUMNS:
-        if body.get(field) is not None:
-            values[field] = body[field]
-    values.setdefault("event_name", "unknown")
-    values.setdefault("source", "unknown")
-    return values
-
-
-def _lower_id(value: Any) -> str | None:
-    """An id as stored: UUIDs compare case-insensitively, so they are kept in lower case."""
-    return value.lower() if isinstance(value, str) and value else None
-
-
-def _event_row(body: Body, event_id: str, session_id: str, parent_id: str) -> tuple[Any, ...]:
-    """The values of :data:`_INSERT_EVENT` for one event: what ``_event_values`` and the
-    table's defaults make of it, in one pass (this runs once per event of every batch)."""
-    get = body.get
-    name, source, project, error = get("event_name"), get("source"), get("project_id"), get("error")
-    start, end, duration = get("start_time"), get("end_time"), get("duration")
-    children = get("children_ids")
-    return (
-        event_id,
-        session_id,
-        parent_id,
-        get("event_type") or "chain",  # the legacy routes let an event omit its type
-        "unknown" if name is None else str(name),
-        "unknown" if source is None else str(source),
-        None if project is None else str(project),
-        None if error is None else str(error),
-        start if type(start) in _NUMBER_TYPES else None,  # bool is not a number here
-        end if type(end) in _NUMBER_TYPES else None,
-        duration if type(duration) in _NUMBER_TYPES else None,
-        "[]" if children is None else _dumps(children),
-        *[_dumps(value) if value else "{}" for value in map(get, _OBJECT_COLUMNS)],
-    )
-
-
-_NUMBER_TYPES = frozenset({int, float})
-_OBJECT_COLUMNS = JSON_COLUMNS[1:]  # all but children_ids, in the table's order
-
-
-def _encode(values: Mapping[str, Any]) -> JsonObject:
-    return {
-        field: _dumps(value) if field in JSON_COLUMNS else value for field, value in values.items()
-    }
-
-
-def _insert_row(conn: sqlite3.Connection, values: Mapping[str, Any], *, or_ignore: bool) -> None:
-    encoded = _encode(values)
-    verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
-    names = ", ".join(encoded)
-    marks = ", ".join("?" * len(encoded))
-    conn.execute(f"{verb} INTO events ({names}) VALUES ({marks})", tuple(encoded.values()))
-
-
-def _update_row(conn: sqlite3.Connection, event_id: str, changes: Mapping[str, Any]) -> None:
-    if not changes:
-        return
-    encoded = _encode(changes)
-    assignments = ", ".join(f"{field} = ?" for field in encoded)
-    conn.execute(
-        f"UPDATE events SET {assignments} WHERE event_id = ?", (*encoded.values(), event_id)
-    )
-
-
-def _row_to_event(row: sqlite3.Row) -> JsonObject:
-    event: JsonObject = {column: row[column] for column in SCALAR_COLUMNS}
-    for column in JSON_COLUMNS:
-        text = row[column]
-        # Most object fields are empty: skip the JSON parser for them (big trees read faster).
-        event[column] = {} if text == "{}" else [] if text == "[]" else json.loads(text)
-    return event
-
-
-def _as_dict(value: Any) -> JsonObject:
-    return dict(value) if isinstance(value, Mapping) else {}
-
-
-def _not_json(value: Any) -> Any:
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
-
-def _make_encoder() -> Any:
-    """``json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)``, with
-    the C encoder made once: json.dumps makes a new one per call, half the cost of a small
-    object (and a batch encodes five objects per event)."""
-    maker = getattr(json.encoder, "c_make_encoder", None)
-    if maker is None:  # no C accelerator (another interpreter)
-        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
-    encoder = maker(
-        None, _not_json, json.encoder.encode_basestring, None, ":", ",", False, False, False
-    )
-    join = "".join
-
-    def encode(value: Any) -> str:
-        if isinstance(value, str):
-            return str(json.encoder.encode_basestring(value))
-        return join(encoder(value, 0))
-
-    return encode
-
-
-_ENCODE = _make_encoder()
-
-
-def _dumps(value: Any) -> str:
-    """JSON text that SQLite's JSON functions accept: NaN and infinities become null, and
-    what JSON cannot hold becomes its ``str``."""
-    try:
-        text: str = _ENCODE(value)
-    except (ValueError, TypeError):
-        return json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"), default=str)
-    return text
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Mapping):
-        return {str(key): _finite(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(item) for item in value]
-    return value

@@ -11,6 +11,14 @@ Three conventions are understood, alone or mixed on one span:
 - OpenLLMetry (Traceloop): ``traceloop.span.kind``, ``traceloop.entity.input/output``,
   ``llm.request.type`` and the flattened ``gen_ai.prompt.N.*`` / ``gen_ai.completion.N.*``.
 
+HoneyHive's own tracers (Python and TypeScript SDKs) are read first
+(:mod:`.honeyhive_attributes`: their session, event type and name, and the dotted
+``honeyhive_inputs.*`` ... buckets), over what the tables find.
+
+The span is given as :class:`SpanData`: the span processor makes it from the SDK's
+``ReadableSpan``, the collector's OTLP ingest from a decoded OTLP span, so both read spans
+through this one mapping.
+
 What a table consumes becomes ``event_type``, ``config``, ``inputs``, ``outputs`` or
 ``metrics``; an ERROR status becomes ``error``; every other attribute goes to ``metadata`` under
 its own name, with the span's ids under ``otel.*``. A model event reads as one recorded by the
