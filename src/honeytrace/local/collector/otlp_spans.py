@@ -197,9 +197,9 @@ def convert(message: ExportTraceServiceRequest, links: SessionLinks) -> Converte
             or _trace_session(span.trace)
         )
         event_id = str(uuid.uuid5(NAMESPACE, span.trace + span.span))
-        start_ms = span.start_ns / 1e6
-        end_ms = span.end_ns / 1e6 if span.end_ns else start_ms
-        duration = fields.duration if fields.duration is not None else end_ms - start_ms
+        end_ns = span.end_ns or span.start_ns
+        start_ms, end_ms = _ms(span.start_ns), _ms(end_ns)
+        duration = fields.duration if fields.duration is not None else _ms(end_ns - span.start_ns)
         event: dict[str, Any] = {
             "event_id": event_id,
             "session_id": session_id,
@@ -236,6 +236,13 @@ def convert(message: ExportTraceServiceRequest, links: SessionLinks) -> Converte
         elif fields.session_name and session_id not in result.sessions:
             result.sessions[session_id] = {"event_name": fields.session_name}
     return result
+
+
+def _ms(nanoseconds: int) -> int | float:
+    """Epoch milliseconds: an int when whole, else a float to the microsecond (a float of
+    nanoseconds / 1e6 would be off in its last digits at today's epoch)."""
+    whole, rest = divmod(nanoseconds, 1_000_000)
+    return whole if not rest else whole + round(rest / 1_000_000, 3)
 
 
 def _trace_session(trace: str) -> str:
