@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)
     print(f"\ncollector ingest: {json.dumps(collector['ingest'])}")
+    print(f"collector OTLP: {json.dumps(collector['otlp'])}")
     print(f"collector reads: {json.dumps(collector['reads'])}")
     chart = write_chart(results, RESULTS / "hotpath.png")
     print(f"\nwrote {RESULTS / 'latest.json'}" + (f" and {chart}" if chart else ""))

@@ -11,6 +11,9 @@ The server's CPU time per event is reported too (from /proc), with the 1-minute 
 average: on a machine shared with other work the wall-clock rate says more about the neighbours
 than about the collector.
 
+OTLP: one client posts requests of 512 GenAI spans (the SDK's default batch) to
+``POST /v1/traces``, as protobuf and then as JSON; spans/s and the server's CPU per span.
+
 Reads: a store of ``--size`` events (1,000,000 by default; sessions of 100 events) is built
 in-process through ``Store.add_events`` (which times the store's own write path), then the
 session list, one session's tree, and two searches are timed (median of several runs).
@@ -177,6 +180,92 @@ def ingest(clients: int = 4, batches: int = 40) -> dict[str, Any]:
     }
 
 
+def _otlp_bodies(requests: int, per_request: int) -> tuple[list[bytes], list[bytes]]:
+    """OTLP trace requests of GenAI spans (traces of one agent span and its chat calls), as
+    protobuf and as OTLP JSON (hex ids)."""
+    import base64
+
+    from google.protobuf import json_format
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    start = time.time_ns()
+    protobuf, json_bodies = [], []
+    for _ in range(requests):
+        message = ExportTraceServiceRequest()
+        spans = message.resource_spans.add().scope_spans.add().spans
+        root = b""
+        trace = os.urandom(16)
+        for index in range(per_request):
+            if index % 8 == 0:
+                trace, root = os.urandom(16), b""
+            span = spans.add()
+            span.trace_id, span.span_id = trace, os.urandom(8)
+            span.parent_span_id = root
+            span.name = "invoke_agent" if not root else "chat gpt-4o-mini"
+            span.start_time_unix_nano = start + index * 1000
+            span.end_time_unix_nano = start + index * 1000 + 500
+            attributes = {"gen_ai.operation.name": "invoke_agent" if not root else "chat"}
+            if root:
+                attributes.update(
+                    {
+                        "gen_ai.request.model": "gpt-4o-mini",
+                        "gen_ai.input.messages": '[{"role": "user", "content": "hi"}]',
+                    }
+                )
+            for key, value in attributes.items():
+                item = span.attributes.add()
+                item.key, item.value.string_value = key, value
+            for key, number in (
+                ("gen_ai.usage.input_tokens", 12),
+                ("gen_ai.usage.output_tokens", 3),
+            ):
+                item = span.attributes.add()
+                item.key, item.value.int_value = key, number
+            root = root or span.span_id
+        protobuf.append(message.SerializeToString())
+        data = json_format.MessageToDict(message)
+        for span_data in data["resourceSpans"][0]["scopeSpans"][0]["spans"]:
+            for key in ("traceId", "spanId", "parentSpanId"):
+                if key in span_data:
+                    span_data[key] = base64.b64decode(span_data[key]).hex()
+        json_bodies.append(json.dumps(data).encode())
+    return protobuf, json_bodies
+
+
+def otlp(requests: int = 20, per_request: int = 512) -> dict[str, Any]:
+    """Spans/s committed through ``POST /v1/traces`` from one client, protobuf and JSON
+    (``per_request`` spans per request: the SDK's default export batch)."""
+    protobuf, json_bodies = _otlp_bodies(requests, per_request)
+    result: dict[str, Any] = {"spans": requests * per_request}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        _collector(str(Path(tmp) / "traces.db")) as (port, pid),
+    ):
+        for name, bodies, media in (
+            ("protobuf", protobuf, "application/x-protobuf"),
+            ("json", json_bodies, "application/json"),
+        ):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            cpu_before = _cpu_seconds(pid)
+            started = time.perf_counter()
+            for body in bodies:
+                conn.request("POST", "/v1/traces", body, {"Content-Type": media})
+                answer = conn.getresponse()
+                answer.read()
+                if answer.status != 200:
+                    raise RuntimeError(f"OTLP answer {answer.status}")
+            elapsed = time.perf_counter() - started
+            cpu = _cpu_seconds(pid) - cpu_before
+            conn.close()
+            result[name] = {
+                "spans_per_s": round(requests * per_request / elapsed),
+                "server_cpu_us_per_span": round(cpu / (requests * per_request) * 1e6, 1),
+            }
+    return result
+
+
 def _median_ms(call: Any, runs: int = 7) -> float:
     times = []
     for _ in range(runs):
@@ -227,6 +316,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     """Both parts, as ``python -m benchmarks`` runs them."""
     return {
         "ingest": ingest(4, 10 if quick else 40),
+        "otlp": otlp(5 if quick else 20),
         "reads": reads(100_000 if quick else 1_000_000),
     }
 
@@ -237,9 +327,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=40, help="per client, of 500 events")
     parser.add_argument("--size", type=int, default=1_000_000, help="events in the read store")
     parser.add_argument("--no-reads", action="store_true")
+    parser.add_argument("--no-otlp", action="store_true")
     args = parser.parse_args(argv)
     result: dict[str, Any] = {"ingest": ingest(args.clients, args.batches)}
     print(json.dumps(result["ingest"]), flush=True)
+    if not args.no_otlp:
+        result["otlp"] = otlp()
+        print(json.dumps(result["otlp"]), flush=True)
     if not args.no_reads:
         result["reads"] = reads(args.size)
         print(json.dumps(result["reads"]), flush=True)
