@@ -290,6 +290,7 @@ def test_malformed_bodies_are_otlp_400s_and_logged(
     logged = [record.getMessage() for record in caplog.records]
     assert any("POST /v1/traces -> 400: malformed JSON body" in line for line in logged)
     assert any("POST /v1/traces -> 415: unsupported content type" in line for line in logged)
+    assert any("POST /v1/traces -> 400: malformed protobuf body" in line for line in logged)
     assert stored_sessions(recorded_collector.db_path) == []
 
 

@@ -62,9 +62,29 @@ def message_of(body: bytes) -> str:
         data = None
     if isinstance(data, dict) and isinstance(data.get("message"), str):
         return str(data["message"])
+    status = _rpc_status_message(body)
+    if status is not None:
+        return status
     text = body.decode("utf-8", "replace")
     printable = "".join(char for char in text if char.isprintable())
     return printable[:300] or "(no body)"
+
+
+def _rpc_status_message(body: bytes) -> str | None:
+    """The message of a protobuf ``google.rpc.Status`` as the OTLP route writes it (field 1
+    the code, field 2 the message), or None for anything else."""
+    if len(body) < 4 or body[0] != 0x08 or body[2] != 0x12:
+        return None
+    length, shift, index = 0, 0, 3
+    while index < len(body):
+        byte = body[index]
+        length |= (byte & 0x7F) << shift
+        index += 1
+        if not byte & 0x80:
+            break
+        shift += 7
+    text = body[index : index + length]
+    return text.decode("utf-8", "replace") if len(text) == length else None
 
 
 def log_to_console() -> None:
