@@ -198,6 +198,9 @@ def test_ids_are_case_insensitive_and_stored_lower_case(client: httpx.Client) ->
         json={"filters": [{"field": "event_type", "operator": "is", "value": "session"}]},
     ).json()
     assert sessions["count"] == 1  # not a second session for the upper-case id
+    by_id = {"field": "session_id", "operator": "is", "value": session_id.upper()}
+    found = client.post("/v1/events/search", json={"filters": [by_id]}).json()
+    assert found["count"] == 2  # the session and its event, found by the upper-case id
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,6 @@ __all__ = ["routes"]
 
 _MAX_EXPORT = 7500
 _FILTER_TYPES = frozenset({"string", "number", "boolean", "datetime"})
-_ID_FIELDS = frozenset({"event_id", "session_id", "parent_id"})
 _CONFIG_FIELDS = (
     "model",
     "provider",
@@ -138,8 +137,7 @@ def _filter(item: Any, index: int) -> dict[str, Any]:
         item = dict(item)
         if item.get("type") not in _FILTER_TYPES:
             item.pop("type", None)  # "id" and other hosted types compare as given
-        if item.get("field") in _ID_FIELDS and isinstance(item.get("value"), str):
-            item["value"] = item["value"].lower()
+        v1.lower_ids(item)
     return validate(SearchFilter, item, f"filters[{index}]").model_dump(exclude_unset=True)
 
 

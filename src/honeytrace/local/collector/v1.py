@@ -42,6 +42,7 @@ __all__ = [
     "add_batch",
     "apply_update",
     "check_ids",
+    "lower_ids",
     "routes",
     "start_session",
     "whole_times",
@@ -72,6 +73,15 @@ def check_ids(events: Iterable[dict[str, Any]], where: str) -> None:
                 raise ApiError(
                     400, f"invalid body: {place}: must be a UUID, got {value!r}", "INVALID_ID"
                 )
+
+
+def lower_ids(search_filter: dict[str, Any]) -> dict[str, Any]:
+    """A search filter on ``event_id``, ``session_id`` or ``parent_id`` with its value in lower
+    case, as ids are stored: an id matches whatever its case."""
+    value = search_filter.get("value")
+    if search_filter.get("field") in _ID_FIELDS and isinstance(value, str):
+        search_filter["value"] = value.lower()
+    return search_filter
 
 
 def whole_times(fields: dict[str, Any]) -> dict[str, Any]:
@@ -223,7 +233,7 @@ async def search_events(request: Request) -> Response:
     ``page`` (default 1); newest first. ``ignore_order`` and ``evaluation_id`` are accepted and
     ignored (a local store has no evaluation runs)."""
     search = parse_body(SearchRequest, await request.body())
-    filters = [item.model_dump(exclude_unset=True) for item in search.filters or []]
+    filters = [lower_ids(item.model_dump(exclude_unset=True)) for item in search.filters or []]
     date_range = search.dateRange.model_dump() if search.dateRange else None
     try:
         events, count = await store_of(request).call(
