@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import endtoend, memory
+from . import endtoend, ingest, memory
 from .hotpath import honeytrace_cases, langfuse_case, langsmith_case, otel_case
 from .report import budgets, machine, print_table, write_chart
 from .scaling import scaling_cases
@@ -53,8 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         with endtoend.sink() as url:
             mem["rss"] = memory.rss_over_calls(url)
 
+    print("collector: ingest from 4 clients, reads of a large store ...", file=sys.stderr)
+    collector = ingest.run(quick=args.quick)
+
     results = {
         "machine": machine(),
+        "collector": collector,
         "hot_path": {c.name: _stats(c) for c in cases},
         "scaling": {c.name: _stats(c) for c in scaling},
         "end_to_end": e2e,
@@ -65,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)
+    print(f"\ncollector ingest: {json.dumps(collector['ingest'])}")
+    print(f"collector OTLP: {json.dumps(collector['otlp'])}")
+    print(f"collector reads: {json.dumps(collector['reads'])}")
     chart = write_chart(results, RESULTS / "hotpath.png")
     print(f"\nwrote {RESULTS / 'latest.json'}" + (f" and {chart}" if chart else ""))
     return 0 if all(b["ok"] for b in results["budgets"]) else 1

@@ -134,6 +134,16 @@ def budgets(results: dict[str, Any]) -> list[dict[str, Any]]:
             )
         )
         checks.append(("events dropped over 1M calls", sum(mem["rss"]["dropped"].values()), 0))
+    collector = results.get("collector")
+    if collector is not None:
+        # Lower is better in this table: seconds per 40,000 committed events.
+        checks.append(
+            (
+                "collector ingest, 4 clients: s per 40k events committed (<= 1, i.e. >= 40k/s)",
+                40_000 / collector["ingest"]["events_per_s"],
+                1.0,
+            )
+        )
     # Linear cost keeps these flat; quadratic cost would multiply them by 10 and by 5.
     scale = {name: value["median_ns"] for name, value in results["scaling"].items()}
     checks += [

@@ -25,7 +25,7 @@ from typing import Any, TextIO, TypeGuard
 
 from honeytrace._version import __version__
 from honeytrace.local.format import safe_json
-from honeytrace.otel.mapping import honeyhive_attributes, otel_span_id, otel_trace_id
+from honeytrace.otel.export_attributes import honeyhive_attributes, otel_span_id, otel_trace_id
 
 __all__ = ["FORMATS", "parse_since", "write_jsonl", "write_otlp_json"]
 

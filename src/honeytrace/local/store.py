@@ -30,8 +30,6 @@ Write semantics follow the HoneyHive API (``api/API.md``):
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import sqlite3
 import time
@@ -48,6 +46,15 @@ from honeytrace.local.query import (
     compile_search,
     is_number,
 )
+from honeytrace.local.rows import (
+    as_dict,
+    event_row,
+    event_values,
+    insert_row,
+    lower_id,
+    row_to_event,
+    update_row,
+)
 
 __all__ = ["Store", "StoreBusyError"]
 
@@ -58,6 +65,22 @@ SCHEMA_VERSION = 2  # 2: the viewer's filter indexes (every statement is IF NOT 
 
 _COLUMNS = SCALAR_COLUMNS + JSON_COLUMNS
 _SELECT = "SELECT " + ", ".join(_COLUMNS) + ", placeholder FROM events"
+# The two statements of a batch, each prepared once (sqlite3 caches them by text) and run
+# with executemany: every event row has every column, in this order.
+_INSERT_EVENT = (
+    f"INSERT OR IGNORE INTO events ({', '.join(_COLUMNS)})"
+    f" VALUES ({', '.join('?' * len(_COLUMNS))})"
+)
+_PLACEHOLDER_FIELDS = ("event_name", "source", "start_time", "end_time", "duration")
+_DESCRIBE_PLACEHOLDER = (
+    "UPDATE events SET "
+    + ", ".join(f"{name} = coalesce(?, {name})" for name in _PLACEHOLDER_FIELDS)
+    + " WHERE event_id = ? AND placeholder = 1"
+)
+_INSERT_PLACEHOLDER = (
+    "INSERT OR IGNORE INTO events (event_id, session_id, event_type, event_name, source,"
+    " start_time, placeholder) VALUES (?, ?, 'session', 'unknown', 'unknown', ?, 1)"
+)
 
 _SCHEMA = (
     # Times and duration have no declared type on purpose: SQLite then keeps each value as
@@ -196,8 +219,8 @@ class Store:
         ``session_name``, else ``event_name``, else "unknown"; ``source`` defaults to "unknown"
         and ``start_time`` to now.
         """
-        given = body.get("session_id")
-        session_id = given if isinstance(given, str) and is_uuid(given) else str(uuid.uuid4())
+        given = lower_id(body.get("session_id"))
+        session_id = given if given is not None and is_uuid(given) else str(uuid.uuid4())
         name = body.get("session_name") or body.get("event_name")
         with self._write() as conn:
             self._upsert_session(conn, session_id, {**body, "event_name": name})
@@ -205,19 +228,66 @@ class Store:
         assert stored is not None  # committed just above; rows are never deleted
         return stored
 
-    def add_events(self, session_id: str | None, events: Iterable[Body]) -> list[str]:
+    def add_events(
+        self,
+        session_id: str | None,
+        events: Iterable[Body],
+        placeholders: Mapping[str, Body] | None = None,
+        moves: Mapping[str, str] | None = None,
+    ) -> list[str]:
         """Add events, as create-event-batch does; returns their ids, in order.
 
         ``session_id`` overrides each event's own; when None, each event keeps its own
         (a fresh session id when it has none). ``parent_id`` defaults to the session, a
         missing ``event_id`` gets a UUIDv4, and a session event whose id is its session's is
-        merged like a session create. All events are committed in one transaction.
+        merged like a session create. Ids are stored in lower case. All events are committed
+        in one transaction, written with one prepared statement (``executemany``).
+
+        ``placeholders`` (session id -> ``event_name``, ``source``, ``start_time``,
+        ``end_time``, ``duration``) names and times the sessions of these events that are still
+        placeholders (the OTLP ingest: a trace's root span describes its session); a real
+        session create is left as it is, and a later one still fills these in.
+
+        ``moves`` (placeholder session id -> session id) first moves the events of placeholder
+        sessions into other sessions and drops the placeholders (the OTLP ingest: spans of a
+        trace stored in the trace's own session before a span of it named its real session).
         """
+        forced = lower_id(session_id)
         ids: list[str] = []
-        sessions_seen: set[str] = set()
+        rows: list[tuple[Any, ...]] = []
+        sessions: dict[str, Any] = {}  # session id -> start time of its first event
+        upserts: list[tuple[str, Body]] = []
+        for body in events:
+            sid = forced or lower_id(body.get("session_id")) or str(uuid.uuid4())
+            eid = lower_id(body.get("event_id")) or str(uuid.uuid4())
+            ids.append(eid)
+            event_type = body.get("event_type") or "chain"
+            if eid == sid and event_type == "session":
+                upserts.append((sid, body))
+                continue
+            if sid not in sessions:
+                sessions[sid] = body.get("start_time")
+            rows.append(event_row(body, eid, sid, lower_id(body.get("parent_id")) or sid))
         with self._write() as conn:
-            for event in events:
-                ids.append(self._insert_event(conn, session_id, event, sessions_seen))
+            for old, new in (moves or {}).items():
+                self._move_placeholder(conn, old.lower(), new.lower())
+            for sid, body in upserts:
+                self._upsert_session(conn, sid, body)
+            if sessions:
+                now = _now_ms()
+                conn.executemany(
+                    _INSERT_PLACEHOLDER,
+                    [(sid, sid, t if is_number(t) else now) for sid, t in sessions.items()],
+                )
+            if placeholders:
+                conn.executemany(
+                    _DESCRIBE_PLACEHOLDER,
+                    [
+                        (*(fields.get(key) for key in _PLACEHOLDER_FIELDS), sid.lower())
+                        for sid, fields in placeholders.items()
+                    ],
+                )
+            conn.executemany(_INSERT_EVENT, rows)
         return ids
 
     def add_event(self, event: Body) -> str:
@@ -230,15 +300,16 @@ class Store:
         ``config`` and ``user_properties`` (shallow), replace ``outputs`` (None keeps them), set
         ``duration`` and ``end_time``, and ``children_ids`` when non-empty. Other keys are
         ignored. Raises :class:`KeyError` when no event has this id."""
+        event_id = event_id.lower()
         with self._write() as conn:
             row = conn.execute(_SELECT + " WHERE event_id = ?", (event_id,)).fetchone()
             if row is None:
                 raise KeyError(event_id)
-            current = _row_to_event(row)
+            current = row_to_event(row)
             changes: JsonObject = {}
             for field in _UPDATE_MERGED:
                 if isinstance(body.get(field), Mapping):
-                    changes[field] = {**_as_dict(current[field]), **body[field]}
+                    changes[field] = {**as_dict(current[field]), **body[field]}
             if isinstance(body.get("outputs"), Mapping):
                 changes["outputs"] = dict(body["outputs"])
             for field in ("duration", "end_time"):
@@ -246,56 +317,33 @@ class Store:
                     changes[field] = body[field]
             if body.get("children_ids"):
                 changes["children_ids"] = list(body["children_ids"])
-            _update_row(conn, event_id, changes)
+            update_row(conn, event_id, changes)
 
-    def _insert_event(
-        self,
-        conn: sqlite3.Connection,
-        session_id: str | None,
-        body: Body,
-        sessions_seen: set[str],
-    ) -> str:
-        session_id = session_id or body.get("session_id") or str(uuid.uuid4())
-        event_id = body.get("event_id") or str(uuid.uuid4())
-        if event_id == session_id and body.get("event_type") == "session":
-            self._upsert_session(conn, session_id, body)
-            return event_id
-        if session_id not in sessions_seen:  # once per batch, not once per event
-            self._ensure_session(conn, session_id, body.get("start_time"))
-            sessions_seen.add(session_id)
-        row = _event_values(body)
-        row.update(
-            event_id=event_id,
-            session_id=session_id,
-            parent_id=body.get("parent_id") or session_id,
-            # The legacy routes let an event omit its type: the neutral kind is assumed.
-            event_type=body.get("event_type") or "chain",
-        )
-        _insert_row(conn, row, or_ignore=True)
-        return event_id
-
-    def _ensure_session(
-        self, conn: sqlite3.Connection, session_id: str, start_time: object
-    ) -> None:
-        """Make a placeholder session row for events that arrived before their session."""
-        if not is_number(start_time):
-            start_time = _now_ms()
+    def _move_placeholder(self, conn: sqlite3.Connection, old: str, new: str) -> None:
+        row = conn.execute(
+            "SELECT placeholder FROM events WHERE event_id = ? AND session_id = ?", (old, old)
+        ).fetchone()
+        if old == new or row is None or not row[0]:
+            return  # the common case: nothing was stored under it
         conn.execute(
-            "INSERT OR IGNORE INTO events (event_id, session_id, event_type, event_name, source,"
-            " start_time, placeholder) VALUES (?, ?, 'session', 'unknown', 'unknown', ?, 1)",
-            (session_id, session_id, start_time),
+            "UPDATE events SET session_id = ?,"
+            " parent_id = CASE WHEN parent_id = ? THEN ? ELSE parent_id END"
+            " WHERE session_id = ? AND event_id != ?",
+            (new, old, new, old, old),
         )
+        conn.execute("DELETE FROM events WHERE event_id = ?", (old,))
+        conn.execute(_INSERT_PLACEHOLDER, (new, new, _now_ms()))
 
     def _upsert_session(self, conn: sqlite3.Connection, session_id: str, body: Body) -> None:
         row = conn.execute(_SELECT + " WHERE event_id = ?", (session_id,)).fetchone()
-        values = _event_values(body)
+        values = event_values(body)
         values.update(event_type="session", parent_id=None, placeholder=0)
         values.setdefault("start_time", _now_ms())
         if row is None:
             values.update(event_id=session_id, session_id=session_id)
-            _insert_row(conn, values, or_ignore=False)
+            insert_row(conn, values, or_ignore=False)
             return
-        current = _row_to_event(row)
+        current = row_to_event(row)
         if row["placeholder"]:
             # The real create of a session first seen through its events: it is the first
             # create, except that what updates merged into the placeholder is kept.
@@ -312,8 +360,8 @@ class Store:
                 changes["children_ids"] = values["children_ids"]
         for field in _SESSION_MERGED:
             if isinstance(body.get(field), Mapping):
-                changes[field] = {**_as_dict(current[field]), **body[field]}
-        _update_row(conn, session_id, changes)
+                changes[field] = {**as_dict(current[field]), **body[field]}
+        update_row(conn, session_id, changes)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -334,19 +382,22 @@ class Store:
     def get_event(self, event_id: str) -> JsonObject | None:
         """The event (or session) with this id, as the API's JSON, or None."""
         with _busy_as_error():
-            row = self._conn.execute(_SELECT + " WHERE event_id = ?", (event_id,)).fetchone()
-        return None if row is None else _row_to_event(row)
+            row = self._conn.execute(
+                _SELECT + " WHERE event_id = ?", (event_id.lower(),)
+            ).fetchone()
+        return None if row is None else row_to_event(row)
 
     def session_tree(self, session_id: str) -> JsonObject | None:
         """The session event with its events nested under ``children`` lists (by start time,
         then arrival) and its ``totals``, or None for an unknown session; see
         :func:`honeytrace.local.query.build_tree` for the details."""
+        session_id = session_id.lower()
         with _busy_as_error():
             rows = self._conn.execute(
                 _SELECT + " WHERE session_id = ? ORDER BY start_time IS NULL, start_time, rowid",
                 (session_id,),
             ).fetchall()
-        return build_tree(session_id, [_row_to_event(row) for row in rows])
+        return build_tree(session_id, [row_to_event(row) for row in rows])
 
     def search(
         self,
@@ -370,7 +421,7 @@ class Store:
                 f"{_SELECT} WHERE {where} ORDER BY start_time DESC, rowid DESC LIMIT ? OFFSET ?",
                 [*params, limit, (page - 1) * limit],
             ).fetchall()
-        return [_row_to_event(row) for row in rows], int(count)
+        return [row_to_event(row) for row in rows], int(count)
 
     def list_sessions(self, limit: int = 50) -> list[JsonObject]:
         """The newest sessions first: ``session_id``, ``name``, ``start_time``, ``end_time``,
@@ -410,7 +461,7 @@ class Store:
                 params,
             )
             for row in cursor:
-                yield _row_to_event(row)
+                yield row_to_event(row)
 
     def latest_session_id(self) -> str | None:
         """The id of the session that started last, or None when there is none."""
@@ -466,77 +517,3 @@ _SQLITE_BUSY, _SQLITE_LOCKED = 5, 6  # result codes, named by sqlite3 only from 
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def _event_values(body: Body) -> JsonObject:
-    """The columns of an event body, as Python values (absent ones left out, so the table's
-    defaults apply)."""
-    values: JsonObject = {}
-    for field in ("event_name", "source", "project_id", "error"):
-        if body.get(field) is not None:
-            values[field] = str(body[field])
-    for field in ("start_time", "end_time", "duration"):
-        if is_number(body.get(field)):
-            values[field] = body[field]
-    for field in JSON_COLUMNS:
-        if body.get(field) is not None:
-            values[field] = body[field]
-    values.setdefault("event_name", "unknown")
-    values.setdefault("source", "unknown")
-    return values
-
-
-def _encode(values: Mapping[str, Any]) -> JsonObject:
-    return {
-        field: _dumps(value) if field in JSON_COLUMNS else value for field, value in values.items()
-    }
-
-
-def _insert_row(conn: sqlite3.Connection, values: Mapping[str, Any], *, or_ignore: bool) -> None:
-    encoded = _encode(values)
-    verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
-    names = ", ".join(encoded)
-    marks = ", ".join("?" * len(encoded))
-    conn.execute(f"{verb} INTO events ({names}) VALUES ({marks})", tuple(encoded.values()))
-
-
-def _update_row(conn: sqlite3.Connection, event_id: str, changes: Mapping[str, Any]) -> None:
-    if not changes:
-        return
-    encoded = _encode(changes)
-    assignments = ", ".join(f"{field} = ?" for field in encoded)
-    conn.execute(
-        f"UPDATE events SET {assignments} WHERE event_id = ?", (*encoded.values(), event_id)
-    )
-
-
-def _row_to_event(row: sqlite3.Row) -> JsonObject:
-    event: JsonObject = {column: row[column] for column in SCALAR_COLUMNS}
-    for column in JSON_COLUMNS:
-        text = row[column]
-        # Most object fields are empty: skip the JSON parser for them (big trees read faster).
-        event[column] = {} if text == "{}" else [] if text == "[]" else json.loads(text)
-    return event
-
-
-def _as_dict(value: Any) -> JsonObject:
-    return dict(value) if isinstance(value, Mapping) else {}
-
-
-def _dumps(value: Any) -> str:
-    """JSON text that SQLite's JSON functions accept: NaN and infinities become null, and
-    what JSON cannot hold becomes its ``str``."""
-    try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except (ValueError, TypeError):
-        return json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Mapping):
-        return {str(key): _finite(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(item) for item in value]
-    return value

@@ -11,6 +11,14 @@ Three conventions are understood, alone or mixed on one span:
 - OpenLLMetry (Traceloop): ``traceloop.span.kind``, ``traceloop.entity.input/output``,
   ``llm.request.type`` and the flattened ``gen_ai.prompt.N.*`` / ``gen_ai.completion.N.*``.
 
+HoneyHive's own tracers (Python and TypeScript SDKs) are read first
+(:mod:`.honeyhive_attributes`: their session, event type and name, and the dotted
+``honeyhive_inputs.*`` ... buckets), over what the tables find.
+
+The span is given as :class:`SpanData`: the span processor makes it from the SDK's
+``ReadableSpan``, the collector's OTLP ingest from a decoded OTLP span, so both read spans
+through this one mapping.
+
 What a table consumes becomes ``event_type``, ``config``, ``inputs``, ``outputs`` or
 ``metrics``; an ERROR status becomes ``error``; every other attribute goes to ``metadata`` under
 its own name, with the span's ids under ``otel.*``. A model event reads as one recorded by the
@@ -21,21 +29,14 @@ shape, outputs the answer message, metrics ``prompt_tokens`` / ``completion_toke
 
 from __future__ import annotations
 
-import hashlib
-import json
-import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = [
-    "Mapped",
-    "honeyhive_attributes",
-    "is_llm_attributes",
-    "map_span",
-    "otel_span_id",
-    "otel_trace_id",
-]
+from honeytrace.otel._attributes import as_list, first, indexed, json_value, nest
+from honeytrace.otel.honeyhive_attributes import take_honeyhive
+
+__all__ = ["Mapped", "SpanData", "SpanEvent", "is_llm_attributes", "map_span", "map_span_data"]
 
 Body = dict[str, Any]
 
@@ -103,12 +104,57 @@ MESSAGE_EVENTS = {
 LLM_PREFIXES = ("gen_ai.", "llm.", "openinference.", "traceloop.")
 """Attribute prefixes that make a span a GenAI/LLM span for the default filter."""
 
-_MAX_PARSED = 1 << 20  # JSON strings longer than this stay strings (the serializer cuts them)
+
+@dataclass
+class SpanData:
+    """What the mapping reads of a span, whoever made it: the SDK's ``ReadableSpan``
+    (:meth:`of_readable`, for the span processor) or an OTLP span decoded by the collector.
+    ``events`` are objects with ``name`` and ``attributes`` (the SDK's own, or
+    :class:`SpanEvent`); ``kind`` is the kind's name (``"INTERNAL"``, ``"CLIENT"``, ...)."""
+
+    name: str
+    attributes: Mapping[str, Any]
+    events: Sequence[Any] = ()
+    kind: str = "INTERNAL"
+    error: bool = False
+    """Whether the status is ERROR."""
+    status_message: str = ""
+    trace_id: int | None = None
+    span_id: int | None = None
+    scope: str | None = None
+
+    @classmethod
+    def of_readable(cls, span: Any) -> SpanData:
+        """An SDK ``ReadableSpan`` (name, kind, attributes, events, status, context, scope)."""
+        status = span.status
+        context = span.context
+        scope = getattr(span, "instrumentation_scope", None)
+        return cls(
+            name=span.name,
+            attributes=span.attributes or {},
+            events=span.events or (),
+            kind=getattr(span.kind, "name", "INTERNAL"),
+            error=getattr(status.status_code, "name", "") == "ERROR",
+            status_message=status.description or "",
+            trace_id=context.trace_id if context is not None else None,
+            span_id=context.span_id if context is not None else None,
+            scope=scope.name if scope is not None else None,
+        )
+
+
+@dataclass
+class SpanEvent:
+    """A span event (an OTLP ``Span.Event``): its name and attributes."""
+
+    name: str
+    attributes: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class Mapped:
-    """A foreign span as honeytrace event fields."""
+    """A foreign span as honeytrace event fields. ``event_name``, ``session_id``,
+    ``session_name``, ``source``, ``duration`` and ``event_id`` are None unless the span says
+    (HoneyHive's tracers do); ``feedback`` and ``user_properties`` likewise come from them."""
 
     event_type: str = "chain"
     inputs: Body = field(default_factory=dict)
@@ -116,8 +162,16 @@ class Mapped:
     config: Body = field(default_factory=dict)
     metrics: Body = field(default_factory=dict)
     metadata: Body = field(default_factory=dict)
+    feedback: Body = field(default_factory=dict)
+    user_properties: Body = field(default_factory=dict)
     error: str | None = None
     traceback: str | None = None
+    event_name: str | None = None
+    event_id: str | None = None
+    session_id: str | None = None
+    session_name: str | None = None
+    source: str | None = None
+    duration: float | None = None
 
 
 def is_llm_attributes(attributes: Mapping[str, Any] | None) -> bool:
@@ -127,11 +181,22 @@ def is_llm_attributes(attributes: Mapping[str, Any] | None) -> bool:
 
 def map_span(span: Any, *, capture_inputs: bool = True, capture_outputs: bool = True) -> Mapped:
     """Map an SDK ``ReadableSpan`` (name, kind, attributes, events, status, context, scope)."""
-    rest: Body = dict(span.attributes or {})
+    return map_span_data(
+        SpanData.of_readable(span), capture_inputs=capture_inputs, capture_outputs=capture_outputs
+    )
+
+
+def map_span_data(
+    span: SpanData, *, capture_inputs: bool = True, capture_outputs: bool = True
+) -> Mapped:
+    """Map a span: the HoneyHive tracer's own attributes first (they are what its user set
+    explicitly), then the GenAI / OpenInference / OpenLLMetry tables for the rest."""
+    rest: Body = dict(span.attributes)
+    honeyhive = take_honeyhive(rest)
     mapped = Mapped(event_type=_event_type(rest, span.kind))
     _config(rest, mapped)
     _metrics(rest, mapped)
-    inputs, outputs = _messages(rest, span.events or ())
+    inputs, outputs = _messages(rest, span.events)
     values_in, values_out = _values(rest)
     if mapped.event_type != "model":  # a chain or tool: its own input/output values first
         inputs, values_in = values_in, inputs
@@ -143,13 +208,14 @@ def map_span(span: Any, *, capture_inputs: bool = True, capture_outputs: bool = 
         mapped.outputs = outputs if outputs is not None else values_out
     _error(span, mapped)
     _metadata(span, rest, mapped)
+    honeyhive.apply(mapped, capture_inputs=capture_inputs, capture_outputs=capture_outputs)
     return mapped
 
 
 # -- event type, config, metrics ------------------------------------------------------------
 
 
-def _event_type(rest: Body, kind: Any) -> str:
+def _event_type(rest: Body, kind: str) -> str:
     for key, table in (
         ("openinference.span.kind", OPENINFERENCE_KINDS),
         ("traceloop.span.kind", TRACELOOP_KINDS),
@@ -166,17 +232,17 @@ def _event_type(rest: Body, kind: Any) -> str:
     if any(rest.get(key) for key in (*MODEL_KEYS, *RESPONSE_MODEL_KEYS)):
         return "model"
     # An outgoing call (HTTP, database, queue) is a tool from the app's point of view.
-    return "tool" if getattr(kind, "name", "") in ("CLIENT", "PRODUCER") else "chain"
+    return "tool" if kind in ("CLIENT", "PRODUCER") else "chain"
 
 
 def _config(rest: Body, mapped: Mapped) -> None:
     config = mapped.config
-    parameters = _json(rest.pop("llm.invocation_parameters", None))
+    parameters = json_value(rest.pop("llm.invocation_parameters", None))
     if isinstance(parameters, dict):
         config.update(parameters)
-    model = _first(rest, MODEL_KEYS)
-    response_model = _first(rest, RESPONSE_MODEL_KEYS)
-    provider = _first(rest, PROVIDER_KEYS)
+    model = first(rest, MODEL_KEYS)
+    response_model = first(rest, RESPONSE_MODEL_KEYS)
+    provider = first(rest, PROVIDER_KEYS)
     if model is not None:
         config["model"] = model
     elif response_model is not None:
@@ -189,14 +255,14 @@ def _config(rest: Body, mapped: Mapped) -> None:
         name = key.split(".", 2)[2]
         if name.startswith("functions."):
             continue  # OpenLLMetry's tool definitions, gathered below
-        config[name] = _json(rest.pop(key))
-    tools = _json(rest.pop("gen_ai.tool.definitions", None))
+        config[name] = json_value(rest.pop(key))
+    tools = json_value(rest.pop("gen_ai.tool.definitions", None))
     if tools is None:
-        functions = _indexed(rest, "llm.request.functions")
-        tools = [{key: _json(value) for key, value in f.items()} for f in functions] or None
+        functions = indexed(rest, "llm.request.functions")
+        tools = [{key: json_value(value) for key, value in f.items()} for f in functions] or None
     if tools is None:
-        oi_tools = _indexed(rest, "llm.tools")
-        tools = [_json(tool.get("tool", {}).get("json_schema")) for tool in oi_tools] or None
+        oi_tools = indexed(rest, "llm.tools")
+        tools = [json_value(tool.get("tool", {}).get("json_schema")) for tool in oi_tools] or None
     if tools is not None:
         config["tools"] = tools
 
@@ -222,19 +288,19 @@ def _metrics(rest: Body, mapped: Mapped) -> None:
 def _messages(rest: Body, events: Iterable[Any]) -> tuple[Body | None, Body | None]:
     """Model inputs ``{"messages": [...]}`` and outputs (the answer message), from
     whichever convention carries them."""
-    system = _json(rest.pop("gen_ai.system_instructions", None))
-    prompt = _json(rest.pop("gen_ai.input.messages", None))
-    answer = _json(rest.pop("gen_ai.output.messages", None))
+    system = json_value(rest.pop("gen_ai.system_instructions", None))
+    prompt = json_value(rest.pop("gen_ai.input.messages", None))
+    answer = json_value(rest.pop("gen_ai.output.messages", None))
     if prompt is None:
-        prompt = _json(rest.pop("gen_ai.prompt", None))  # semconv <= 1.27, a JSON string
+        prompt = json_value(rest.pop("gen_ai.prompt", None))  # semconv <= 1.27, a JSON string
     if answer is None:
-        answer = _json(rest.pop("gen_ai.completion", None))
+        answer = json_value(rest.pop("gen_ai.completion", None))
     if prompt is None or isinstance(prompt, str):
-        flat = _indexed(rest, "gen_ai.prompt") or _indexed(rest, "llm.input_messages")
+        flat = indexed(rest, "gen_ai.prompt") or indexed(rest, "llm.input_messages")
         if flat:
             prompt = flat
     if answer is None or isinstance(answer, str):
-        flat = _indexed(rest, "gen_ai.completion") or _indexed(rest, "llm.output_messages")
+        flat = indexed(rest, "gen_ai.completion") or indexed(rest, "llm.output_messages")
         if flat:
             answer = flat
     event_prompt, event_answer, event_system = _event_messages(events)
@@ -274,25 +340,25 @@ def _event_messages(events: Iterable[Any]) -> tuple[Any, Any, Any]:
         attributes = {k: v for k, v in (event.attributes or {}).items() if k[:7] != "gen_ai."}
         role = MESSAGE_EVENTS.get(name)
         if role is not None:
-            message = {"role": attributes.pop("role", role), **_nest(attributes)}
+            message = {"role": attributes.pop("role", role), **nest(attributes)}
             if role == "tool" and "id" in message:  # the id of the call this answers
                 message["tool_call_id"] = message.pop("id")
-            prompt.append({key: _json(value) for key, value in message.items()})
+            prompt.append({key: json_value(value) for key, value in message.items()})
         elif name == "gen_ai.choice":
-            message = _json(attributes.pop("message", None))
-            nested = _nest(attributes)
+            message = json_value(attributes.pop("message", None))
+            nested = nest(attributes)
             if not isinstance(message, dict):
                 message = nested.pop("message", {})
             answer.append({**message, **{k: v for k, v in nested.items() if k != "index"}})
         elif name in ("gen_ai.content.prompt", "gen_ai.content.completion"):
-            value = _json((event.attributes or {}).get(name.replace("content.", "")))
+            value = json_value((event.attributes or {}).get(name.replace("content.", "")))
             target = prompt if name.endswith("prompt") else answer
             target.extend(value if isinstance(value, list) else [value])
         elif name == "gen_ai.client.inference.operation.details":
             details = event.attributes or {}
-            prompt.extend(_as_list(_json(details.get("gen_ai.input.messages"))))
-            answer.extend(_as_list(_json(details.get("gen_ai.output.messages"))))
-            system = _json(details.get("gen_ai.system_instructions")) or system
+            prompt.extend(as_list(json_value(details.get("gen_ai.input.messages"))))
+            answer.extend(as_list(json_value(details.get("gen_ai.output.messages"))))
+            system = json_value(details.get("gen_ai.system_instructions")) or system
     return prompt or None, answer or None, system
 
 
@@ -313,23 +379,23 @@ def _message(raw: Body) -> Body:
         if key == "parts":
             _from_parts(value, message)
         elif key == "tool_calls":
-            message["tool_calls"] = [_tool_call(call) for call in _as_list(value)]
+            message["tool_calls"] = [_tool_call(call) for call in as_list(value)]
         elif key == "contents":  # OpenInference multimodal contents
             texts = [
                 part.get("message_content", {}).get("text")
-                for part in _as_list(value)
+                for part in as_list(value)
                 if isinstance(part, dict)
             ]
             message["content"] = "".join(text for text in texts if isinstance(text, str))
         else:
-            message[key] = _json(value) if key == "content" else value
+            message[key] = json_value(value) if key == "content" else value
     return message
 
 
 def _from_parts(parts: Any, message: Body) -> None:
     """GenAI semconv message parts (text, tool_call, tool_call_response, ...)."""
     texts, calls, others = [], [], []
-    for part in _as_list(parts):
+    for part in as_list(parts):
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text":
             texts.append(str(part.get("content", "")))
@@ -359,7 +425,7 @@ def _tool_call(raw: Any) -> Body:
     for key in ("id", "name", "arguments"):
         value = call.get(key, function.get(key))
         if value is not None:
-            result[key] = _json(value)
+            result[key] = json_value(value)
     return result
 
 
@@ -376,12 +442,12 @@ def _values(rest: Body) -> tuple[Body | None, Body | None]:
     outputs: Body | None = None
     for input_key, output_key in pairs:
         if inputs is None and input_key in rest:
-            inputs = _as_object(_json(rest.pop(input_key)), "input")
+            inputs = _as_object(json_value(rest.pop(input_key)), "input")
         if outputs is None and output_key in rest:
-            outputs = _as_object(_json(rest.pop(output_key)), "result")
+            outputs = _as_object(json_value(rest.pop(output_key)), "result")
     for key in ("input.mime_type", "output.mime_type"):
         rest.pop(key, None)
-    documents = _indexed(rest, "retrieval.documents")
+    documents = indexed(rest, "retrieval.documents")
     if documents:
         found = [doc.get("document", doc) for doc in documents]
         outputs = {**(outputs or {}), "documents": found}
@@ -395,11 +461,10 @@ def _as_object(value: Any, key: str) -> Body:
 # -- error and metadata ---------------------------------------------------------------------
 
 
-def _error(span: Any, mapped: Mapped) -> None:
-    status = span.status
-    if getattr(status.status_code, "name", "") != "ERROR":
+def _error(span: SpanData, mapped: Mapped) -> None:
+    if not span.error:
         return
-    for event in span.events or ():
+    for event in span.events:
         if event.name == "exception":
             attributes = event.attributes or {}
             kind = str(attributes.get("exception.type", "Exception")).rsplit(".", 1)[-1]
@@ -407,180 +472,29 @@ def _error(span: Any, mapped: Mapped) -> None:
             stacktrace = attributes.get("exception.stacktrace")
             mapped.traceback = stacktrace if isinstance(stacktrace, str) else None
             return
-    mapped.error = status.description or "error"
+    mapped.error = span.status_message or "error"
 
 
-def _metadata(span: Any, rest: Body, mapped: Mapped) -> None:
+def _metadata(span: SpanData, rest: Body, mapped: Mapped) -> None:
     metadata = mapped.metadata
-    extra = _json(rest.pop("metadata", None))  # OpenInference's JSON metadata
+    extra = json_value(rest.pop("metadata", None))  # OpenInference's JSON metadata
     if isinstance(extra, dict):
         metadata.update(extra)
     for key, value in rest.items():
         metadata[key] = list(value) if isinstance(value, tuple) else value
-    context = span.context
-    if context is not None:
-        metadata["otel.trace_id"] = f"{context.trace_id:032x}"
-        metadata["otel.span_id"] = f"{context.span_id:016x}"
-    scope = getattr(span, "instrumentation_scope", None)
-    if scope is not None and scope.name:
-        metadata["otel.scope"] = scope.name
-    kind = getattr(span.kind, "name", None)
-    if kind and kind != "INTERNAL":
-        metadata["otel.kind"] = kind
+    if span.trace_id is not None and span.span_id is not None:
+        metadata["otel.trace_id"] = f"{span.trace_id:032x}"
+        metadata["otel.span_id"] = f"{span.span_id:016x}"
+    if span.scope:
+        metadata["otel.scope"] = span.scope
+    if span.kind and span.kind != "INTERNAL":
+        metadata["otel.kind"] = span.kind
     others = [
         {"name": event.name, "attributes": dict(event.attributes or {})}
-        for event in span.events or ()
+        for event in span.events
         if event.name not in MESSAGE_EVENTS
         and not event.name.startswith(("gen_ai.choice", "gen_ai.content.", "gen_ai.client."))
         and not (event.name == "exception" and mapped.error is not None)
     ]
     if others:
         metadata["otel.events"] = others
-
-
-# -- helpers --------------------------------------------------------------------------------
-
-
-def _first(rest: Body, keys: Iterable[str]) -> Any:
-    found = None
-    for key in keys:
-        value = rest.pop(key, None)
-        if found is None and value not in (None, ""):
-            found = value
-    return found
-
-
-def _json(value: Any) -> Any:
-    """A JSON document given as a string, parsed; anything else unchanged."""
-    if isinstance(value, tuple):
-        return [_json(item) for item in value]
-    if not isinstance(value, str) or len(value) > _MAX_PARSED:
-        return value
-    text = value.lstrip()
-    if not text or text[0] not in '{["':
-        return value
-    try:
-        return json.loads(text)
-    except ValueError:
-        return value
-
-
-def _as_list(value: Any) -> list[Any]:
-    if isinstance(value, list):
-        return value
-    if isinstance(value, tuple):
-        return list(value)
-    return [] if value is None else [value]
-
-
-def _indexed(rest: Body, prefix: str) -> list[Body]:
-    """Pop the flattened ``prefix.N.key...`` attributes and return them nested, by N."""
-    head = prefix + "."
-    found: dict[int, Body] = {}
-    for key in [key for key in rest if key.startswith(head)]:
-        index, _, tail = key[len(head) :].partition(".")
-        if not index.isdigit() or not tail:
-            continue
-        found.setdefault(int(index), {})[tail] = rest.pop(key)
-    return [_nest(found[index]) for index in sorted(found)]
-
-
-def _nest(flat: Mapping[str, Any]) -> Body:
-    """``{"a.b": 1, "a.c.0.d": 2}`` -> ``{"a": {"b": 1, "c": [{"d": 2}]}}``."""
-    tree: Body = {}
-    for key, value in flat.items():
-        node = tree
-        parts = key.split(".")
-        for part in parts[:-1]:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = node[part] = {}
-            node = child
-        node[parts[-1]] = list(value) if isinstance(value, tuple) else value
-    nested = _listify(tree)
-    return nested if isinstance(nested, dict) else {"items": nested}
-
-
-def _listify(node: Any) -> Any:
-    if not isinstance(node, dict):
-        return node
-    converted = {key: _listify(value) for key, value in node.items()}
-    if converted and all(key.isdigit() for key in converted):
-        return [converted[key] for key in sorted(converted, key=int)]
-    return converted
-
-
-# -- the other way: an event as a span with HoneyHive's own attributes ------------------------
-
-# HoneyHive's tracers (Python and TypeScript SDKs) set these on their spans; `honeytrace export
-# --format otlp-json` writes events the same way, so what HoneyHive's OTLP route or any OTLP
-# collector reads back is what honeytrace recorded. Object fields are flattened the tracers'
-# way: `honeyhive_inputs.query`, `honeyhive_outputs.result.0`.
-HONEYHIVE_SCALARS = (
-    ("event_type", "honeyhive_event_type"),
-    ("event_name", "honeyhive_event_name"),
-    ("event_id", "honeyhive_event_id"),
-    ("session_id", "honeyhive_session_id"),
-    ("source", "honeyhive_source"),
-    ("project_id", "honeyhive_project"),
-    ("error", "honeyhive_error"),
-)
-HONEYHIVE_OBJECTS = (
-    ("inputs", "honeyhive_inputs"),
-    ("outputs", "honeyhive_outputs"),
-    ("config", "honeyhive_config"),
-    ("metadata", "honeyhive_metadata"),
-    ("metrics", "honeyhive_metrics"),
-    ("feedback", "honeyhive_feedback"),
-    ("user_properties", "honeyhive_user_properties"),
-)
-
-_MASK64 = (1 << 64) - 1
-
-
-def honeyhive_attributes(event: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    """The span attributes of a honeytrace event, as HoneyHive's tracers name them; values are
-    str, int, float or bool (anything else as its JSON text)."""
-    attributes: list[tuple[str, Any]] = []
-    for field_name, key in HONEYHIVE_SCALARS:
-        value = event.get(field_name)
-        if value is not None and value != "":
-            attributes.append((key, value))
-    for field_name, key in HONEYHIVE_OBJECTS:
-        _flatten(key, event.get(field_name), attributes)
-    return attributes
-
-
-def _flatten(prefix: str, value: Any, into: list[tuple[str, Any]]) -> None:
-    stack = [(prefix, value)]  # iterative: stored values can nest deeper than recursion allows
-    while stack:
-        key, item = stack.pop()
-        if isinstance(item, Mapping):
-            stack.extend((f"{key}.{name}", inner) for name, inner in reversed(list(item.items())))
-        elif isinstance(item, list | tuple):
-            stack.extend(
-                (f"{key}.{index}", inner) for index, inner in reversed(list(enumerate(item)))
-            )
-        elif isinstance(item, str | bool | int | float):
-            into.append((key, item))
-        elif item is not None:
-            into.append((key, json.dumps(item, default=str)))
-
-
-def otel_trace_id(session_id: str) -> str:
-    """The 32-hex-digit trace id of a session: its UUID's own 128 bits (a non-UUID id is
-    hashed). ``honeytrace.otel.propagation`` sends the same in ``traceparent``."""
-    try:
-        return uuid.UUID(session_id).hex
-    except ValueError:
-        return hashlib.sha256(session_id.encode()).hexdigest()[:32]
-
-
-def otel_span_id(event_id: str) -> str:
-    """The 16-hex-digit span id of an event: the low 64 bits of its UUID (never zero, which
-    OTLP reserves for "no span"); a non-UUID id is hashed."""
-    try:
-        number = uuid.UUID(event_id).int & _MASK64
-    except ValueError:
-        number = int(hashlib.sha256(event_id.encode()).hexdigest()[:16], 16)
-    return f"{number or 1:016x}"

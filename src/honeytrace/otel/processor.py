@@ -163,7 +163,7 @@ class HoneytraceSpanProcessor(SpanProcessor):
             span, capture_inputs=config.capture_inputs, capture_outputs=config.capture_outputs
         )
         event = link.event
-        event.spec = Spec(span.name, mapped.event_type)
+        event.spec = Spec(mapped.event_name or span.name, mapped.event_type)
         extra: dict[str, Any] = {"inputs": mapped.inputs}
         if mapped.outputs is not None:
             extra["outputs"] = mapped.outputs

@@ -158,7 +158,7 @@ def _inject(headers: MutableMapping[str, str]) -> None:
 
         propagate.inject(headers)
     else:
-        from honeytrace.otel.mapping import otel_span_id, otel_trace_id  # `export` uses them too
+        from honeytrace.otel.export_attributes import otel_span_id, otel_trace_id
 
         trace_id, span_id = otel_trace_id(session.session_id), otel_span_id(event.event_id)
         flags = "01" if session.sampled else "00"

@@ -172,6 +172,16 @@ class StoreAccess:
                 self._reader = Store(self.db_path, busy_timeout=self.busy_timeout)
             return query(self._reader.connection, *args)
 
+    async def call_prepared(self, method: str, prepare: Callable[[], tuple[Any, ...]]) -> Any:
+        """``Store.<method>(*prepare())``, both off the event loop in one hop: ``prepare``
+        (decoding and validating a body) runs outside the store's lock, so one request's
+        validation overlaps another's write (SQLite releases the GIL while it works)."""
+        return await run_in_threadpool(self._call_prepared, method, prepare)
+
+    def _call_prepared(self, method: str, prepare: Callable[[], tuple[Any, ...]]) -> Any:
+        args = prepare()
+        return self._call(method, *args)
+
     def _call(self, method: str, *args: Any) -> Any:
         with self._lock:
             return getattr(self._opened(), method)(*args)

@@ -14,8 +14,9 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from honeytrace.local.collector import legacy, v1, viewer
+from honeytrace.local.collector import clients, legacy, otlp, v1, viewer
 from honeytrace.local.collector._http import ApiError, BearerAuth, StoreAccess, error_response
+from honeytrace.local.collector.errorlog import ErrorLog, logger
 from honeytrace.local.store import StoreBusyError
 
 __all__ = ["create_app"]
@@ -41,6 +42,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
+    logger.error(
+        "%s %s -> 500: %s", request.method, request.url.path, type(exc).__name__, exc_info=exc
+    )
     return error_response(500, f"internal error: {type(exc).__name__}", "INTERNAL_ERROR")
 
 
@@ -57,8 +61,10 @@ def create_app(db_path: str, api_key: str | None = None, *, busy_timeout: float 
         yield
         access.close()
 
-    routes = [*v1.routes(), *legacy.routes(), *viewer.routes()]
-    middleware = [Middleware(viewer.SecurityHeaders)]
+    # The client routes first: none of their literal paths may be read as an id by another.
+    routes = [*clients.routes(), *otlp.routes(), *v1.routes(), *legacy.routes(), *viewer.routes()]
+    # ErrorLog outermost: it logs the key check's 401s too.
+    middleware = [Middleware(ErrorLog), Middleware(viewer.SecurityHeaders)]
     if api_key:
         middleware.append(Middleware(BearerAuth, api_key=api_key))
     app = Starlette(

@@ -7,6 +7,7 @@ floats: whole numbers are stored as ints again, like the v1 routes store them.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -34,26 +35,43 @@ from honeytrace.local.collector._http import (
 
 __all__ = ["routes"]
 
-_TIMES = ("start_time", "end_time", "duration")
+_whole = v1.whole_times
 
-
-def _whole(fields: dict[str, Any]) -> dict[str, Any]:
-    for key in _TIMES:
-        value = fields.get(key)
-        if isinstance(value, float) and value.is_integer():
-            fields[key] = int(value)
-    return fields
+# Kept from a legacy session start beyond the v1 session fields (HoneyHive's tracers send them).
+_SESSION_EXTRAS: dict[str, type] = {"feedback": dict, "metrics": dict, "error": str}
 
 
 def _event(event: LegacyEvent) -> dict[str, Any]:
     return _whole(fields_of(event))
 
 
+def _events(events: list[LegacyEvent], where: str) -> list[dict[str, Any]]:
+    found = [_event(event) for event in events]
+    v1.check_ids(found, where)
+    return found
+
+
 async def start_session(request: Request) -> Response:
-    """``POST /session/start``: ``{"session": {...}}``, answered like ``POST /v1/sessions``."""
-    body = parse_body(LegacySessionStart, await request.body())
-    known = {key: value for key, value in body.session.items() if key in SessionStart.model_fields}
+    """``POST /session/start``: ``{"session": {...}}``, answered like ``POST /v1/sessions``;
+    ``feedback``, ``metrics`` and ``error`` are kept too, and a string time falls back to now
+    as on ``POST /v1/sessions``."""
+    body = parse_body(LegacySessionStart, v1.lenient_session_times(await request.body()))
+    given = body.session
+    for key in ("start_time", "end_time"):  # lenient_session_times sees the top level only
+        if isinstance(given.get(key), str):
+            given[key] = time.time_ns() // 1_000_000
+    known = {key: value for key, value in given.items() if key in SessionStart.model_fields}
     session = _whole(fields_of(validate(SessionStart, known, "session")))
+    for key, kind in _SESSION_EXTRAS.items():
+        value = given.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, kind):
+            expected = "an object" if kind is dict else "a string"
+            raise ApiError(
+                400, f"invalid body: session.{key}: must be {expected}", "VALIDATION_ERROR"
+            )
+        session[key] = value
     return await v1.start_session(request, session)
 
 
@@ -63,7 +81,8 @@ async def add_traces(request: Request) -> Response:
     body = parse_body(LegacySessionTraces, await request.body())
     if (body.logs is None) == (body.events is None):
         raise ApiError(400, "send exactly one of `events` and `logs`", "VALIDATION_ERROR")
-    events = [_event(event) for event in body.events or body.logs or []]
+    where = "events" if body.events is not None else "logs"
+    events = _events(body.events or body.logs or [], where)
     await store_of(request).call("add_events", session_id, events)
     return JSONResponse({"success": True})
 
@@ -74,7 +93,7 @@ async def create_event(request: Request) -> Response:
     missing = [key for key in ("event_type", "inputs") if getattr(body.event, key) is None]
     if missing:
         raise ApiError(400, f"invalid body: event.{missing[0]}: field required", "VALIDATION_ERROR")
-    event_id = await store_of(request).call("add_event", _event(body.event))
+    event_id = await store_of(request).call("add_event", _events([body.event], "event")[0])
     return JSONResponse({"success": True, "event_id": event_id})
 
 
@@ -83,7 +102,7 @@ async def create_event_batch(request: Request) -> Response:
     body = parse_body(LegacyEventBatch, await request.body())
     single = bool(body.single_session or body.is_single_session)
     properties = body.session_properties or body.session
-    events = [_event(event) for event in body.events]
+    events = _events(body.events, "events")
     return await v1.add_batch(request, events, single, properties)
 
 

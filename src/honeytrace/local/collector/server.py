@@ -18,6 +18,7 @@ from typing import Any
 import uvicorn
 
 from honeytrace.local.collector.app import create_app
+from honeytrace.local.collector.errorlog import log_to_console
 
 __all__ = ["ListenError", "is_loopback", "listen", "serve"]
 
@@ -96,6 +97,7 @@ def serve(
     finish (each write is committed before it is answered) and closes the store; then this
     returns normally, so the process exits 0 rather than dying of the signal.
     """
+    log_to_console()  # every 4xx/5xx answer, with its message
     config = uvicorn.Config(
         create_app(db_path, api_key=api_key),
         host=host,

@@ -8,8 +8,13 @@ share (:func:`start_session`, :func:`add_batch`, :func:`apply_update`) live here
 
 from __future__ import annotations
 
+import json
+import re
+import time
+from collections.abc import Iterable
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -30,48 +35,140 @@ from honeytrace.local.collector._http import (
     store_of,
     validate,
 )
+from honeytrace.local.collector.bodies import TypedBody, parse_typed
 
-__all__ = ["IDENTITY", "add_batch", "apply_update", "routes", "start_session"]
+__all__ = [
+    "IDENTITY",
+    "add_batch",
+    "apply_update",
+    "check_ids",
+    "lower_ids",
+    "routes",
+    "start_session",
+    "whole_times",
+    "with_project",
+]
 
 IDENTITY = {"org_id": "local", "workspace_id": "local", "project_id": "local"}
 """What the hosted API derives from the key; a local collector has one fixed project."""
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_ID_FIELDS = ("event_id", "session_id", "parent_id")
+_TIMES = ("start_time", "end_time", "duration")
+# The batch routes validate into dicts (see .bodies): same rules, half the cost.
+_SESSION_EVENTS = TypedBody(SessionEventBatch)
+_EVENT_BATCH = TypedBody(EventBatch)
+
+
+def check_ids(events: Iterable[dict[str, Any]], where: str) -> None:
+    """400 naming the first event whose ``event_id``, ``session_id`` or ``parent_id`` is not a
+    UUID: such an event could be stored but never read back (``GET /v1/events/{event_id}``
+    takes UUIDs only), so it is refused on write. Case does not matter; ids are stored in
+    lower case."""
+    for index, event in enumerate(events):
+        for key in _ID_FIELDS:
+            value = event.get(key)
+            if value is not None and not _UUID.fullmatch(value):
+                place = f"{where}[{index}].{key}" if where else key
+                raise ApiError(
+                    400, f"invalid body: {place}: must be a UUID, got {value!r}", "INVALID_ID"
+                )
+
+
+def lower_ids(search_filter: dict[str, Any]) -> dict[str, Any]:
+    """A search filter on ``event_id``, ``session_id`` or ``parent_id`` with its value in lower
+    case, as ids are stored: an id matches whatever its case."""
+    value = search_filter.get("value")
+    if search_filter.get("field") in _ID_FIELDS and isinstance(value, str):
+        search_filter["value"] = value.lower()
+    return search_filter
+
+
+def whole_times(fields: dict[str, Any]) -> dict[str, Any]:
+    """Times given as whole floats (the legacy models read floats) stored as ints again."""
+    for key in _TIMES:
+        value = fields.get(key)
+        if isinstance(value, float) and value.is_integer():
+            fields[key] = int(value)
+    return fields
+
+
+def with_project(event: dict[str, Any]) -> dict[str, Any]:
+    """The event (and its nested ``children``) with the collector's ``project_id`` where none
+    was stored, so that a read says what the create answered."""
+    stack = [event]
+    while stack:
+        item = stack.pop()
+        if item.get("project_id") is None:
+            item["project_id"] = IDENTITY["project_id"]
+        stack.extend(item.get("children") or ())
+    return event
+
+
+def lenient_session_times(raw: bytes) -> bytes:
+    """The documented fallback of ``POST /v1/sessions``: the hosted server reads
+    ``start_time``/``end_time`` as numbers only and silently takes the current time for a
+    string, so a string time here is replaced by now rather than refused."""
+    if b"_time" not in raw:
+        return raw
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return raw  # parse_body reports it
+    if not isinstance(body, dict):
+        return raw
+    changed = False
+    for key in ("start_time", "end_time"):
+        if isinstance(body.get(key), str):
+            body[key] = time.time_ns() // 1_000_000
+            changed = True
+    return json.dumps(body).encode() if changed else raw
+
 
 async def create_session(request: Request) -> Response:
     """``POST /v1/sessions``: create or merge a session; answers the session event."""
-    body = parse_body(SessionStart, await request.body())
+    body = parse_body(SessionStart, lenient_session_times(await request.body()))
     return await start_session(request, fields_of(body))
 
 
 async def start_session(request: Request, session: dict[str, Any]) -> Response:
     """Create ``session`` and answer it as ``PostSessionStartResponse``."""
     stored = await store_of(request).call("create_session", session)
-    return JSONResponse({**stored, **IDENTITY})
+    return JSONResponse({**IDENTITY, **with_project(stored)})
 
 
 async def add_session_events(request: Request) -> Response:
     """``POST /v1/sessions/{session_id}/events/batch``: the path's session wins."""
     session_id = require_uuid(request.path_params["session_id"], "session_id")
-    batch = parse_body(SessionEventBatch, await request.body())
-    events = batch.model_dump(exclude_unset=True)["events"]
-    await store_of(request).call("add_events", session_id, events)
+    raw = await request.body()
+
+    def prepare() -> tuple[Any, ...]:
+        events: list[dict[str, Any]] = parse_typed(_SESSION_EVENTS, raw)["events"]
+        check_ids(events, "events")
+        return (session_id, events)
+
+    await store_of(request).call_prepared("add_events", prepare)
     return JSONResponse({"success": True})
 
 
 async def create_event(request: Request) -> Response:
     """``POST /v1/events``: one event; without a session id it starts a session of its own."""
-    event = parse_body(Event, await request.body())
-    event_id = await store_of(request).call("add_event", fields_of(event))
+    event = fields_of(parse_body(Event, await request.body()))
+    check_ids([event], "")
+    event_id = await store_of(request).call("add_event", event)
     return JSONResponse({"success": True, "event_id": event_id})
+
+
+def _event_batch(raw: bytes) -> tuple[list[dict[str, Any]], bool, dict[str, Any] | None]:
+    batch = parse_typed(_EVENT_BATCH, raw)
+    check_ids(batch["events"], "events")
+    return batch["events"], bool(batch.get("single_session")), batch.get("session_properties")
 
 
 async def create_event_batch(request: Request) -> Response:
     """``POST /v1/events/batch``: events of any sessions, or of one new session."""
-    batch = parse_body(EventBatch, await request.body())
-    dumped = batch.model_dump(exclude_unset=True)
-    return await add_batch(
-        request, dumped["events"], bool(batch.single_session), dumped.get("session_properties")
-    )
+    events, single, properties = await run_in_threadpool(_event_batch, await request.body())
+    return await add_batch(request, events, single, properties)
 
 
 async def add_batch(
@@ -118,7 +215,7 @@ async def get_event(request: Request) -> Response:
     event = await store_of(request).call("get_event", event_id)
     if event is None:
         raise ApiError(404, f"no event with event_id {event_id}", "NOT_FOUND")
-    return JSONResponse({"event": event})
+    return JSONResponse({"event": with_project(event)})
 
 
 async def get_session(request: Request) -> Response:
@@ -128,7 +225,7 @@ async def get_session(request: Request) -> Response:
     tree = await store_of(request).call("session_tree", session_id)
     if tree is None:
         raise ApiError(404, f"no session with session_id {session_id}", "NOT_FOUND")
-    return JSONResponse(tree)
+    return JSONResponse(with_project(tree))
 
 
 async def search_events(request: Request) -> Response:
@@ -136,7 +233,7 @@ async def search_events(request: Request) -> Response:
     ``page`` (default 1); newest first. ``ignore_order`` and ``evaluation_id`` are accepted and
     ignored (a local store has no evaluation runs)."""
     search = parse_body(SearchRequest, await request.body())
-    filters = [item.model_dump(exclude_unset=True) for item in search.filters or []]
+    filters = [lower_ids(item.model_dump(exclude_unset=True)) for item in search.filters or []]
     date_range = search.dateRange.model_dump() if search.dateRange else None
     try:
         events, count = await store_of(request).call(

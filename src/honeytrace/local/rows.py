@@ -1,0 +1,162 @@
+"""How the store's rows are made and read: event bodies as column values, JSON text for the
+object columns (one C encoder for every value), rows back as the API's JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+from honeytrace.local.query import JSON_COLUMNS, SCALAR_COLUMNS, is_number
+
+__all__ = [
+    "as_dict",
+    "dumps",
+    "encode_columns",
+    "event_row",
+    "event_values",
+    "insert_row",
+    "lower_id",
+    "row_to_event",
+    "update_row",
+]
+
+Body = Mapping[str, Any]
+JsonObject = dict[str, Any]
+
+
+def event_values(body: Body) -> JsonObject:
+    """The columns of an event body, as Python values (absent ones left out, so the table's
+    defaults apply)."""
+    values: JsonObject = {}
+    for field in ("event_name", "source", "project_id", "error"):
+        if body.get(field) is not None:
+            values[field] = str(body[field])
+    for field in ("start_time", "end_time", "duration"):
+        if is_number(body.get(field)):
+            values[field] = body[field]
+    for field in JSON_COLUMNS:
+        if body.get(field) is not None:
+            values[field] = body[field]
+    values.setdefault("event_name", "unknown")
+    values.setdefault("source", "unknown")
+    return values
+
+
+def lower_id(value: Any) -> str | None:
+    """An id as stored: UUIDs compare case-insensitively, so they are kept in lower case."""
+    return value.lower() if isinstance(value, str) and value else None
+
+
+def event_row(body: Body, event_id: str, session_id: str, parent_id: str) -> tuple[Any, ...]:
+    """The values of :data:`_INSERT_EVENT` for one event: what ``event_values`` and the
+    table's defaults make of it, in one pass (this runs once per event of every batch)."""
+    get = body.get
+    name, source, project, error = get("event_name"), get("source"), get("project_id"), get("error")
+    start, end, duration = get("start_time"), get("end_time"), get("duration")
+    children = get("children_ids")
+    return (
+        event_id,
+        session_id,
+        parent_id,
+        get("event_type") or "chain",  # the legacy routes let an event omit its type
+        "unknown" if name is None else str(name),
+        "unknown" if source is None else str(source),
+        None if project is None else str(project),
+        None if error is None else str(error),
+        start if type(start) in _NUMBER_TYPES else None,  # bool is not a number here
+        end if type(end) in _NUMBER_TYPES else None,
+        duration if type(duration) in _NUMBER_TYPES else None,
+        "[]" if children is None else dumps(children),
+        *[dumps(value) if value else "{}" for value in map(get, _OBJECT_COLUMNS)],
+    )
+
+
+_NUMBER_TYPES = frozenset({int, float})
+_OBJECT_COLUMNS = JSON_COLUMNS[1:]  # all but children_ids, in the table's order
+
+
+def encode_columns(values: Mapping[str, Any]) -> JsonObject:
+    return {
+        field: dumps(value) if field in JSON_COLUMNS else value for field, value in values.items()
+    }
+
+
+def insert_row(conn: sqlite3.Connection, values: Mapping[str, Any], *, or_ignore: bool) -> None:
+    encoded = encode_columns(values)
+    verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
+    names = ", ".join(encoded)
+    marks = ", ".join("?" * len(encoded))
+    conn.execute(f"{verb} INTO events ({names}) VALUES ({marks})", tuple(encoded.values()))
+
+
+def update_row(conn: sqlite3.Connection, event_id: str, changes: Mapping[str, Any]) -> None:
+    if not changes:
+        return
+    encoded = encode_columns(changes)
+    assignments = ", ".join(f"{field} = ?" for field in encoded)
+    conn.execute(
+        f"UPDATE events SET {assignments} WHERE event_id = ?", (*encoded.values(), event_id)
+    )
+
+
+def row_to_event(row: sqlite3.Row) -> JsonObject:
+    event: JsonObject = {column: row[column] for column in SCALAR_COLUMNS}
+    for column in JSON_COLUMNS:
+        text = row[column]
+        # Most object fields are empty: skip the JSON parser for them (big trees read faster).
+        event[column] = {} if text == "{}" else [] if text == "[]" else json.loads(text)
+    return event
+
+
+def as_dict(value: Any) -> JsonObject:
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def _make_encoder() -> Any:
+    """``json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)``, with
+    the C encoder made once: json.dumps makes a new one per call, half the cost of a small
+    object (and a batch encodes five objects per event)."""
+    maker = getattr(json.encoder, "c_make_encoder", None)
+    if maker is None:  # no C accelerator (another interpreter)
+        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+    encoder = maker(
+        None, _not_json, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+    join = "".join
+
+    def encode(value: Any) -> str:
+        if isinstance(value, str):
+            return str(json.encoder.encode_basestring(value))
+        return join(encoder(value, 0))
+
+    return encode
+
+
+_ENCODE = _make_encoder()
+
+
+def dumps(value: Any) -> str:
+    """JSON text that SQLite's JSON functions accept: NaN and infinities become null, and
+    what JSON cannot hold becomes its ``str``."""
+    try:
+        text: str = _ENCODE(value)
+    except (ValueError, TypeError):
+        return json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"), default=str)
+    return text
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(key): _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
