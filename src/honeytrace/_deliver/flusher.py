@@ -226,17 +226,16 @@ class Flusher:
         except AuthError as exc:
             self._reason(exc, "spool replay")
             return
-        if result.sent or result.rejected:
-            counters = _buffer.counters
-            with counters.lock:
-                counters.sent += result.sent
-                counters.spooled -= result.sent + result.rejected
-                if result.rejected:
-                    counters.dropped["rejected"] = (
-                        counters.dropped.get("rejected", 0) + result.rejected
-                    )
-            if result.rejected:
-                log_once("rejected-spool", logging.ERROR, "honeytrace: a spooled request rejected")
+        counters = _buffer.counters
+        with counters.lock:
+            # Files of a run that ended, found by this replay: this process delivers them now.
+            counters.taken += result.adopted
+            counters.spooled += result.adopted
+            counters.sent += result.sent
+            counters.spooled -= result.sent
+            for reason, count in result.dropped.items():
+                counters.spooled -= count
+                counters.dropped[reason] = counters.dropped.get(reason, 0) + count
 
     def _backlog(self) -> bool:
         return bool(getattr(self.exporter, "backlog", False))
@@ -408,9 +407,10 @@ class Flusher:
                 self._lose(len(bodies), "spool_full")
             return
         except RejectedError as exc:
-            if len(bodies) == 1:
-                self._lose(1, "rejected")
-                log_once("rejected-event", logging.ERROR, "honeytrace: event rejected: %s", exc)
+            if len(bodies) == 1 or not exc.names_events:  # a blanket refusal: no bisecting
+                self._lose(len(bodies), exc.reason)
+                key = exc.reason if exc.reason in ("tls", "redirect") else f"{exc.reason}-event"
+                log_once(key, logging.ERROR, "honeytrace: event rejected: %s", exc)
                 return
             # One bad event must not sink its neighbours: halve until it is found.
             middle = len(bodies) // 2
@@ -448,8 +448,9 @@ class Flusher:
                 )
             return "auth"
         if isinstance(exc, RejectedError):
-            log_once(f"rejected-{what}", logging.ERROR, "honeytrace: %s rejected: %s", what, exc)
-            return "rejected"
+            key = exc.reason if exc.reason in ("tls", "redirect") else f"{exc.reason}-{what}"
+            log_once(key, logging.ERROR, "honeytrace: %s rejected: %s", what, exc)
+            return exc.reason
         if isinstance(exc, InvalidEvent):
             if exc.reason != "redacted":
                 log_once(f"invalid-{what}", logging.ERROR, "honeytrace: %s dropped: %s", what, exc)
