@@ -21,11 +21,19 @@ A request without those baggage entries is not joined to anything.
 The service called never creates, ends or updates the caller's session or event: it only sends
 its own events, into the caller's session. Attach only headers of callers you trust: whoever
 can send them can add events to a session whose id they know.
+
+Both sides in one process (a service calling itself, a worker thread handed the headers): the
+session injected is live here, so :func:`attach` joins that very session and event, and the
+attached side's events go out with it, after its create. For a session another service owns,
+a batch answered "session not found" (its create is on its way) is retried within the
+deadline, not dropped.
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, MutableMapping
 from contextvars import Token
 from types import TracebackType
@@ -55,6 +63,12 @@ BAGGAGE_PARENT_ID = "honeytrace.parent_id"
 BAGGAGE_SAMPLED = "honeytrace.sampled"
 _OURS = (BAGGAGE_SESSION_ID, BAGGAGE_PARENT_ID, BAGGAGE_SAMPLED)
 _MASK64 = (1 << 64) - 1
+
+_LOCAL_LIMIT = 256
+_local_lock = threading.Lock()
+_injected: OrderedDict[str, Event] = OrderedDict()
+"""Events of this process whose ids went into headers, by event id, while their session is
+open (bounded; an ended session's entries go first): what attach() joins in this process."""
 
 Headers = Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]]
 """A mapping (``request.headers``, a dict) or ASGI-style ``(name, value)`` pairs."""
@@ -169,12 +183,33 @@ def _inject(headers: MutableMapping[str, str]) -> None:
     ]
     if not session.sampled:
         entries.append(f"{BAGGAGE_SAMPLED}=0")
+    if not session.remote:
+        _remember(event)
     kept = [
         entry
         for entry in (_get(headers, "baggage") or "").split(",")
         if entry.strip() and entry.split("=", 1)[0].strip() not in _OURS
     ]
     _set(headers, "baggage", ",".join([*kept, *entries]))
+
+
+def _remember(event: Event) -> None:
+    with _local_lock:
+        _injected[event.event_id] = event
+        _injected.move_to_end(event.event_id)
+        for key in [key for key, known in _injected.items() if known.session.end]:
+            del _injected[key]  # its session ended: attaching to it would send nothing
+        while len(_injected) > _LOCAL_LIMIT:
+            _injected.popitem(last=False)
+
+
+def _live_here(parent: RemoteParent) -> Event | None:
+    """The event of this process that ``parent`` names, while its session is open here."""
+    with _local_lock:
+        event = _injected.get(parent.event_id)
+    if event is None or event.session.end or event.session.session_id != parent.session.session_id:
+        return None
+    return event
 
 
 # -- the called side -------------------------------------------------------------------------
@@ -205,7 +240,8 @@ class attach:
     """Run a block as part of the caller's session described by ``headers``: events recorded
     inside are children of the caller's event. Works as ``with`` and ``async with``; the
     value bound by ``as`` is the :class:`RemoteParent` (None when the headers carry no
-    honeytrace baggage, and the block then runs as usual).
+    honeytrace baggage, and the block then runs as usual). When the caller's session is open
+    in this very process, the block joins that session and event themselves.
 
     When no OpenTelemetry span is current (no server instrumentation), the caller's
     ``traceparent`` is attached too, so OTel spans made inside continue the caller's trace.
@@ -246,7 +282,8 @@ class attach:
         headers = _lowered(self._headers)
         self.parent = _extract(headers)
         if self.parent is not None:
-            self._token = set_current(self.parent)
+            # The caller's own session, live here: join it, so that its create goes first.
+            self._token = set_current(_live_here(self.parent) or self.parent)
         if "traceparent" in headers:
             from opentelemetry import baggage, context, propagate, trace
 
