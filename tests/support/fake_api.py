@@ -121,6 +121,7 @@ class FakeApi:
         self._hold_limit = 60.0
         self._releases = 0
         self._delays: dict[Route | None, float] = {}
+        self._poison: tuple[Callable[[RecordedRequest], bool], int] | None = None
         self._connections = 0
         self._port = 0
         self._server: FakeHttpServer | None = None
@@ -357,6 +358,14 @@ class FakeApi:
             else:
                 self._delays.pop(route, None)
 
+    def fail_where(
+        self, predicate: Callable[[RecordedRequest], bool] | None, status: int = 500
+    ) -> None:
+        """Answer ``status`` to every request for which ``predicate`` is true (after the
+        one-shot faults), storing nothing: a request the server can never take. None ends it."""
+        with self._cond:
+            self._poison = None if predicate is None else (predicate, status)
+
     def reject_events_where(self, predicate: Callable[[JsonObject], bool] | None) -> None:
         """Answer 400 to a whole batch holding an event (the raw dict) for which ``predicate``
         is true, naming the event ids, and store none of it, as the real server does; None ends
@@ -370,6 +379,7 @@ class FakeApi:
             self._rules.clear()
             self._delays.clear()
             self._store.reject_event = None
+            self._poison = None
         self.release()
 
     def _add_rule(self, rule: _Rule) -> None:
@@ -443,6 +453,9 @@ class FakeApi:
                 return huge
             if rule.reply is not None:
                 return rule.reply
+        if self._poison is not None and self._poison[0](record):
+            record.fault = "fail"
+            return error_reply(self._poison[1], "injected: this request always fails")
         if record.headers.get("authorization") != f"Bearer {self.api_key}":
             return error_reply(self.bad_key_status, "invalid or missing API key")
         return self._dispatch(record, path_id, partial=rule is not None)

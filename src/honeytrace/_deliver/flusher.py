@@ -236,6 +236,7 @@ class Flusher:
             for reason, count in result.dropped.items():
                 counters.spooled -= count
                 counters.dropped[reason] = counters.dropped.get(reason, 0) + count
+                self._losses += count  # a flush waiting meanwhile did not deliver everything
 
     def _backlog(self) -> bool:
         return bool(getattr(self.exporter, "backlog", False))

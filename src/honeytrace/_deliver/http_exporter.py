@@ -120,7 +120,7 @@ class HttpExporter:
         self._down = False  # the server failed everything lately: new requests to the spool
         self._probe_failures = 0
         self._next_probe = 0.0
-        self._last_ok = 0.0  # time.monotonic() of the last request the server accepted
+        self._last_ok_ns = 0  # time.time_ns() of the last request the server accepted
         self._dead: OrderedDict[str, str] = OrderedDict()  # session -> why it cannot go
 
     # -- the Exporter protocol ------------------------------------------------------------
@@ -213,7 +213,7 @@ class HttpExporter:
         self._down = False
 
     def _accepted(self) -> None:
-        self._last_ok = time.monotonic()
+        self._last_ok_ns = time.time_ns()
         if self._down or self._probe_failures:
             self._down = False
             self._schedule_probe(failed=False)
@@ -345,12 +345,12 @@ class HttpExporter:
         self, spool: Spool, failed: list[tuple[SpoolEntry, RetryableError]], succeeded: bool
     ) -> None:
         """Put the files that failed back in line. A refusal counts against a file only when
-        the server took something else since its last try: an outage is not its fault."""
+        the server has taken other requests since the file was spooled: a refusal of
+        everything (an outage, a maintenance page) is not the file's fault."""
         now = time.monotonic()
         for entry, exc in failed:
-            counted = exc.answered and (succeeded or self._last_ok > entry.last_try)
+            counted = exc.answered and (succeeded or self._last_ok_ns > entry.created_ns)
             entry.tries += 1
-            entry.last_try = now
             delay = exc.retry_after if exc.retry_after is not None else backoff_delay(entry.tries)
             entry.next_try = now + min(_MAX_PROBE_DELAY, delay)
             spool.give_back(entry, attempted=counted)

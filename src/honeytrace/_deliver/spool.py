@@ -78,7 +78,6 @@ class SpoolEntry:
     adopted: bool = False  # set by claim: a dead run's file, now this run's
     next_try: float = 0.0  # time.monotonic() before which it is not tried again
     tries: int = 0  # failed tries in this process (for the backoff)
-    last_try: float = 0.0  # time.monotonic() of the last try (or of the put)
 
     @property
     def is_create(self) -> bool:
@@ -343,7 +342,6 @@ class Spool:
                 0,
                 len(data),
             )
-            entry.last_try = time.monotonic()
             self._add(entry)
         return True
 
