@@ -350,9 +350,12 @@ class HttpExporter:
         now = time.monotonic()
         for entry, exc in failed:
             counted = exc.answered and (succeeded or self._last_ok_ns > entry.created_ns)
-            entry.tries += 1
-            delay = exc.retry_after if exc.retry_after is not None else backoff_delay(entry.tries)
-            entry.next_try = now + min(_MAX_PROBE_DELAY, delay)
+            if exc.answered:  # its own backoff; an outage is paced by the probes instead
+                entry.tries += 1
+                delay = (
+                    exc.retry_after if exc.retry_after is not None else backoff_delay(entry.tries)
+                )
+                entry.next_try = now + min(_MAX_PROBE_DELAY, delay)
             spool.give_back(entry, attempted=counted)
         unanswered = any(not exc.answered for _, exc in failed)
         if not succeeded and (unanswered or len(failed) >= _DOWN_AFTER):
