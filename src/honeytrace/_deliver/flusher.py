@@ -171,7 +171,7 @@ class Flusher:
             _buffer.set_limits(max(0, self.config.max_queue - counters.in_flight))
         self.encoder.refresh_clock()
         try:
-            self._replay(force=bool(self._waiting))
+            draining = self._replay(force=bool(self._waiting))
             self._deliver(taken, [item for item in control if isinstance(item, Update)])
         finally:
             if not self.retired:
@@ -179,7 +179,9 @@ class Flusher:
                     _buffer.set_limits(max(0, self.config.max_queue - counters.in_flight))
         waiting = []
         for request, target, losses in self._waiting:
-            if counters.taken >= target:
+            if counters.taken >= target and not (draining and self._backlog()):
+                # (A spool that is being sent, a share per cycle, is waited for; one the server
+                # does not take is not: the answer is False at once.)
                 request.resolve(self._losses == losses and not self._backlog())
             else:
                 waiting.append((request, target, losses))
@@ -216,16 +218,17 @@ class Flusher:
                     counters.spooled += adopted
         return self.exporter
 
-    def _replay(self, force: bool) -> None:
-        """Send what waits in the spool before anything new (an HTTP exporter with a spool)."""
+    def _replay(self, force: bool) -> bool:
+        """Send a share of what waits in the spool (an HTTP exporter with a spool); True when
+        it made progress."""
         replay = getattr(self._exporter(), "replay", None)
         if replay is None or self._blocked is not None:
-            return
+            return False
         try:
             result = replay(force)
         except AuthError as exc:
             self._reason(exc, "spool replay")
-            return
+            return False
         counters = _buffer.counters
         with counters.lock:
             # Files of a run that ended, found by this replay: this process delivers them now.
@@ -237,6 +240,7 @@ class Flusher:
                 counters.spooled -= count
                 counters.dropped[reason] = counters.dropped.get(reason, 0) + count
                 self._losses += count  # a flush waiting meanwhile did not deliver everything
+        return bool(result.sent or result.dropped)
 
     def _backlog(self) -> bool:
         return bool(getattr(self.exporter, "backlog", False))
