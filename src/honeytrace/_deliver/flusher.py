@@ -240,6 +240,8 @@ class Flusher:
                 counters.spooled -= count
                 counters.dropped[reason] = counters.dropped.get(reason, 0) + count
                 self._losses += count  # a flush waiting meanwhile did not deliver everything
+        if result.adopted:  # taken, but not from the queue: a flush's target moves with it
+            self._waiting = [(r, target + result.adopted, n) for r, target, n in self._waiting]
         return bool(result.sent or result.dropped)
 
     def _backlog(self) -> bool:
