@@ -93,7 +93,6 @@ def test_a_trickling_server_does_not_hold_the_flusher(fake_api: FakeApi) -> None
     # Retries inside the 1 s deadline, each cut at 0.5 s: dropped long before the answer ends.
     assert fake_api.wait_for(lambda: honeytrace.stats().dropped.get("retry_exhausted") == 3, 10)
     fake_api.clear_faults()
-    fake_api.trickle_next(0)
     session_id = record_session("after", 1)
     assert honeytrace.flush(20)
     assert len(fake_api.events_for(session_id)) == 1

@@ -31,9 +31,7 @@ deadline, not dropped.
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping, MutableMapping
 from contextvars import Token
 from types import TracebackType
@@ -65,10 +63,11 @@ _OURS = (BAGGAGE_SESSION_ID, BAGGAGE_PARENT_ID, BAGGAGE_SAMPLED)
 _MASK64 = (1 << 64) - 1
 
 _LOCAL_LIMIT = 256
-_local_lock = threading.Lock()
-_injected: OrderedDict[str, Event] = OrderedDict()
-"""Events of this process whose ids went into headers, by event id, while their session is
-open (bounded; an ended session's entries go first): what attach() joins in this process."""
+_injected: dict[str, Event] = {}
+"""Events of this process whose ids went into headers, by event id, oldest first, while their
+session is open (bounded): what attach() joins in this process. No lock (inject runs on the
+app's threads, maybe in a signal handler): single dict operations are atomic in CPython, and
+a race at worst forgets an entry, which attach then treats as another service's."""
 
 Headers = Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]]
 """A mapping (``request.headers``, a dict) or ASGI-style ``(name, value)`` pairs."""
@@ -194,22 +193,25 @@ def _inject(headers: MutableMapping[str, str]) -> None:
 
 
 def _remember(event: Event) -> None:
-    with _local_lock:
-        _injected[event.event_id] = event
-        _injected.move_to_end(event.event_id)
-        for key in [key for key, known in _injected.items() if known.session.end]:
-            del _injected[key]  # its session ended: attaching to it would send nothing
-        while len(_injected) > _LOCAL_LIMIT:
-            _injected.popitem(last=False)
+    _injected.pop(event.event_id, None)
+    _injected[event.event_id] = event  # the newest last
+    if len(_injected) > _LOCAL_LIMIT // 2:
+        for key, known in list(_injected.items()):
+            if known.session.end:  # its session ended: attaching to it would send nothing
+                _injected.pop(key, None)
+    while len(_injected) > _LOCAL_LIMIT:
+        try:
+            _injected.pop(next(iter(_injected)), None)
+        except (StopIteration, RuntimeError):  # emptied or changed by another thread
+            break
 
 
 def _live_here(parent: RemoteParent) -> Event | None:
     """The event of this process that ``parent`` names, while its session is open here."""
-    with _local_lock:
-        event = _injected.get(parent.event_id)
-    if event is None or event.session.end or event.session.session_id != parent.session.session_id:
+    event = _injected.get(parent.event_id)
+    if event is None or event.session.end:
         return None
-    return event
+    return event if event.session.session_id == parent.session.session_id else None
 
 
 # -- the called side -------------------------------------------------------------------------
