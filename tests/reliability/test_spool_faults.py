@@ -283,7 +283,9 @@ def test_a_temporary_file_left_by_kill_9_is_removed(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code, str(spool_dir)], check=False, timeout=60)
     assert result.returncode == -9
     assert [p for p in spool_dir.iterdir() if p.name.endswith(".tmp")] != []
+    assert len(list(spool_dir.glob(".run-*.lock"))) == 1  # the dead run's
     spool = Spool(spool_dir, 60_000)
     assert [p for p in spool_dir.iterdir() if p.name.endswith(".tmp")] == []
+    assert len(list(spool_dir.glob(".run-*.lock"))) == 1  # ours; the dead run's is gone
     assert spool.size() == 0
     assert spool.put("POST", "/v1/sessions", b"x" * 20_000, 1, str(uuid.uuid4()))

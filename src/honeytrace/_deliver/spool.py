@@ -164,7 +164,11 @@ class Spool:
         claimed_here = {Path(path).name for path in self._claimed}
         for found_name, dir_entry in names:
             name = found_name
-            if name in self._entries or name in claimed_here or name.endswith(".lock"):
+            if name in self._entries or name in claimed_here:
+                continue
+            if name.endswith(".lock"):
+                if name.startswith(".run-"):
+                    is_alive(name[len(".run-") : -len(".lock")])  # a dead run's lock goes
                 continue
             if name.endswith(_TMP):
                 self._clean_temporary(name, dir_entry, is_alive)
