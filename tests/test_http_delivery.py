@@ -180,7 +180,8 @@ def test_a_bad_key_is_reported_once_and_sending_stops(
             with honeytrace.session("two"):
                 tool(2)
             honeytrace.flush(10)
-        assert len(api.requests) == 1  # the first create; nothing after it
+        # The first create, and its one repeat that tells a bad key from a passing refusal.
+        assert [r.route for r in api.requests] == ["sessions", "sessions"]
         assert "refused the API key" in caplog.text
         assert caplog.text.count("Check HH_API_KEY") == 1
         assert "wrong-key" not in caplog.text

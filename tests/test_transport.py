@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ssl
 import threading
+import uuid
 
 import pytest
 
@@ -138,23 +139,42 @@ def test_client_errors_are_rejected_without_retry(fake_api: FakeApi, status: int
     assert len(fake_api.requests) == 1 and waits(transport) == []
 
 
-@pytest.mark.parametrize(("status", "is_create"), [(401, False), (403, False), (404, True)])
-def test_bad_key_statuses_raise_auth_error(fake_api: FakeApi, status: int, is_create: bool) -> None:
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_a_create_refused_twice_means_a_bad_key(fake_api: FakeApi, status: int) -> None:
     transport = make(fake_api, key="wrong-key")
-    fake_api.fail_next(1, status=status, body="<html>no</html>")
+    fake_api.fail_next(2, status=status, body="<html>no</html>")
     with pytest.raises(AuthError) as caught:
-        transport.request("POST", "/v1/sessions", SESSION, is_create=is_create)
+        transport.request("POST", "/v1/sessions", SESSION, is_create=True)
     assert "wrong-key" not in str(caught.value)
+    assert len(fake_api.requests) == 2  # the create, and one repeat to be sure
 
 
-def test_404_on_a_batch_is_a_rejection_not_a_bad_key(fake_api: FakeApi) -> None:
+def test_a_create_refused_once_is_not_a_bad_key(fake_api: FakeApi) -> None:
     transport = make(fake_api)
-    with pytest.raises(RejectedError):
-        transport.request(
-            "POST",
-            "/v1/sessions/8b8e5b0e-8f0c-4f0a-9a5e-2b1f0c0d4e11/events/batch",
-            b'{"events": []}',
-        )
+    fake_api.fail_next(1, status=403, body="<html>WAF</html>")
+    transport.request("POST", "/v1/sessions", SESSION, is_create=True)
+    assert [r.status for r in fake_api.requests] == [403, 200]
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refusal_of_anything_but_a_create_concerns_that_request_only(
+    fake_api: FakeApi, status: int
+) -> None:
+    transport = make(fake_api)
+    fake_api.fail_next(1, status=status, route="update", body="<html>blocked</html>")
+    with pytest.raises(RejectedError) as caught:
+        transport.request("PUT", f"/v1/events/{uuid.uuid4()}", b"{}")
+    assert caught.value.reason == "forbidden" and not caught.value.names_events
+    assert waits(transport) == []
+
+
+def test_404_on_a_batch_is_session_not_found_and_retried(fake_api: FakeApi) -> None:
+    """Another service's session may be created an instant after its callee's batch."""
+    transport = make(fake_api, deadline=2.0)
+    path = "/v1/sessions/8b8e5b0e-8f0c-4f0a-9a5e-2b1f0c0d4e11/events/batch"
+    with pytest.raises(RetryableError, match="not found"):
+        transport.request("POST", path, b'{"events": []}')
+    assert len(fake_api.requests) >= 2 and all(r.status == 404 for r in fake_api.requests)
 
 
 def test_interrupt_cuts_the_backoff_short(fake_api: FakeApi) -> None:

@@ -249,6 +249,20 @@ OPTIONS: tuple[Option, ...] = (
         _number(int, 1024),
         "Upper bound on the spool's size on disk.",
     ),
+    Option(
+        "spool_max_age",
+        "HONEYTRACE_SPOOL_MAX_AGE",
+        7 * 24 * 3600.0,
+        _number(float, 1.0),
+        "Seconds a spooled request may wait; older ones are dropped (spool_expired).",
+    ),
+    Option(
+        "spool_max_attempts",
+        "HONEYTRACE_SPOOL_MAX_ATTEMPTS",
+        10,
+        _number(int, 1),
+        "Times a working server may refuse a spooled request before it is dropped.",
+    ),
     Option("otel", "HONEYTRACE_OTEL", False, _parse_bool, "Mirror every event as an OTel span."),
 )
 
@@ -281,6 +295,8 @@ class Config:
     verify_tls: bool
     spool_dir: str | None
     max_spool_bytes: int
+    spool_max_age: float
+    spool_max_attempts: int
     otel: bool
     explicit: frozenset[str] = frozenset()
     # A malformed HH_API_URL sent the events to the local store; the error line said where.

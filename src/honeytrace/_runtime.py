@@ -139,10 +139,16 @@ def _make_exporter(config: Config, flusher: Flusher) -> Exporter:
         )
         transport.hard_deadline = flusher.hard_deadline
         flusher.transport = transport
-        from honeytrace._deliver.http_exporter import HttpExporter
-        from honeytrace._deliver.spool import Spool
+        from honeytrace._deliver.http_exporter import HttpExporter, open_spool
 
-        spool = Spool(config.spool_dir, config.max_spool_bytes) if config.spool_dir else None
+        spool = open_spool(  # None, with one error line, when the directory cannot be used
+            config.spool_dir,
+            config.max_spool_bytes,
+            server_url=config.server_url,
+            api_key=config.api_key,
+            max_age=config.spool_max_age,
+            max_attempts=config.spool_max_attempts,
+        )
         return HttpExporter(transport, spool)
     if config.exporter == "local":
         from honeytrace.local.exporter import LocalExporter

@@ -147,16 +147,16 @@ def test_the_spool_is_bounded(fake_api: FakeApi, tmp_path: Path) -> None:
 
 
 def test_torn_and_foreign_files_are_ignored(tmp_path: Path) -> None:
-    spool = Spool(tmp_path, 1 << 20)
-    (tmp_path / ".123-1-1.tmp").write_bytes(b"half a wri")
     (tmp_path / "notes.txt").write_text("not ours")
-    assert spool.put("POST", "/v1/sessions", b"{}", 1)
-    entry = spool.claim_oldest()
-    assert entry is not None and entry.events == 1 and entry.content == b"{}"
-    spool.give_back(entry)
-    assert len(spooled_files(tmp_path)) == 1
-    entry = spool.claim_oldest()
-    assert entry is not None
+    (tmp_path / "00000000000000000001-deadbeefdeadbeef-00000000-0.req").write_bytes(b"[1, 2]\n{}")
+    spool = Spool(tmp_path, 1 << 20)
+    assert spool.put("POST", "/v1/sessions", b"{}", 1, "s")
+    (entry,) = spool.replayable()
+    assert spool.claim(entry) == "claimed" and entry.events == 1 and entry.content == b"{}"
+    spool.give_back(entry, attempted=False)
+    assert len(spooled_files(tmp_path)) == 2  # ours, and the unreadable one left alone
+    (entry,) = spool.replayable()
+    assert spool.claim(entry) == "claimed"
     spool.done(entry)
-    assert spool.claim_oldest() is None
+    assert spool.replayable() == []
     assert (tmp_path / "notes.txt").exists()

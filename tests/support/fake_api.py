@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -34,7 +35,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from . import fake_api_routes as routes
-from .fake_api_http import DROP, RESET, FakeHttpServer, Outcome
+from .fake_api_http import DROP, RESET, FakeHttpServer, Huge, Outcome, Trickle
 from .fake_api_routes import Reply, error_reply
 
 __all__ = ["ROUTES", "FakeApi", "RecordedRequest", "Route", "fake_api", "fake_api_fixture"]
@@ -69,10 +70,12 @@ class RecordedRequest:
 class _Rule:
     """A one-shot fault for the next ``remaining`` requests of ``route``."""
 
-    kind: Literal["fail", "reset", "partial_500"]
+    kind: Literal["fail", "reset", "partial_500", "trickle", "huge"]
     remaining: int
     route: Route | None
     reply: Reply | None = None
+    interval: float = 0.0  # trickle: seconds between bytes
+    size: int = 0  # huge: body bytes
 
 
 def _classify(method: str, path: str) -> tuple[Route | None, str]:
@@ -98,8 +101,16 @@ class FakeApi:
     plain attributes a test may change at any time. State and faults survive :meth:`stop`.
     """
 
-    def __init__(self, api_key: str = "test-key", *, bad_key_status: int = 401) -> None:
+    def __init__(
+        self,
+        api_key: str = "test-key",
+        *,
+        bad_key_status: int = 401,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.api_key = api_key
+        self.tls = tls
+        self.huge_answers: list[Huge] = []  # the huge answers given, with how much was written
         self.bad_key_status = bad_key_status
         # An RLock, so that a wait_for() predicate may read the public properties.
         self._cond = threading.Condition(threading.RLock())
@@ -110,6 +121,7 @@ class FakeApi:
         self._hold_limit = 60.0
         self._releases = 0
         self._delays: dict[Route | None, float] = {}
+        self._poison: tuple[Callable[[RecordedRequest], bool], int] | None = None
         self._connections = 0
         self._port = 0
         self._server: FakeHttpServer | None = None
@@ -124,7 +136,7 @@ class FakeApi:
             if self._closed:
                 raise RuntimeError("FakeApi was closed")
             if self._server is None:
-                server = FakeHttpServer(self._port, self)
+                server = FakeHttpServer(self._port, self, self.tls)
                 self._port = server.server_address[1]
                 threading.Thread(
                     target=server.serve_forever,
@@ -165,8 +177,9 @@ class FakeApi:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:<port>``, the ``server_url`` to give honeytrace."""
-        return f"http://127.0.0.1:{self._port}"
+        """``http://127.0.0.1:<port>`` (``https`` with TLS), the ``server_url`` to give
+        honeytrace."""
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self._port}"
 
     @property
     def running(self) -> bool:
@@ -267,15 +280,42 @@ class FakeApi:
         retry_after: float | str | datetime | None = None,
         route: Route | None = None,
         body: Any = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         """Answer the next ``n`` matching requests with ``status``, storing nothing.
 
         ``retry_after``: seconds (an int is sent as is, a float as a decimal), an HTTP-date
         string, or an aware datetime. ``body``: None for the server's JSON error shape, a dict
         or list for another JSON body, a str or bytes sent as ``text/html`` (a proxy's page).
+        ``headers``: more answer headers (``Location`` for a redirect, say).
         """
         _check_route(route)
-        self._add_rule(_Rule("fail", n, route, routes.injected_reply(status, retry_after, body)))
+        reply = routes.injected_reply(status, retry_after, body)
+        reply.headers.update(headers or {})
+        self._add_rule(_Rule("fail", n, route, reply))
+
+    def trickle_next(
+        self, n: int = 1, *, interval: float = 0.2, status: int = 200, route: Route | None = None
+    ) -> None:
+        """Answer the next ``n`` matching requests (storing nothing) one byte every
+        ``interval`` seconds: each read gets a byte, so only a deadline on the whole request
+        ends it."""
+        _check_route(route)
+        reply = routes.injected_reply(status, None, None)
+        self._add_rule(_Rule("trickle", n, route, reply, interval=interval))
+
+    def huge_next(
+        self,
+        n: int = 1,
+        *,
+        size: int = 1536 * 1024 * 1024,
+        status: int = 500,
+        route: Route | None = None,
+    ) -> None:
+        """Answer the next ``n`` matching requests with ``status`` and a ``size``-byte body
+        (1.5 GB by default), written for as long as the client reads (:attr:`huge_answers`)."""
+        _check_route(route)
+        self._add_rule(_Rule("huge", n, route, Reply(status, b""), size=size))
 
     def reset_next(self, n: int = 1, route: Route | None = None) -> None:
         """Read the next ``n`` matching requests, then reset the connection (RST, no answer)."""
@@ -318,6 +358,14 @@ class FakeApi:
             else:
                 self._delays.pop(route, None)
 
+    def fail_where(
+        self, predicate: Callable[[RecordedRequest], bool] | None, status: int = 500
+    ) -> None:
+        """Answer ``status`` to every request for which ``predicate`` is true (after the
+        one-shot faults), storing nothing: a request the server can never take. None ends it."""
+        with self._cond:
+            self._poison = None if predicate is None else (predicate, status)
+
     def reject_events_where(self, predicate: Callable[[JsonObject], bool] | None) -> None:
         """Answer 400 to a whole batch holding an event (the raw dict) for which ``predicate``
         is true, naming the event ids, and store none of it, as the real server does; None ends
@@ -331,6 +379,7 @@ class FakeApi:
             self._rules.clear()
             self._delays.clear()
             self._store.reject_event = None
+            self._poison = None
         self.release()
 
     def _add_rule(self, rule: _Rule) -> None:
@@ -396,8 +445,17 @@ class FakeApi:
             record.fault = rule.kind
             if rule.kind == "reset":
                 return RESET
+            if rule.kind == "trickle" and rule.reply is not None:
+                return Trickle(rule.reply, rule.interval)
+            if rule.kind == "huge":
+                huge = Huge(500 if rule.reply is None else rule.reply.status, rule.size)
+                self.huge_answers.append(huge)
+                return huge
             if rule.reply is not None:
                 return rule.reply
+        if self._poison is not None and self._poison[0](record):
+            record.fault = "fail"
+            return error_reply(self._poison[1], "injected: this request always fails")
         if record.headers.get("authorization") != f"Bearer {self.api_key}":
             return error_reply(self.bad_key_status, "invalid or missing API key")
         return self._dispatch(record, path_id, partial=rule is not None)

@@ -2,29 +2,53 @@
 
 It speaks HTTP/1.1 with keep-alive (honeytrace's httpx client pools connections), frames bodies by
 ``Content-Length`` (or ``chunked``), and always answers with a ``Content-Length``. What to answer
-is the application's business (:class:`App`); this module only adds the two ways of *not*
-answering that fault injection needs: an abrupt reset (RST) and a silent drop.
+is the application's business (:class:`App`); this module only adds the ways of *not*
+answering well that fault injection needs: an abrupt reset (RST), a silent drop, an answer
+trickled a byte at a time (:class:`Trickle`) and a huge one (:class:`Huge`). With an
+``ssl.SSLContext`` it serves HTTPS (the handshake runs in the handler's thread).
 """
 
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 import threading
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, Protocol
 
 from .fake_api_routes import Reply, error_reply
 
-__all__ = ["DROP", "RESET", "App", "FakeHttpServer", "Outcome"]
+__all__ = ["DROP", "RESET", "App", "FakeHttpServer", "Huge", "Outcome", "Trickle"]
 
 RESET: Literal["reset"] = "reset"
 """Close the connection with an RST (SO_LINGER 0) and no answer."""
 DROP: Literal["drop"] = "drop"
 """Close the connection without an answer (the server is going away)."""
 
-Outcome = Reply | Literal["reset", "drop"]
+
+@dataclass
+class Trickle:
+    """Write ``reply`` (status line, headers, body) one byte every ``interval`` seconds."""
+
+    reply: Reply
+    interval: float
+
+
+@dataclass
+class Huge:
+    """Answer ``status`` with a body of ``size`` bytes, written in 64 KiB chunks for as long
+    as the client reads; ``written`` is how much went out before it stopped reading."""
+
+    status: int
+    size: int
+    written: int = 0
+
+
+Outcome = Reply | Trickle | Huge | Literal["reset", "drop"]
 
 
 class App(Protocol):
@@ -55,12 +79,24 @@ class FakeHttpServer(ThreadingHTTPServer):
     # stop() then start() binds the same port again at once, TIME_WAIT notwithstanding.
     allow_reuse_address = True
 
-    def __init__(self, port: int, app: App) -> None:
+    def __init__(self, port: int, app: App, tls: ssl.SSLContext | None = None) -> None:
         self.app = app
+        self.tls = tls
         self.stopping = threading.Event()
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(("127.0.0.1", port), _Handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = super().get_request()
+        if self.tls is not None:  # the handshake runs in the handler's thread, not here
+            connection = self.tls.wrap_socket(
+                connection, server_side=True, do_handshake_on_connect=False
+            )
+        return connection, address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet: a client refusing our certificate is what a TLS test wants."""
 
     def track(self, connection: socket.socket) -> bool:
         """Remember an open connection so :meth:`halt` can cut it; False if halting already."""
@@ -99,6 +135,10 @@ class _Handler(BaseHTTPRequestHandler):
     server: FakeHttpServer
 
     def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(5)
+            self.request.do_handshake()  # raises when the client refuses the certificate
+            self.request.settimeout(None)
         super().setup()
         if not self.server.track(self.connection):
             self.connection.shutdown(socket.SHUT_RDWR)  # accepted while halting: no service
@@ -135,6 +175,40 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         elif isinstance(outcome, Reply):
             self._write(outcome)
+        elif isinstance(outcome, Trickle):
+            self._trickle(outcome)
+        elif isinstance(outcome, Huge):
+            self._huge(outcome)
+
+    def _trickle(self, trickle: Trickle) -> None:
+        reply = trickle.reply
+        head = [f"HTTP/1.1 {reply.status} Slow", f"Content-Length: {len(reply.body)}"]
+        head += [f"{name}: {value}" for name, value in reply.headers.items()]
+        data = ("\r\n".join(head) + "\r\n\r\n").encode() + reply.body
+        self.close_connection = True
+        for index in range(len(data)):
+            if self.server.stopping.is_set():
+                return
+            try:
+                self.wfile.write(data[index : index + 1])
+                self.wfile.flush()
+            except OSError:
+                return  # the client gave up: what the test wants to see
+            time.sleep(trickle.interval)
+
+    def _huge(self, huge: Huge) -> None:
+        self.close_connection = True
+        chunk = b"x" * 65536
+        try:
+            self.send_response(huge.status)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(huge.size))
+            self.end_headers()
+            while huge.written < huge.size and not self.server.stopping.is_set():
+                self.wfile.write(chunk)
+                huge.written += len(chunk)
+        except OSError:
+            return  # the client stopped reading and closed
 
     def _read_body(self) -> bytes | None:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():

@@ -8,22 +8,41 @@ of JSON over HTTP/1.1, TLS with verification, timeouts, proxies from the environ
 A small pool of idle connections serves the flusher's sender threads. A connection the server
 closed while idle is detected on reuse and the request is sent once more on a fresh one (every
 request honeytrace sends is idempotent: ids are made by the client).
+
+``timeout`` bounds the whole request, not each socket read: every read of the answer (status
+line, headers, body) gets what is left of one deadline, so a server that trickles its answer a
+byte at a time cannot hold a sender longer. The answer's body is read up to
+:data:`BODY_LIMIT` only (honeytrace needs none of a success and the start of an error); a
+longer one is cut and its connection closed rather than drained.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
+import io
 import socket
 import ssl
 import threading
+import time
 import urllib.request
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["ConnectionFailed", "Connections", "Reply", "RequestTimedOut"]
+__all__ = [
+    "BODY_LIMIT",
+    "CertificateFailed",
+    "ConnectionFailed",
+    "Connections",
+    "Reply",
+    "RequestTimedOut",
+]
 
 _IDLE_LIMIT = 16
+BODY_LIMIT = 64 * 1024
+"""Bytes of an answer's body read at most: an error message fits, a 1.5 GB answer does not."""
 
 
 class ConnectionFailed(OSError):
@@ -34,6 +53,39 @@ class RequestTimedOut(ConnectionFailed):
     """The server did not answer within the timeout."""
 
 
+class CertificateFailed(ConnectionFailed):
+    """The server's TLS certificate did not verify: permanent until the set-up changes."""
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The socket as a raw stream whose every read waits at most what is left of a deadline
+    (a per-read timeout alone lets a trickling server extend the request forever)."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the answer did not arrive within the request's deadline")
+        self._sock.settimeout(remaining)
+        return self._sock.recv_into(buffer)
+
+
+class _Response(http.client.HTTPResponse):
+    """An answer read under the request's deadline."""
+
+    def __init__(self, sock: socket.socket, *args: Any, deadline: float, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        self.fp.close()  # the plain makefile() the base class opened: replaced below
+        self.fp = io.BufferedReader(_DeadlineReader(sock, deadline))
+
+
 @dataclass
 class Reply:
     """An HTTP answer, read whole."""
@@ -41,7 +93,7 @@ class Reply:
     status: int
     reason: str
     headers: dict[str, str]  # names lower-cased
-    body: bytes
+    body: bytes  # at most BODY_LIMIT bytes of it
 
 
 class Connections:
@@ -81,6 +133,7 @@ class Connections:
         return proxy_parts.hostname or "", proxy_parts.port or 8080
 
     def _new(self, timeout: float) -> http.client.HTTPConnection:
+        # A fresh connection's connect and TLS handshake get what is left of the deadline.
         host, port = self._proxy or (self.host, self.port)
         connection: http.client.HTTPConnection
         if self.https:
@@ -107,22 +160,34 @@ class Connections:
     def request(
         self, method: str, path: str, body: bytes, headers: dict[str, str], timeout: float
     ) -> Reply:
-        """Send one request and read the whole answer; raises :class:`ConnectionFailed`
-        (or :class:`RequestTimedOut`) when there is no answer."""
+        """Send one request and read its answer, all within ``timeout`` seconds; raises
+        :class:`ConnectionFailed` (:class:`RequestTimedOut`, :class:`CertificateFailed`) when
+        there is no answer."""
+        deadline = time.monotonic() + timeout
         with self._lock:
             connection = self._idle.pop() if self._idle else None
         for reused in (connection is not None, False):
             try:
+                remaining = max(deadline - time.monotonic(), 0.001)
                 if connection is None:
-                    connection = self._new(timeout)
+                    connection = self._new(remaining)
                 elif connection.sock is not None:
-                    connection.sock.settimeout(timeout)
+                    connection.sock.settimeout(remaining)  # sendall: one timeout for it all
+                connection.response_class = functools.partial(  # type: ignore[assignment]
+                    _Response, deadline=deadline
+                )
                 connection.request(method, self._target(path), body=body, headers=headers)
                 response = connection.getresponse()
-                data = response.read()
+                data = response.read(BODY_LIMIT)
+                whole = response.isclosed()  # read to its end (or the server closes)
             except TimeoutError as exc:
                 self._discard(connection)
                 raise RequestTimedOut(f"timed out after {timeout:.3g} s") from exc
+            except ssl.SSLCertVerificationError as exc:
+                self._discard(connection)
+                raise CertificateFailed(
+                    f"the server's TLS certificate did not verify ({exc.verify_message})"
+                ) from exc
             except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
                 self._discard(connection)
                 connection = None
@@ -137,7 +202,7 @@ class Connections:
                 {name.lower(): value for name, value in response.getheaders()},
                 data,
             )
-            if response.will_close:
+            if response.will_close or not whole:  # the rest is not read: nor reused
                 self._discard(connection)
             else:
                 with self._lock:

@@ -24,20 +24,41 @@ class ExportError(Exception):
 class RetryableError(ExportError):
     """A transient failure (5xx, 408, 429, timeout, connection): try again later.
 
-    ``retry_after`` is the delay the server asked for, in seconds, when it asked.
+    ``retry_after`` is the delay the server asked for, in seconds, when it asked. ``answered``
+    says the server itself answered (a status, not a refused connection or a timeout): a
+    request a working server keeps failing is a poison, not an outage.
     """
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, retry_after: float | None = None, *, answered: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.answered = answered
 
 
 class RejectedError(ExportError):
-    """The server refused the body itself (400/422): sending it again cannot help."""
+    """The server (or something in front of it) refused this request for good: sending it
+    again cannot help, and no other request is concerned.
+
+    ``reason`` is the ``stats().dropped`` key its events count under: ``rejected`` (400/422
+    and other 4xx), ``forbidden`` (401/403 on one request, a WAF say, while the key works),
+    ``tls`` (the server's certificate does not verify) or ``redirect`` (a 3xx, not followed).
+    ``names_events`` says the answer names events of the batch (by id or position), so that
+    splitting the batch can find them; a blanket refusal does not.
+    """
+
+    def __init__(
+        self, message: str, *, reason: str = "rejected", names_events: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.names_events = names_events
 
 
 class AuthError(ExportError):
-    """The API key is missing, wrong, or lacks permission: stop sending."""
+    """The API key is missing, wrong, or lacks permission (session creates refused again and
+    again): stop sending."""
 
 
 class InvalidEvent(ExportError):

@@ -172,7 +172,7 @@ class Flusher:
             _buffer.set_limits(max(0, self.config.max_queue - counters.in_flight))
         self.encoder.refresh_clock()
         try:
-            self._replay(force=bool(self._waiting))
+            draining = self._replay(force=bool(self._waiting))
             self._deliver(taken, [item for item in control if isinstance(item, Update)])
         finally:
             if not self.retired:
@@ -180,7 +180,9 @@ class Flusher:
                     _buffer.set_limits(max(0, self.config.max_queue - counters.in_flight))
         waiting = []
         for request, target, losses in self._waiting:
-            if counters.taken >= target:
+            if counters.taken >= target and not (draining and self._backlog()):
+                # (A spool that is being sent, a share per cycle, is waited for; one the server
+                # does not take is not: the answer is False at once.)
                 request.resolve(self._losses == losses and not self._backlog())
             else:
                 waiting.append((request, target, losses))
@@ -217,27 +219,31 @@ class Flusher:
                     counters.spooled += adopted
         return self.exporter
 
-    def _replay(self, force: bool) -> None:
-        """Send what waits in the spool before anything new (an HTTP exporter with a spool)."""
+    def _replay(self, force: bool) -> bool:
+        """Send a share of what waits in the spool (an HTTP exporter with a spool); True when
+        it made progress."""
         replay = getattr(self._exporter(), "replay", None)
         if replay is None or self._blocked is not None:
-            return
+            return False
         try:
             result = replay(force)
         except AuthError as exc:
             self._reason(exc, "spool replay")
-            return
-        if result.sent or result.rejected:
-            counters = _buffer.counters
-            with counters.lock:
-                counters.sent += result.sent
-                counters.spooled -= result.sent + result.rejected
-                if result.rejected:
-                    counters.dropped["rejected"] = (
-                        counters.dropped.get("rejected", 0) + result.rejected
-                    )
-            if result.rejected:
-                log_once("rejected-spool", logging.ERROR, "honeytrace: a spooled request rejected")
+            return False
+        counters = _buffer.counters
+        with counters.lock:
+            # Files of a run that ended, found by this replay: this process delivers them now.
+            counters.taken += result.adopted
+            counters.spooled += result.adopted
+            counters.sent += result.sent
+            counters.spooled -= result.sent
+            for reason, count in result.dropped.items():
+                counters.spooled -= count
+                counters.dropped[reason] = counters.dropped.get(reason, 0) + count
+                self._losses += count  # a flush waiting meanwhile did not deliver everything
+        if result.adopted:  # taken, but not from the queue: a flush's target moves with it
+            self._waiting = [(r, target + result.adopted, n) for r, target, n in self._waiting]
+        return bool(result.sent or result.dropped)
 
     def _backlog(self) -> bool:
         return bool(getattr(self.exporter, "backlog", False))
@@ -409,9 +415,10 @@ class Flusher:
                 self._lose(len(bodies), "spool_full")
             return
         except RejectedError as exc:
-            if len(bodies) == 1:
-                self._lose(1, "rejected")
-                log_once("rejected-event", logging.ERROR, "honeytrace: event rejected: %s", exc)
+            if len(bodies) == 1 or not exc.names_events:  # a blanket refusal: no bisecting
+                self._lose(len(bodies), exc.reason)
+                key = exc.reason if exc.reason in ("tls", "redirect") else f"{exc.reason}-event"
+                log_once(key, logging.ERROR, "honeytrace: event rejected: %s", exc)
                 return
             # One bad event must not sink its neighbours: halve until it is found.
             middle = len(bodies) // 2
@@ -449,8 +456,9 @@ class Flusher:
                 )
             return "auth"
         if isinstance(exc, RejectedError):
-            log_once(f"rejected-{what}", logging.ERROR, "honeytrace: %s rejected: %s", what, exc)
-            return "rejected"
+            key = exc.reason if exc.reason in ("tls", "redirect") else f"{exc.reason}-{what}"
+            log_once(key, logging.ERROR, "honeytrace: %s rejected: %s", what, exc)
+            return exc.reason
         if isinstance(exc, InvalidEvent):
             if exc.reason != "redacted":
                 log_once(f"invalid-{what}", logging.ERROR, "honeytrace: %s dropped: %s", what, exc)

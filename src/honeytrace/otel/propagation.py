@@ -21,6 +21,12 @@ A request without those baggage entries is not joined to anything.
 The service called never creates, ends or updates the caller's session or event: it only sends
 its own events, into the caller's session. Attach only headers of callers you trust: whoever
 can send them can add events to a session whose id they know.
+
+Both sides in one process (a service calling itself, a worker thread handed the headers): the
+session injected is live here, so :func:`attach` joins that very session and event, and the
+attached side's events go out with it, after its create. For a session another service owns,
+a batch answered "session not found" (its create is on its way) is retried within the
+deadline, not dropped.
 """
 
 from __future__ import annotations
@@ -54,6 +60,13 @@ BAGGAGE_SESSION_ID = "honeytrace.session_id"
 BAGGAGE_PARENT_ID = "honeytrace.parent_id"
 BAGGAGE_SAMPLED = "honeytrace.sampled"
 _OURS = (BAGGAGE_SESSION_ID, BAGGAGE_PARENT_ID, BAGGAGE_SAMPLED)
+
+_LOCAL_LIMIT = 256
+_injected: dict[str, Event] = {}
+"""Events of this process whose ids went into headers, by event id, oldest first, while their
+session is open (bounded): what attach() joins in this process. No lock (inject runs on the
+app's threads, maybe in a signal handler): single dict operations are atomic in CPython, and
+a race at worst forgets an entry, which attach then treats as another service's."""
 
 Headers = Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]]
 """A mapping (``request.headers``, a dict) or ASGI-style ``(name, value)`` pairs."""
@@ -169,12 +182,36 @@ def _inject(headers: MutableMapping[str, str]) -> None:
     ]
     if not session.sampled:
         entries.append(f"{BAGGAGE_SAMPLED}=0")
+    if not session.remote:
+        _remember(event)
     kept = [
         entry
         for entry in (_get(headers, "baggage") or "").split(",")
         if entry.strip() and entry.split("=", 1)[0].strip() not in _OURS
     ]
     _set(headers, "baggage", ",".join([*kept, *entries]))
+
+
+def _remember(event: Event) -> None:
+    _injected.pop(event.event_id, None)
+    _injected[event.event_id] = event  # the newest last
+    if len(_injected) > _LOCAL_LIMIT // 2:
+        for key, known in list(_injected.items()):
+            if known.session.end:  # its session ended: attaching to it would send nothing
+                _injected.pop(key, None)
+    while len(_injected) > _LOCAL_LIMIT:
+        try:
+            _injected.pop(next(iter(_injected)), None)
+        except (StopIteration, RuntimeError):  # emptied or changed by another thread
+            break
+
+
+def _live_here(parent: RemoteParent) -> Event | None:
+    """The event of this process that ``parent`` names, while its session is open here."""
+    event = _injected.get(parent.event_id)
+    if event is None or event.session.end:
+        return None
+    return event if event.session.session_id == parent.session.session_id else None
 
 
 # -- the called side -------------------------------------------------------------------------
@@ -205,7 +242,8 @@ class attach:
     """Run a block as part of the caller's session described by ``headers``: events recorded
     inside are children of the caller's event. Works as ``with`` and ``async with``; the
     value bound by ``as`` is the :class:`RemoteParent` (None when the headers carry no
-    honeytrace baggage, and the block then runs as usual).
+    honeytrace baggage, and the block then runs as usual). When the caller's session is open
+    in this very process, the block joins that session and event themselves.
 
     When no OpenTelemetry span is current (no server instrumentation), the caller's
     ``traceparent`` is attached too, so OTel spans made inside continue the caller's trace.
@@ -246,7 +284,8 @@ class attach:
         headers = _lowered(self._headers)
         self.parent = _extract(headers)
         if self.parent is not None:
-            self._token = set_current(self.parent)
+            # The caller's own session, live here: join it, so that its create goes first.
+            self._token = set_current(_live_here(self.parent) or self.parent)
         if "traceparent" in headers:
             from opentelemetry import baggage, context, propagate, trace
 
