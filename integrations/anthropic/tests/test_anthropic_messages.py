@@ -97,7 +97,7 @@ def test_tool_use_thinking_and_cached_tokens(
         "prompt_tokens": 2220,
         "completion_tokens": 96,
         "total_tokens": 2316,
-        "cache_read_input_tokens": 1800,
+        "cache_read_tokens": 1800,
     }
     assert event["metadata"]["stop_reason"] == "tool_use"
 

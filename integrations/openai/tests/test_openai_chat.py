@@ -129,7 +129,7 @@ def test_tool_calls_are_outputs(
         ],
     }
     assert event["metadata"]["finish_reason"] == "tool_calls"
-    assert event["metrics"]["cached_tokens"] == 64
+    assert event["metrics"]["cache_read_tokens"] == 64
 
 
 def test_several_choices_are_all_recorded(

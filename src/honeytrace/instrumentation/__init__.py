@@ -6,6 +6,8 @@
   undoes it.
 - :func:`call_wrapper` turns an :class:`Endpoint` (how to read a request, a response, a stream
   chunk) into the wrapper of an API method: one ``model`` event per call, streams included.
+- :func:`usage_metrics` writes token usage under the one documented set of metric names
+  (:data:`TOKEN_METRICS`); :func:`usage_source` says whether a call reported it.
 - :func:`split_request` / :func:`server_metadata` sort a call's keyword arguments into inputs
   and config, and describe a non-default server.
 
@@ -22,18 +24,28 @@ from honeytrace.instrumentation._helpers import (
 from honeytrace.instrumentation._params import server_metadata, split_request
 from honeytrace.instrumentation._patching import Instrumentation, Instrumentor, Patch
 from honeytrace.instrumentation._record import Endpoint, Request, Result
+from honeytrace.instrumentation._usage import (
+    TOKEN_METRICS,
+    UsageSource,
+    usage_metrics,
+    usage_source,
+)
 
 __all__ = [
+    "TOKEN_METRICS",
     "Endpoint",
     "Instrumentation",
     "Instrumentor",
     "Patch",
     "Request",
     "Result",
+    "UsageSource",
     "adopting_wrapper",
     "call_wrapper",
     "deferred_stream_wrapper",
     "helper_wrapper",
     "server_metadata",
     "split_request",
+    "usage_metrics",
+    "usage_source",
 ]

@@ -14,6 +14,7 @@ from time import perf_counter_ns
 from typing import Any, Protocol
 
 import honeytrace
+from honeytrace.instrumentation._usage import usage_source
 
 __all__ = ["Accumulator", "Endpoint", "Request", "Result", "TracedCall", "error_metadata"]
 
@@ -132,12 +133,16 @@ class TracedCall:
         self.ended = True
         span = self.span
         try:
-            if result is not None:
-                if result.outputs is not None:
-                    span.set_outputs(result.outputs)
-                span.enrich(metrics=result.metrics or None, metadata=result.metadata or None)
-                if result.error is not None and error is None:
-                    span.set_error(result.error)
+            if result is None:
+                result = Result()
+            if result.outputs is not None:
+                span.set_outputs(result.outputs)
+            metadata = result.metadata
+            if "usage_source" not in metadata:
+                metadata = {**metadata, "usage_source": usage_source(result.metrics)}
+            span.enrich(metrics=result.metrics or None, metadata=metadata)
+            if result.error is not None and error is None:
+                span.set_error(result.error)
             if error is not None:
                 span.enrich(metadata=error_metadata(error) or None)
         finally:

@@ -15,7 +15,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from honeytrace.instrumentation import Endpoint, Request, Result, server_metadata, split_request
+from honeytrace.instrumentation import (
+    Endpoint,
+    Request,
+    Result,
+    server_metadata,
+    split_request,
+    usage_metrics,
+)
 
 __all__ = ["BETA_CREATE", "BETA_PARSE", "BETA_STREAM", "CREATE", "PARSE", "STREAM"]
 
@@ -46,18 +53,13 @@ def _metrics(counts: dict[str, int]) -> dict[str, Any]:
         return {}
     cache_read = counts.get("cache_read_input_tokens", 0)
     cache_write = counts.get("cache_creation_input_tokens", 0)
-    prompt = counts.get("input_tokens", 0) + cache_read + cache_write
-    completion = counts.get("output_tokens", 0)
-    metrics: dict[str, Any] = {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
-    if cache_read:
-        metrics["cache_read_input_tokens"] = cache_read
-    if cache_write:
-        metrics["cache_creation_input_tokens"] = cache_write
-    return metrics
+    # honeytrace's prompt_tokens count every input token (as OpenAI's do), the cache included.
+    return usage_metrics(
+        prompt_tokens=counts.get("input_tokens", 0) + cache_read + cache_write,
+        completion_tokens=counts.get("output_tokens", 0),
+        cache_read_tokens=cache_read,
+        cache_creation_tokens=cache_write,
+    )
 
 
 def _metadata(message: Any, stop_reason: Any, stop_sequence: Any) -> dict[str, Any]:

@@ -1,10 +1,12 @@
-"""Token usage of OpenAI responses -> honeytrace metrics (one vocabulary for every endpoint:
-``prompt_tokens``, ``completion_tokens``, ``total_tokens``, and the cached and reasoning
-tokens when there are any)."""
+"""Token usage of OpenAI responses -> honeytrace metrics (one vocabulary for every endpoint and
+every integration: ``prompt_tokens``, ``completion_tokens``, ``total_tokens``, and the cached,
+reasoning and audio tokens when there are any)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from honeytrace.instrumentation import usage_metrics as _usage_metrics
 
 __all__ = ["response_metadata", "usage_metrics"]
 
@@ -15,33 +17,32 @@ def _count(source: Any, name: str) -> int | None:
 
 
 def usage_metrics(usage: Any) -> dict[str, Any]:
-    """Metrics of a Chat Completions, Embeddings or Responses ``usage`` object."""
-    metrics: dict[str, Any] = {}
+    """Metrics of a Chat Completions, Embeddings or Responses ``usage`` object, under
+    honeytrace's usage names (:data:`honeytrace.instrumentation.TOKEN_METRICS`)."""
     if usage is None:
-        return metrics
+        return {}
     # Chat and Embeddings say prompt/completion; the Responses API says input/output.
-    for ours, *theirs in (
-        ("prompt_tokens", "prompt_tokens", "input_tokens"),
-        ("completion_tokens", "completion_tokens", "output_tokens"),
-        ("total_tokens", "total_tokens"),
-    ):
-        for name in theirs:
-            value = _count(usage, name)
-            if value is not None:
-                metrics[ours] = value
-                break
-    if "total_tokens" not in metrics and "prompt_tokens" in metrics:
-        metrics["total_tokens"] = metrics["prompt_tokens"] + metrics.get("completion_tokens", 0)
-    for details, name in (
-        ("prompt_tokens_details", "cached_tokens"),
-        ("input_tokens_details", "cached_tokens"),
-        ("completion_tokens_details", "reasoning_tokens"),
-        ("output_tokens_details", "reasoning_tokens"),
-    ):
-        value = _count(getattr(usage, details, None), name)
-        if value:  # zero cached/reasoning tokens on every event would be noise
-            metrics[name] = value
-    return metrics
+    prompt = _count(usage, "prompt_tokens")
+    if prompt is None:
+        prompt = _count(usage, "input_tokens")
+    completion = _count(usage, "completion_tokens")
+    if completion is None:
+        completion = _count(usage, "output_tokens")
+    inputs = getattr(usage, "prompt_tokens_details", None) or getattr(
+        usage, "input_tokens_details", None
+    )
+    outputs = getattr(usage, "completion_tokens_details", None) or getattr(
+        usage, "output_tokens_details", None
+    )
+    return _usage_metrics(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=_count(usage, "total_tokens"),
+        cache_read_tokens=_count(inputs, "cached_tokens"),
+        reasoning_tokens=_count(outputs, "reasoning_tokens"),
+        audio_input_tokens=_count(inputs, "audio_tokens"),
+        audio_output_tokens=_count(outputs, "audio_tokens"),
+    )
 
 
 def response_metadata(response: Any) -> dict[str, Any]:
