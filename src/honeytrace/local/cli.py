@@ -1,6 +1,6 @@
 """The ``honeytrace`` command: ``serve`` the collector, list ``sessions``, ``show`` one session's
-event tree. Also the text formatting (durations, times, one-line values) that the collector's web
-viewer shares.
+event tree, ``reprice`` the stored model events (the text formatting it shares with the viewer is
+in :mod:`.format`).
 
 It reads the embedded store directly (``--db``, default ``$HONEYTRACE_LOCAL_PATH`` or
 ``.honeytrace/traces.db``, as the SDK writes it) and imports nothing of the SDK, so it works on
@@ -13,11 +13,18 @@ import argparse
 import os
 import sqlite3
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
 from honeytrace._version import __version__
-from honeytrace.local.format import format_duration, format_time, one_line
+from honeytrace.local.format import (
+    format_cost,
+    format_duration,
+    format_time,
+    format_usage,
+    one_line,
+)
 from honeytrace.local.store import Store, StoreBusyError
 
 __all__ = ["default_db_path", "main"]
@@ -69,8 +76,9 @@ def cmd_sessions(args: argparse.Namespace, out: TextIO) -> int:
         sessions = store.list_sessions(args.limit)
     if not sessions:
         raise CliError(f"no traces yet at {args.db} — run a traced program first")
-    rows = [("NAME", "SESSION", "START", "DURATION", "EVENTS", "ERRORS")]
+    rows = [("NAME", "SESSION", "START", "DURATION", "EVENTS", "ERRORS", "TOKENS", "COST")]
     for session in sessions:
+        tokens = session["tokens"]
         rows.append(
             (
                 one_line(session["name"] or "unknown", 40),
@@ -79,6 +87,8 @@ def cmd_sessions(args: argparse.Namespace, out: TextIO) -> int:
                 format_duration(session["duration"]),
                 str(session["events"]),
                 str(session["errors"]),
+                "-" if tokens is None else f"{int(tokens):,}",
+                format_cost(session["cost"]),
             )
         )
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
@@ -113,10 +123,7 @@ def _summary(tree: dict[str, Any], style: _Style) -> str:
         _count(totals["events"], "event"),
         style(errors, _RED) if totals["errors"] else errors,
     ]
-    if totals["tokens"]:
-        parts.append(_count(totals["tokens"]["total_tokens"], "token"))
-    if totals["cost"] is not None:
-        parts.append(f"cost {totals['cost']:g}")
+    parts.extend(format_usage(totals))
     return " · ".join(parts)
 
 
@@ -172,6 +179,41 @@ def _tree_lines(root: dict[str, Any], summary: str, style: _Style) -> list[str]:
     return lines
 
 
+def cmd_reprice(args: argparse.Namespace, out: TextIO) -> int:
+    """Price the stored model events again with the installed price table (and ``--prices``)."""
+    from honeytrace._config import ConfigError, resolve
+    from honeytrace._deliver.pricing import Pricer, table_version
+
+    try:
+        prices = resolve({"prices": args.prices}).prices if args.prices else None
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    since = None
+    if args.since is not None:
+        try:
+            since = _since_ms(args.since)
+        except ValueError as exc:
+            raise CliError(f"--since: {exc}") from None
+    pricer = Pricer(prices)
+    with _open_store(args.db) as store:
+        rewritten, unpriced = store.reprice(lambda event: pricer.price(event, again=True), since)
+    table = table_version() or "no genai-prices (install honeytrace[cost])"
+    out.write(f"repriced {_count(rewritten, 'model event')} with {table}")
+    out.write(f"{' and your table' if prices else ''}; {unpriced} unpriced\n")
+    return 0
+
+
+def _since_ms(text: str) -> float:
+    """``7d``, ``12h``, ``30m``, ``90s`` ago; else epoch milliseconds or an ISO 8601 time."""
+    units = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+    amount, unit = text[:-1], text[-1:]
+    if unit in units and amount.isdigit():
+        return time.time() * 1000 - int(amount) * units[unit]
+    from honeytrace.local.query import parse_time_ms
+
+    return float(parse_time_ms(text))
+
+
 def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     """Run the collector until Ctrl-C or SIGTERM."""
     try:
@@ -218,6 +260,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     show.add_argument("--db", default=default_db_path(), help=db_help)
     show.set_defaults(run=cmd_show)
+
+    reprice = commands.add_parser(
+        "reprice", help="price the stored model events again with the installed price table"
+    )
+    reprice.add_argument("--db", default=default_db_path(), help=db_help)
+    reprice.add_argument("--since", help="only events since then: 7d, 12h, epoch ms or ISO 8601")
+    reprice.add_argument(
+        "--prices", help="a JSON price table of your own (as configure(prices=...)), which wins"
+    )
+    reprice.set_defaults(run=cmd_reprice)
     return parser
 
 

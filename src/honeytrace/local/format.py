@@ -10,7 +10,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-__all__ = ["format_duration", "format_time", "one_line"]
+__all__ = ["format_cost", "format_duration", "format_time", "format_usage", "one_line"]
 
 _LINE = 80
 
@@ -49,3 +49,36 @@ def one_line(value: Any, width: int = _LINE) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_cost(usd: object) -> str:
+    """``$1.25``, ``$0.0123``, ``$0.000285``, ``$0.007``: US dollars down to the micro-dollar
+    a single small call costs; ``-`` when unknown."""
+    if not isinstance(usd, int | float) or isinstance(usd, bool) or not math.isfinite(usd):
+        return "-"
+    if usd == 0:
+        return "$0"
+    if usd >= 1:
+        return f"${usd:,.2f}"
+    if usd >= 0.01:
+        return f"${usd:.4f}"
+    text = f"{usd:.6f}".rstrip("0")
+    return f"${usd:.1e}" if text.endswith(".") else "$" + text  # under a micro-dollar
+
+
+def format_usage(totals: dict[str, Any]) -> list[str]:
+    """A session's token and cost totals (``session_totals``) as summary parts:
+    ``1,234 tokens``, ``$0.0123``, ``2 unpriced`` (a cost is never shown as complete when a
+    model call in it could not be priced)."""
+    parts: list[str] = []
+    tokens = totals.get("tokens")
+    if tokens:
+        total = tokens.get("total_tokens", 0)
+        parts.append(f"{total:,} token" + ("" if total == 1 else "s"))
+    cost = totals.get("cost")
+    if cost is not None:
+        parts.append(format_cost(cost))
+    unpriced = totals.get("unpriced") or 0
+    if unpriced:
+        parts.append(f"{unpriced} unpriced")
+    return parts

@@ -14,7 +14,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from honeytrace.local.collector._http import require_uuid, store_of
-from honeytrace.local.format import format_duration, format_time, one_line
+from honeytrace.local.format import format_duration, format_time, format_usage, one_line
 
 __all__ = ["routes"]
 
@@ -71,9 +71,13 @@ async def session_page(request: Request) -> Response:
     if tree is None:
         return _page("not found", "<p>No such session. <a href='/'>All sessions</a></p>", 404)
     totals = tree["totals"]
-    summary = (
-        f"{totals['events']} events, {totals['errors']} errors, "
-        f"{format_duration(totals['duration'])}, started {format_time(tree['start_time'])}"
+    summary = ", ".join(
+        [
+            f"{totals['events']} events",
+            f"{totals['errors']} errors",
+            *format_usage(totals),  # tokens, cost, and how many model calls are unpriced
+            f"{format_duration(totals['duration'])}, started {format_time(tree['start_time'])}",
+        ]
     )
     body = (
         f"<p><a href='/'>&larr; all sessions</a></p>"
