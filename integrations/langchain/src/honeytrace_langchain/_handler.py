@@ -94,7 +94,7 @@ class CallbackHandler(BaseCallbackHandler):
             # Not recorded; its children hang from the nearest recorded ancestor.
             self._runs[run_id] = parent if parent is not None else _Run(None, None)
             return
-        if inputs is None or inputs == "" or inputs == {"input": ""}:
+        if inputs is None or inputs in ("", {"input": ""}):
             given = None  # a streamed run: its inputs come with its end
         else:
             given = inputs if isinstance(inputs, dict) else {"input": inputs}
