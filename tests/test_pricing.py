@@ -172,3 +172,55 @@ def test_a_bad_price_table_is_a_config_error_naming_the_option(prices: Any, mess
         honeytrace.configure(prices=prices)
     assert "prices" in str(caught.value)
     assert message in str(caught.value)
+
+
+def test_the_fast_linear_prices_equal_the_package_s_own_calculation() -> None:
+    """The flusher prices most models from rates derived once per (model, day); across the
+    table, with cache reads and writes and past the 200k-token tiers, they give exactly what
+    genai-prices computes itself (tiered models fall back to it)."""
+    from datetime import datetime, timezone
+    from random import Random
+
+    from genai_prices import data_snapshot
+
+    pricer = Pricer()
+    rnd = Random(15)
+    when = datetime.fromtimestamp(1_765_000_000, tz=timezone.utc)
+    checked = 0
+    for provider in data_snapshot.get_snapshot().providers:
+        for model in provider.models[:6]:
+            prompt = rnd.randint(1, 400_000)
+            cache_read = rnd.randint(0, prompt // 2)
+            cache_write = rnd.randint(0, (prompt - cache_read) // 3)
+            completion = rnd.randint(0, 50_000)
+            try:
+                expected = genai_prices.calc_price(
+                    genai_prices.Usage(
+                        input_tokens=prompt,
+                        output_tokens=completion,
+                        cache_read_tokens=cache_read or None,
+                        cache_write_tokens=cache_write or None,
+                    ),
+                    model.id,
+                    provider_id=provider.id,
+                    genai_request_timestamp=when,
+                ).total_price
+            except Exception:
+                continue  # a model the package itself cannot price with this usage
+            body: dict[str, Any] = {
+                "config": {"model": model.id, "provider": provider.id},
+                "metrics": {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "cache_read_tokens": cache_read,
+                    "cache_creation_tokens": cache_write,
+                },
+                "start_time": 1_765_000_000_000,
+            }
+            pricer.price(body)
+            assert body["metrics"]["cost_usd"] == pytest.approx(float(expected), rel=1e-9), (
+                provider.id,
+                model.id,
+            )
+            checked += 1
+    assert checked > 200
