@@ -243,3 +243,33 @@ def test_instrument_is_idempotent_and_uninstrument_stops_recording(stored: Store
     assert first_again is first
     RunnableLambda(lambda value: value + 1).with_config(run_name="inc").invoke(1)
     assert find(stored.tree(), "inc", "chain")[0]["outputs"] == {"result": 2}
+
+
+def test_without_langchain_instrument_logs_one_line_and_does_nothing() -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import importlib.metadata, logging, sys
+        for name in list(sys.modules):
+            if name.startswith(("langchain", "langgraph")):
+                del sys.modules[name]
+        sys.modules["langchain_core"] = None  # import langchain_core -> ImportError
+        real = importlib.metadata.version
+        def version(name):
+            if name == "langchain-core":
+                raise importlib.metadata.PackageNotFoundError(name)
+            return real(name)
+        importlib.metadata.version = version
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        import honeytrace_langchain
+        print(honeytrace_langchain.instrument())
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "None"
+    assert "langchain-core is not installed" in result.stderr

@@ -192,3 +192,21 @@ def test_instrument_is_idempotent_and_uninstrument_removes_the_callback(
     litellm.completion(model="openai/gpt-4o-mini", messages=MESSAGES, **_kwargs(server))
     time.sleep(0)  # nothing to wait for: no callback is registered
     assert [e for e in honeytrace_capture.events if e["event_type"] == "model"] == []
+
+
+def test_without_litellm_instrument_logs_one_line_and_does_nothing() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import logging, sys\n"
+        "sys.modules['litellm'] = None\n"  # import litellm -> ImportError
+        "logging.basicConfig(level=logging.INFO, format='%(message)s')\n"
+        "import honeytrace_litellm\n"
+        "print(honeytrace_litellm.instrument())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "None"
+    assert "litellm is not installed" in result.stderr

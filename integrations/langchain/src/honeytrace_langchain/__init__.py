@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import logging
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._handler import CallbackHandler
+if TYPE_CHECKING:
+    from ._handler import CallbackHandler
 
 __all__ = ["CallbackHandler", "__version__", "instrument", "uninstrument"]
 
@@ -52,6 +53,8 @@ def instrument() -> CallbackHandler | None:
         return None
     if _handler is None:
         from langchain_core.tracers.context import register_configure_hook
+
+        from ._handler import CallbackHandler
 
         _handler = CallbackHandler()
         # A ContextVar whose default is the handler: every thread and task sees it, with no
@@ -84,3 +87,12 @@ def _langchain_version() -> tuple[int, ...] | None:
         digits = "".join(ch for ch in piece if ch.isdigit())
         parts.append(int(digits or 0))
     return tuple(parts)
+
+
+def __getattr__(name: str) -> Any:
+    # The handler class subclasses LangChain's: importing this package must work without it.
+    if name == "CallbackHandler":
+        from ._handler import CallbackHandler
+
+        return CallbackHandler
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
