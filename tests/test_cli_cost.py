@@ -15,6 +15,13 @@ from honeytrace import _runtime
 from honeytrace.local.cli import main
 from honeytrace.local.format import format_cost
 from honeytrace.local.store import Store
+from tests.support.collector_server import (
+    CollectorServer,
+    collector_fixture,
+    collector_server,  # noqa: F401 -- registers the module-scoped server fixture
+)
+
+collector = collector_fixture
 
 
 @pytest.fixture
@@ -136,3 +143,30 @@ def test_reprice_with_a_bad_table_or_time_is_a_clear_error(
 )
 def test_format_cost(usd: float | None, text: str) -> None:
     assert format_cost(usd) == text
+
+
+def test_the_viewer_shows_a_session_s_tokens_cost_and_unpriced_calls(
+    collector: CollectorServer,
+) -> None:
+    import uuid
+
+    import httpx
+
+    sid = str(uuid.uuid4())
+    with httpx.Client(base_url=collector.url, timeout=10.0) as http:
+        created = http.post("/v1/sessions", json={"session_id": sid, "session_name": "chat"})
+        assert created.status_code == 200, created.text
+        model = {"event_type": "model", "event_name": "generate", "source": "test", "inputs": {}}
+        events = [
+            {**model, "event_id": str(uuid.uuid4()),
+             "metrics": {"prompt_tokens": 1000, "completion_tokens": 100, "cost_usd": GPT_4O}},
+            {**model, "event_id": str(uuid.uuid4()),
+             "metrics": {"prompt_tokens": 10, "completion_tokens": 10},
+             "metadata": {"cost": {"unpriced": True, "reason": "unknown model"}}},
+        ]  # fmt: skip
+        sent = http.post(f"/v1/sessions/{sid}/events/batch", json={"events": events})
+        assert sent.status_code == 200, sent.text
+        page = http.get(f"/sessions/{sid}").text
+    assert "1,120 tokens" in page
+    assert format_cost(GPT_4O) in page
+    assert "1 unpriced" in page
