@@ -106,7 +106,7 @@ def test_a_chat_records_each_turn(client: genai.Client, honeytrace_capture: Capt
     chat.send_message("and refunds?")
 
     first, second = _models(honeytrace_capture)
-    assert second["inputs"]["contents"][-1]["parts"][0]["text"] == "and refunds?"
+    assert second["inputs"]["contents"][-1] == {"role": "user", "parts": [{"text": "and refunds?"}]}
     assert len(second["inputs"]["contents"]) > len(first["inputs"]["contents"])
 
 

@@ -18,6 +18,9 @@ __all__ = ["GENERATE", "GENERATE_STREAM"]
 
 
 def _dump(value: Any) -> Any:
+    """The SDK's pydantic objects without their many unset fields (a list of them too)."""
+    if isinstance(value, list):
+        return [_dump(item) for item in value]
     dump = getattr(value, "model_dump", None)
     if callable(dump):
         return dump(exclude_none=True, mode="json")
