@@ -196,3 +196,26 @@ def test_next_to_the_sdk_s_own_processors(
 
     assert "generation" in seen
     assert len(_by_name(honeytrace_capture)["generation gpt-4o-mini"]) == 1
+
+
+def test_the_responses_api_model_is_a_model_event_with_usage_and_cost(
+    server: FakeOpenAI, honeytrace_capture: Capture
+) -> None:
+    from agents import OpenAIResponsesModel
+    from openai import AsyncOpenAI
+
+    body = json.loads(fixture("responses_response.json"))
+    body["output"] = [item for item in body["output"] if item["type"] != "function_call"]
+    server.reply(Reply(body=body))
+    client = AsyncOpenAI(api_key="sk-test", base_url=server.url, max_retries=0)
+    agent = Agent(name="assistant", model=OpenAIResponsesModel("gpt-4.1", client))
+
+    result = Runner.run_sync(agent, "How do refunds work?")
+
+    (event,) = [e for e in honeytrace_capture.events if e["event_type"] == "model"]
+    assert event["outputs"] == {"role": "assistant", "content": result.final_output}
+    assert event["metrics"]["prompt_tokens"] == 36
+    assert event["metrics"]["completion_tokens"] == 11
+    assert event["metrics"]["cost_usd"] > 0
+    assert event["metadata"]["response_model"] == "gpt-4.1-2025-04-14"
+    assert event["metadata"]["cost"]["source"] == "genai-prices"
