@@ -69,11 +69,14 @@ def test_sessions_table(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "sessions", "--db", str(db))
     assert code == 0, err
     header, first, second = out.splitlines()
-    assert header.split() == ["NAME", "SESSION", "START", "DURATION", "EVENTS", "ERRORS"]
+    assert header.split() == [
+        *("NAME", "SESSION", "START", "DURATION", "EVENTS", "ERRORS", "TOKENS", "COST")
+    ]
     assert first.split()[:2] == ["chat", ids["chat"][:8]]
-    assert first.split()[-4:] == ["2.00", "s", "3", "1"]
+    # tokens and cost of model events' metrics (tests/test_cli_cost.py); none here
+    assert first.split()[-6:] == ["2.00", "s", "3", "1", "-", "-"]
     assert second.split()[:2] == ["old-run", ids["old"][:8]]
-    assert second.split()[-2:] == ["0", "0"]
+    assert second.split()[-4:] == ["0", "0", "-", "-"]
     code, out, _ = run(capsys, "sessions", "--db", str(db), "--limit", "1")
     assert code == 0 and len(out.splitlines()) == 2
 

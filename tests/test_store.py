@@ -284,6 +284,7 @@ def test_session_tree_nests_orders_and_totals(store: Store) -> None:
         "duration": 1000,
         "tokens": {"prompt_tokens": 13, "completion_tokens": 5, "total_tokens": 18},
         "cost": 0.5,
+        "unpriced": 0,
     }
 
 

@@ -9,6 +9,7 @@ the default is used, so a typo in a deployment never takes the application down.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -129,6 +130,62 @@ def _callable_or_none(raw: object) -> Any:
     if raw is not None and not callable(raw):
         raise ValueError("expected a callable taking the event dict and returning it")
     return raw
+
+
+_PRICE_KEYS = (
+    "input_mtok",
+    "output_mtok",
+    "cache_read_mtok",
+    "cache_write_mtok",
+    "input_audio_mtok",
+    "output_audio_mtok",
+)
+
+
+def _price_table(raw: object) -> dict[str, dict[str, Any]] | None:
+    """``{model: {"input_mtok": $, "output_mtok": $, ...[, "provider": name]}}`` (US dollars
+    per million tokens), or the path of a JSON file holding one."""
+    if raw is None:
+        return None
+    if isinstance(raw, str | os.PathLike):
+        try:
+            with open(raw, encoding="utf-8") as file:
+                raw = json.load(file)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"cannot read a JSON price table from it: {exc}") from None
+    if not isinstance(raw, Mapping):
+        raise ValueError("expected {model: {input_mtok: ..., output_mtok: ...}} or a JSON file")
+    table: dict[str, dict[str, Any]] = {}
+    for model, entry in raw.items():
+        if not isinstance(model, str) or not model.strip():
+            raise ValueError(f"model names must be non-empty strings, got {model!r}")
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"{model!r}: expected a mapping of prices")
+        unknown = sorted(set(entry) - {*_PRICE_KEYS, "provider"})
+        if unknown:
+            raise ValueError(
+                f"{model!r}: unknown key {unknown[0]!r} (known: {', '.join(_PRICE_KEYS)}, provider)"
+            )
+        for needed in ("input_mtok", "output_mtok"):
+            if needed not in entry:
+                raise ValueError(f"{model!r}: {needed} (US dollars per million tokens) is required")
+        clean: dict[str, Any] = {}
+        for key, value in entry.items():
+            if key == "provider":
+                if not isinstance(value, str) or not value.strip():
+                    raise ValueError(f"{model!r}: provider must be a non-empty string")
+                clean[key] = value.strip()
+                continue
+            if (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not math.isfinite(value)
+                or value < 0
+            ):
+                raise ValueError(f"{model!r}: {key} must be a number >= 0, got {value!r}")
+            clean[key] = float(value)
+        table[model.strip()] = clean
+    return table
 
 
 @dataclass(frozen=True)
@@ -264,6 +321,13 @@ OPTIONS: tuple[Option, ...] = (
         "Times a working server may refuse a spooled request before it is dropped.",
     ),
     Option("otel", "HONEYTRACE_OTEL", False, _parse_bool, "Mirror every event as an OTel span."),
+    Option(
+        "prices",
+        "HONEYTRACE_PRICES",
+        None,
+        _price_table,
+        "Your price table (US dollars per million tokens, or a JSON file); wins over genai-prices.",
+    ),
 )
 
 _BY_NAME = {option.name: option for option in OPTIONS}
@@ -298,6 +362,7 @@ class Config:
     spool_max_age: float
     spool_max_attempts: int
     otel: bool
+    prices: dict[str, dict[str, Any]] | None = None
     explicit: frozenset[str] = frozenset()
     # A malformed HH_API_URL sent the events to the local store; the error line said where.
     url_refused: bool = False

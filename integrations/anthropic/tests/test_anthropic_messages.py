@@ -44,7 +44,14 @@ def test_a_call_is_one_model_event_with_request_and_response(
         "role": "assistant",
         "content": "Refunds go back to the original card within 5 business days.",
     }
-    assert event["metrics"] == {"prompt_tokens": 25, "completion_tokens": 14, "total_tokens": 39}
+    assert event["metrics"] == {
+        "prompt_tokens": 25,
+        "completion_tokens": 14,
+        "total_tokens": 39,
+        "cost_usd": pytest.approx(0.000285),  # claude-sonnet-4-6: $3 / $15 per MTok
+    }
+    assert event["metadata"]["usage_source"] == "reported"
+    assert event["metadata"]["cost"]["source"] == "genai-prices"
     assert event["metadata"]["response_id"] == "msg_01XFDUDYJgAACzvnptvVoYEL"
     assert event["metadata"]["response_model"] == MODEL
     assert event["metadata"]["stop_reason"] == "end_turn"
@@ -98,6 +105,8 @@ def test_tool_use_thinking_and_cached_tokens(
         "completion_tokens": 96,
         "total_tokens": 2316,
         "cache_read_tokens": 1800,
+        # 420 fresh input tokens at $3, 1800 cache reads at $0.30, 96 output at $15 per MTok
+        "cost_usd": pytest.approx(0.00324),
     }
     assert event["metadata"]["stop_reason"] == "tool_use"
 

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from honeytrace._config import Config
 from honeytrace._deliver import models
 from honeytrace._deliver.exporters import InvalidEvent
+from honeytrace._deliver.pricing import Pricer
 from honeytrace._deliver.serialize import Limits, flat_dict, to_jsonable
 from honeytrace._errors import log_once
 from honeytrace._record.span import NO_RESULT, Event, Session, format_id
@@ -40,6 +41,7 @@ class Encoder:
     def __init__(self, config: Config, limits: Limits | None = None) -> None:
         self.config = config
         self.limits = limits or Limits()
+        self.pricer = Pricer(config.prices)  # cost of model events: here, never on the hot path
         self._ids: dict[int, str] = {}
         self._anchor()
 
@@ -81,6 +83,7 @@ class Encoder:
         )
         encoder = Encoder(self.config, limits)
         encoder._offset_ns = self._offset_ns
+        encoder.pricer = self.pricer
         return encoder
 
     def _json(self, value: Any) -> Any:
@@ -199,6 +202,8 @@ class Encoder:
             self._error(span, body, into_metadata=False)
         if children:
             body["children_ids"] = [ids.get(child) or self._format(child) for child in children]
+        if event_type == "model":
+            self.pricer.price(body)
         return self._finish(body, _EVENT_VALIDATOR)
 
     def session_create(self, session: Session, children: list[int] | None) -> Body:

@@ -1,5 +1,5 @@
 """The ``honeytrace`` command: list ``sessions``, ``show`` one session's event tree, ``export``
-events as JSON Lines or OTLP/JSON, ``serve`` the collector.
+events as JSON Lines or OTLP/JSON, ``reprice`` the stored model events, ``serve`` the collector.
 
 The readers take ``--db``, else ``$HONEYTRACE_LOCAL_PATH``, else the nearest
 ``.honeytrace/traces.db`` in the current directory or above it (:mod:`.paths`). They read the
@@ -226,6 +226,30 @@ def _limit(text: str) -> int:
     return limit
 
 
+def cmd_reprice(args: argparse.Namespace, out: TextIO) -> int:
+    """Price the stored model events again with the installed price table (and ``--prices``)."""
+    from honeytrace._config import ConfigError, resolve
+    from honeytrace._deliver.pricing import Pricer, table_version
+    from honeytrace.local.export import parse_since
+
+    try:
+        prices = resolve({"prices": args.prices}).prices if args.prices else None
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        since = None if args.since is None else parse_since(args.since)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    pricer = Pricer(prices)
+    with _reading(args) as store:
+        rewritten, unpriced = store.reprice(lambda event: pricer.price(event, again=True), since)
+    table = table_version() or "no genai-prices (install honeytrace[cost])"
+    noun = "model event" if rewritten == 1 else "model events"
+    out.write(f"repriced {rewritten} {noun} with {table}")
+    out.write(f"{' and your table' if prices else ''}; {unpriced} unpriced\n")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="honeytrace", description="Look at the traces honeytrace recorded, or collect them."
@@ -261,6 +285,18 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("jsonl", "otlp-json"), default="jsonl")
     export.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default stdout)")
     export.set_defaults(run=cmd_export)
+
+    reprice = commands.add_parser(
+        "reprice", help="price the stored model events again with the installed price table"
+    )
+    reprice.add_argument("--db", help=read_help)
+    reprice.add_argument(
+        "--since", metavar="WHEN", help="only events since WHEN: an ISO date/time or 30m, 1h, 2d"
+    )
+    reprice.add_argument(
+        "--prices", help="a JSON price table of your own (as configure(prices=...)), which wins"
+    )
+    reprice.set_defaults(run=cmd_reprice)
 
     serve = commands.add_parser("serve", help="serve the HoneyHive-compatible collector")
     serve.add_argument(

@@ -108,10 +108,44 @@ class Style:
         return f"\x1b[{code}m{text}\x1b[0m" if self.enabled else text
 
 
+def format_cost(usd: object) -> str:
+    """``$1.25``, ``$0.0123``, ``$0.000285``, ``$0.007``: US dollars down to the micro-dollar
+    a single small call costs; ``-`` when unknown."""
+    if not isinstance(usd, int | float) or isinstance(usd, bool) or not math.isfinite(usd):
+        return "-"
+    if usd == 0:
+        return "$0"
+    if usd >= 1:
+        return f"${usd:,.2f}"
+    if usd >= 0.01:
+        return f"${usd:.4f}"
+    text = f"{usd:.6f}".rstrip("0")
+    return f"${usd:.1e}" if text.endswith(".") else "$" + text  # under a micro-dollar
+
+
+def format_usage(totals: dict[str, Any]) -> list[str]:
+    """A session's token and cost totals (``session_totals``) as summary parts:
+    ``1,234 tokens``, ``$0.0123``, ``2 unpriced`` (a cost is never shown as complete when a
+    model call in it could not be priced)."""
+    parts: list[str] = []
+    tokens = totals.get("tokens")
+    if tokens:
+        total = tokens.get("total_tokens", 0)
+        parts.append(f"{total:,} token" + ("" if total == 1 else "s"))
+    cost = totals.get("cost")
+    if cost is not None:
+        parts.append(format_cost(cost))
+    unpriced = totals.get("unpriced") or 0
+    if unpriced:
+        parts.append(f"{unpriced} unpriced")
+    return parts
+
+
 def session_rows(sessions: list[dict[str, Any]]) -> list[str]:
     """The table of ``honeytrace sessions``: a header, then one aligned line per session."""
-    rows = [("NAME", "SESSION", "START", "DURATION", "EVENTS", "ERRORS")]
+    rows = [("NAME", "SESSION", "START", "DURATION", "EVENTS", "ERRORS", "TOKENS", "COST")]
     for session in sessions:
+        tokens = session.get("tokens")
         rows.append(
             (
                 one_line(session["name"] or "unknown", 40),
@@ -120,6 +154,8 @@ def session_rows(sessions: list[dict[str, Any]]) -> list[str]:
                 format_duration(session["duration"]),
                 str(session["events"]),
                 str(session["errors"]),
+                "-" if tokens is None else f"{int(tokens):,}",
+                format_cost(session.get("cost")),
             )
         )
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
@@ -146,10 +182,7 @@ def _summary(tree: dict[str, Any], style: Callable[[str, str], str]) -> str:
         _count(totals["events"], "event"),
         style(errors, Style.RED) if totals["errors"] else errors,
     ]
-    if totals["tokens"]:
-        parts.append(_count(totals["tokens"]["total_tokens"], "token"))
-    if totals["cost"] is not None:
-        parts.append(f"cost {totals['cost']:g}")
+    parts.extend(format_usage(totals))
     return " · ".join(parts)
 
 

@@ -278,7 +278,7 @@ _USAGE_KEYS = {
     "output_tokens": "completion_tokens",
     "total_tokens": "total_tokens",
     "cost": "cost",
-    "cost_usd": "cost",
+    "cost_usd": "cost",  # what the flusher's pricing writes (wins over "cost": read later)
 }
 
 
@@ -292,7 +292,10 @@ def session_totals(root: JsonObject, events: list[JsonObject]) -> JsonObject:
       and ``output_tokens`` count as prompt and completion), and ``cost``: read from each
       event's ``metrics``, else its ``metadata``. A figure an event reports stands for its
       whole subtree, otherwise its children's are added up, so a parent that records the sum
-      of its children is not counted twice. None when no event reports any.
+      of its children is not counted twice. None when no event reports any. ``cost_usd``
+      (what the flusher's pricing writes) counts as ``cost``;
+    - ``unpriced``: model events whose cost no price table knew (``metadata.cost.unpriced``),
+      so that a total is never read as complete when it is not.
     """
     everything = [root, *events]
     duration = root.get("duration")
@@ -316,7 +319,14 @@ def session_totals(root: JsonObject, events: list[JsonObject]) -> JsonObject:
         "duration": duration,
         "tokens": tokens,
         "cost": usage.get("cost"),
+        "unpriced": sum(1 for event in events if _unpriced(event)),
     }
+
+
+def _unpriced(event: JsonObject) -> bool:
+    metadata = event.get("metadata")
+    cost = metadata.get("cost") if isinstance(metadata, Mapping) else None
+    return isinstance(cost, Mapping) and bool(cost.get("unpriced"))
 
 
 def _own_usage(event: JsonObject) -> dict[str, float]:

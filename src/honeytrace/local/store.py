@@ -34,7 +34,7 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -377,6 +377,34 @@ class Store:
                 conn.execute("ROLLBACK")
                 raise
 
+    def reprice(
+        self, price: Callable[[JsonObject], bool], since_ms: float | None = None
+    ) -> tuple[int, int]:
+        """Run ``price(event)`` (:meth:`honeytrace._deliver.pricing.Pricer.price` with
+        ``again=True``) on every stored model event with token usage that started at or after
+        ``since_ms``, and store the ``metrics`` and ``metadata`` it rewrote; one transaction.
+        Returns (events rewritten, of which left unpriced)."""
+        where = (
+            "event_type = 'model' AND (json_type(metrics, '$.prompt_tokens') IS NOT NULL"
+            " OR json_type(metrics, '$.completion_tokens') IS NOT NULL)"
+        )
+        params: list[Any] = []
+        if since_ms is not None:
+            where += " AND start_time >= ?"
+            params.append(since_ms)
+        rewritten = unpriced = 0
+        with self._write() as conn:
+            for row in conn.execute(f"{_SELECT} WHERE {where}", params).fetchall():
+                event = row_to_event(row)
+                if not price(event):
+                    continue
+                rewritten += 1
+                cost = event["metadata"].get("cost")
+                unpriced += bool(isinstance(cost, Mapping) and cost.get("unpriced"))
+                changes = {"metrics": event["metrics"], "metadata": event["metadata"]}
+                update_row(conn, event["event_id"], changes)
+        return rewritten, unpriced
+
     # -- reads ----------------------------------------------------------------------------
 
     def get_event(self, event_id: str) -> JsonObject | None:
@@ -426,18 +454,37 @@ class Store:
     def list_sessions(self, limit: int = 50) -> list[JsonObject]:
         """The newest sessions first: ``session_id``, ``name``, ``start_time``, ``end_time``,
         ``duration`` (stored, else end minus start, else None), ``events`` (not counting the
-        session itself) and ``errors`` (events with an error, the session included)."""
+        session itself), ``errors`` (events with an error, the session included), and the
+        ``tokens`` (``total_tokens``) and ``cost`` (``cost_usd``) of its model events, None
+        when none reports any."""
         with _busy_as_error():
             rows = self._conn.execute(
                 """SELECT s.event_id, s.event_name, s.start_time, s.end_time, s.duration,
                     (SELECT COUNT(*) FROM events e WHERE e.session_id = s.event_id) - 1,
                     (SELECT COUNT(*) FROM events e WHERE e.session_id = s.event_id
-                        AND e.error IS NOT NULL AND e.error != '')
+                        AND e.error IS NOT NULL AND e.error != ''),
+                    (SELECT SUM(COALESCE(json_extract(e.metrics, '$.total_tokens'),
+                        json_extract(e.metrics, '$.prompt_tokens')
+                        + COALESCE(json_extract(e.metrics, '$.completion_tokens'), 0),
+                        json_extract(e.metrics, '$.completion_tokens'))) FROM events e
+                        WHERE e.session_id = s.event_id AND e.event_type = 'model'),
+                    (SELECT SUM(json_extract(e.metrics, '$.cost_usd')) FROM events e
+                        WHERE e.session_id = s.event_id AND e.event_type = 'model')
                 FROM events s WHERE s.event_type = 'session' AND s.event_id = s.session_id
                 ORDER BY s.start_time DESC, s.rowid DESC LIMIT ?""",
                 (limit,),
             ).fetchall()
-        keys = ("session_id", "name", "start_time", "end_time", "duration", "events", "errors")
+        keys = (
+            "session_id",
+            "name",
+            "start_time",
+            "end_time",
+            "duration",
+            "events",
+            "errors",
+            "tokens",
+            "cost",
+        )
         sessions = [dict(zip(keys, row, strict=True)) for row in rows]
         for session in sessions:
             start, end = session["start_time"], session["end_time"]

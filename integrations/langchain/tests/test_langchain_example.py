@@ -1,0 +1,44 @@
+"""examples/langchain_graph.py runs offline into the embedded store, and `honeytrace show`
+prints its graph with the tokens and cost of the session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "langchain_graph.py"
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("HH_", "HONEYTRACE_", "OPENAI_", "LANGCHAIN_", "LANGSMITH_"))
+    }
+    env["HONEYTRACE_RAISE_INTERNAL_ERRORS"] = "1"
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_example_runs_offline_and_is_shown_with_its_cost(tmp_path: Path) -> None:
+    example = run(str(EXAMPLE), cwd=tmp_path)
+    assert example.returncode == 0, example.stderr
+    assert "It is sunny and 21°C in Paris." in example.stdout
+    assert "all delivered: True" in example.stdout
+
+    shown = run("-m", "honeytrace", "show", "latest", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "session LangGraph" in shown.stdout
+    assert shown.stdout.count("model ChatOpenAI") == 2
+    assert "tool get_weather" in shown.stdout
+    # gpt-4o-mini: (52 + 64) input and (14 + 9) output tokens at $0.15 / $0.60 per MTok
+    assert "139 tokens · $0.000031" in shown.stdout
