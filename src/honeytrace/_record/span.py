@@ -15,6 +15,7 @@ import threading
 import traceback
 import uuid
 from contextvars import Token
+from itertools import count
 from random import getrandbits
 from time import perf_counter_ns
 from types import TracebackType
@@ -105,11 +106,15 @@ class Event:
         "parent",
         "result",
         "session",
+        "size",
         "spec",
         "start",
     )
 
     session: Session
+    size: int
+    """Estimated bytes, set only when the buffer measured the event on its way in (unset on
+    the fast path: see ``buffer.fast_limit``)."""
     remote: ClassVar[bool] = False
     """True for the stand-ins of another service's session and event (honeytrace.otel.propagation):
     they are never created, ended or sent from this process."""
@@ -319,7 +324,18 @@ class Span(Event):
 class Session(Span):
     """The root of a trace; what ``honeytrace.session()`` returns."""
 
-    __slots__ = ("_session_id", "begun", "flush_on_exit", "key", "sampled", "source")
+    __slots__ = (
+        "_session_id",
+        "begun",
+        "end_dropped",
+        "flush_on_exit",
+        "key",
+        "lost_bytes",
+        "lost_full",
+        "sampled",
+        "settled",
+        "source",
+    )
 
     def __init__(
         self,
@@ -336,6 +352,12 @@ class Session(Span):
         self.key: str | None = None
         self.flush_on_exit = False
         self.begun = False
+        # Its events dropped on the way in, counted lock-free (next() is one C call), so that
+        # its own record can say it is incomplete.
+        self.lost_full = count()
+        self.lost_bytes = count()
+        self.end_dropped = False  # its end found no room: the flusher must not wait for it
+        self.settled = False  # its end was delivered (or counted): the flusher forgot it
         if session_id is None:
             self._id = getrandbits(128)
             self._session_id: str | None = None

@@ -44,24 +44,35 @@ reset = _current.reset
 new_event = Event.__new__
 
 
+# Off the hot path, types are compared by identity, not looked up in _COPIED: a type whose
+# metaclass defines __eq__ without __hash__ is unhashable, and a lookup would raise. (The hot
+# path keeps the faster lookup and falls back here on that TypeError.)
+
+
 def _snapshot(value: Any) -> Any:
-    copy = _COPIED.get(type(value))
-    return value if copy is None else copy(value)
+    kind = type(value)
+    if kind is list or kind is dict or kind is set:
+        return kind.copy(value)
+    return value
+
+
+def _copied(kind: type) -> bool:
+    return kind is list or kind is dict or kind is set
 
 
 def _snapshot_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
     for value in args:
-        if type(value) in _COPIED:
-            return tuple(_COPIED[type(v)](v) if type(v) in _COPIED else v for v in args)
+        if _copied(type(value)):
+            return tuple(_snapshot(v) for v in args)
     return args
 
 
 def _snapshot_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     # The dict itself is new for each call; only values that the caller may mutate are copied.
     for key, value in kwargs.items():
-        if type(value) in _COPIED:
+        if _copied(type(value)):
             kwargs = dict(kwargs)
-            kwargs[key] = _COPIED[type(value)](value)
+            kwargs[key] = _snapshot(value)
     return kwargs
 
 
@@ -170,7 +181,12 @@ def make(fn, spec, options):
             span.end = perf_counter_ns()
             ${reset}
             # A returned list the caller appends to later must not rewrite what was recorded.
-            span.result = result if type(result) not in _COPIED else _COPIED[type(result)](result)
+            try:
+                span.result = (
+                    result if type(result) not in _COPIED else _COPIED[type(result)](result)
+                )
+            except TypeError:  # an unhashable type (its metaclass defines __eq__)
+                span.result = _snapshot(result)
             if observer is not None:
                 hooks.leave(observer, span, observed, True)
             if len(QUEUE) < _buffer.fast_limit:  # record(), its common case inline
