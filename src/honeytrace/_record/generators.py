@@ -28,6 +28,7 @@ from honeytrace._record.context import _current, current
 from honeytrace._record.signature import Spec
 from honeytrace._record.span import ErrorInfo, Event, Session
 from honeytrace._record.wrappers import (
+    _COPIED,  # noqa: F401 -- read by the templates' snapshot code
     SessionOptions,
     _snapshot_args,
     _snapshot_kwargs,
