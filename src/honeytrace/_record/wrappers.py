@@ -123,6 +123,9 @@ def root_session(spec: Spec, options: SessionOptions | None, args: Any, kwargs: 
     return session
 
 
+_AT_THE_LIMIT = ErrorInfo("RecursionError: maximum recursion depth exceeded", None)
+
+
 def _failed(span: Event, token: Any, exc: BaseException, observed: Any) -> None:
     try:
         span.end = perf_counter_ns()
@@ -132,6 +135,19 @@ def _failed(span: Event, token: Any, exc: BaseException, observed: Any) -> None:
         if observer is not None:
             hooks.leave(observer, span, observed, True)
         rt.record(span)
+    except RecursionError:
+        # The innermost call of a recursion that hit the limit: no Python frame can be
+        # entered here, so the event is finished with C calls only (the context reset, the
+        # clock, the append), rather than lost.
+        if span.error is None:
+            span.error = _AT_THE_LIMIT
+        if not span.end:
+            span.end = perf_counter_ns()
+        try:  # noqa: SIM105 -- contextlib.suppress enters a Python frame: not at the limit
+            reset(token)
+        except (ValueError, RuntimeError):  # a token of another context, or already used
+            pass
+        QUEUE.append(span)
     except Exception:
         internal_error("recording an exception")
 
