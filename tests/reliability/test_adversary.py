@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import logging
 import os
 import sys
@@ -166,13 +167,17 @@ def test_cancelling_a_flushing_async_handler_raises_at_once(fake_api: FakeApi) -
 # -- item 5: recursion and the exit walk ----------------------------------------------------
 
 
-def _max_depth(fn: Any) -> int:
+def _max_depth(fn: Any, offset: int = 0) -> int:
+    """How deep ``fn`` recursed (through ``down``) before RecursionError, started ``offset``
+    frames deeper (which frame meets the limit depends on where the recursion starts)."""
+    if offset:
+        return _max_depth(fn, offset - 1)
     reached = 0
 
     def down(depth: int) -> int:
         nonlocal reached
         reached = depth
-        return fn(depth + 1)
+        return fn(depth + 1)  # type: ignore[no-any-return]
 
     fn.down = down
     try:
@@ -187,8 +192,9 @@ def test_traced_recursion_reaches_half_the_untraced_depth_and_is_recorded(
 ) -> None:
     """Item 5: a traced level is two Python frames (the wrapper and the function; a Python
     wrapper cannot be fewer), so a traced recursion reaches half the depth. What must hold: the
-    ratio is no worse than that, the RecursionError reaches the caller as itself, and what was
-    recorded up to it is delivered."""
+    ratio is no worse than that, the RecursionError reaches the caller as itself, and every
+    traced call is delivered, the innermost one too (it has no room left to record itself the
+    usual way: it was lost)."""
     point_at(fake_api)
 
     def plain(depth: int) -> int:
@@ -198,14 +204,32 @@ def test_traced_recursion_reaches_half_the_untraced_depth_and_is_recorded(
     def traced(depth: int) -> int:
         return traced.down(depth)  # type: ignore[attr-defined, no-any-return]
 
-    untraced_depth = _max_depth(plain)
-    with honeytrace.session("deep") as session:
-        traced_depth = _max_depth(traced)
-    ratio = traced_depth / untraced_depth
-    assert ratio >= 0.45, f"traced {traced_depth} vs untraced {untraced_depth}: {ratio:.2f}"
-    assert honeytrace.flush(30)
-    assert len(fake_api.events_for(session.session_id)) == traced_depth
+    # A low limit keeps it quick: each level records its traceback, as deep as the stack.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack(0)) + 240)
+    try:
+        _recurse(plain, traced, fake_api)
+    finally:
+        sys.setrecursionlimit(limit)
     assert honeytrace.stats().internal_errors == 0
+
+
+def _recurse(plain: Any, traced: Any, fake_api: FakeApi) -> None:
+    untraced_depth = _max_depth(plain)
+    for offset in range(4):
+        with honeytrace.session(f"deep {offset}") as session:
+            traced_depth = _max_depth(traced, offset)
+        if offset == 0:
+            ratio = traced_depth / untraced_depth
+            assert ratio >= 0.45, f"traced {traced_depth} vs plain {untraced_depth}: {ratio:.2f}"
+        assert honeytrace.flush(30)
+        events = fake_api.events_for(session.session_id)
+        # Every call that reached ``down`` is there; the innermost wrapper too when it got
+        # as far as starting its event before its function could not be entered.
+        assert traced_depth <= len(events) <= traced_depth + 1, f"offset {offset}"
+        assert all("RecursionError" in event["error"] for event in events)
+        ids = {event["event_id"] for event in events} | {session.session_id}
+        assert {event["parent_id"] for event in events} <= ids  # one unbroken chain
 
 
 def test_the_exit_walk_stops_at_its_deadline(caplog: pytest.LogCaptureFixture) -> None:

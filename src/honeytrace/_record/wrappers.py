@@ -124,6 +124,7 @@ def root_session(spec: Spec, options: SessionOptions | None, args: Any, kwargs: 
 
 
 _AT_THE_LIMIT = ErrorInfo("RecursionError: maximum recursion depth exceeded", None)
+"""The error of the innermost call of a recursion that hit the limit (see _CALL)."""
 
 
 def _failed(span: Event, token: Any, exc: BaseException, observed: Any) -> None:
@@ -136,18 +137,7 @@ def _failed(span: Event, token: Any, exc: BaseException, observed: Any) -> None:
             hooks.leave(observer, span, observed, True)
         rt.record(span)
     except RecursionError:
-        # The innermost call of a recursion that hit the limit: no Python frame can be
-        # entered here, so the event is finished with C calls only (the context reset, the
-        # clock, the append), rather than lost.
-        if span.error is None:
-            span.error = _AT_THE_LIMIT
-        if not span.end:
-            span.end = perf_counter_ns()
-        try:  # noqa: SIM105 -- contextlib.suppress enters a Python frame: not at the limit
-            reset(token)
-        except (ValueError, RuntimeError):  # a token of another context, or already used
-            pass
-        QUEUE.append(span)
+        raise  # the wrapper finishes the event itself (see _CALL)
     except Exception:
         internal_error("recording an exception")
 
@@ -191,7 +181,19 @@ def make(fn, spec, options):
         try:
             result = ${await_}fn($call)
         except BaseException as exc:
-            _failed(span, token, exc, observed)
+            try:
+                _failed(span, token, exc, observed)
+            except RecursionError:
+                # The innermost call of a recursion at the limit: _failed could not call on.
+                # One level up, here, C calls still fit: finish the event with those only.
+                span.error = _AT_THE_LIMIT
+                if not span.end:
+                    span.end = perf_counter_ns()
+                try:
+                    reset(token)
+                except (ValueError, RuntimeError):  # another context's token, or used
+                    pass
+                QUEUE.append(span)
             raise
         try:
             span.end = perf_counter_ns()
