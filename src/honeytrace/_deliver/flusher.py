@@ -108,6 +108,9 @@ class Flusher:
         self._blocked: str | None = None  # reason everything is dropped (a rejected key)
         self._losses = 0  # events lost so far (not counting those a redact hook dropped)
         self._waiting: list[tuple[FlushRequest, int, int]] = []  # flush requests in progress
+        # The totals of this process as the flusher started: one retired by a shutdown that
+        # returns late must not count into those of a fresh start (a fork's, a test's).
+        self.counters = _buffer.counters
         self.thread = threading.Thread(target=self._run, name="honeytrace-flusher", daemon=True)
 
     @property
@@ -226,7 +229,7 @@ class Flusher:
         requests = [CONTROL.popleft() for _ in range(len(CONTROL))]
         updates = [UPDATES.popleft() for _ in range(len(UPDATES))]
         _buffer.woken()
-        counters = _buffer.counters
+        counters = self.counters
         for request in requests:
             # Done once everything queued before it has been taken and handled.
             self._waiting.append((request, counters.taken + len(QUEUE), self._losses))
@@ -257,7 +260,7 @@ class Flusher:
         self._waiting = waiting
 
     def _set_room(self) -> None:
-        in_flight = max(0, _buffer.counters.in_flight)  # never more room than max_queue
+        in_flight = max(0, self.counters.in_flight)  # never more room than max_queue
         _buffer.set_limits(max(0, self.config.max_queue - in_flight))
 
     def _apply_config(self, config: Config) -> None:
@@ -285,7 +288,7 @@ class Flusher:
             self.exporter = self._make_exporter(self.config, self)
             adopted = getattr(self.exporter, "adopted", 0)
             if adopted:  # a spool left by an earlier process: its events are ours to deliver
-                counters = _buffer.counters
+                counters = self.counters
                 with counters.lock:
                     counters.taken += adopted
                     counters.spooled += adopted
@@ -302,7 +305,7 @@ class Flusher:
             self._reason(exc, "spool replay")
             return
         if result.sent or result.rejected:
-            counters = _buffer.counters
+            counters = self.counters
             with counters.lock:
                 counters.sent += result.sent
                 counters.spooled -= result.sent + result.rejected
@@ -551,7 +554,7 @@ class Flusher:
 
     def _updates_lost(self, count: int) -> None:
         if count:
-            _buffer.counters.add("updates_lost", count)
+            self.counters.add("updates_lost", count)
 
     def _send_update(self, target: Event, body: dict[str, Any] | None) -> str:
         """An update that carries no recorded event (a late enrichment, a follow-up):
@@ -604,14 +607,14 @@ class Flusher:
         return "internal_error"
 
     def _sent(self, count: int, state: _SessionState) -> None:
-        counters = _buffer.counters
+        counters = self.counters
         with counters.lock:
             counters.sent += count
             counters.in_flight -= count
         state.outstanding -= count
 
     def _spooled(self, count: int, state: _SessionState) -> None:
-        counters = _buffer.counters
+        counters = self.counters
         with counters.lock:
             counters.spooled += count
             counters.in_flight -= count
@@ -620,7 +623,7 @@ class Flusher:
     def _lose(self, count: int, reason: str, state: _SessionState) -> None:
         if count <= 0:
             return
-        counters = _buffer.counters
+        counters = self.counters
         with counters.lock:
             if reason != "redacted":  # dropped on purpose by the user's hook: not a failure
                 self._losses += count
