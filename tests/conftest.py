@@ -43,6 +43,9 @@ def clean_runtime(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> Iterator
     assert not errors, f"honeytrace's accounting: {errors}"
     _buffer.QUEUE.clear()
     _buffer.CONTROL.clear()
+    _buffer.UPDATES.clear()
+    _buffer.MEASURED.clear()
+    _buffer.pending_bytes = 0
     _buffer.counters = _buffer.Counters()
     _runtime.memory_exporter().clear()
     _runtime._config = None

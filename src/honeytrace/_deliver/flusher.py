@@ -249,8 +249,10 @@ class Flusher:
             if not self.retired:
                 with counters.lock:
                     self._set_room()
-            if _buffer.pending_bytes:  # some events were measured on their way in
-                _buffer.released(sum([getattr(span, "size", 0) for span in taken]))
+            measured = _buffer.MEASURED
+            if measured:  # some events were measured on their way in
+                pop = measured.pop
+                _buffer.released(sum([pop(id(span), 0) for span in taken]))
         waiting = []
         for request, target, losses in self._waiting:
             if counters.taken >= target:

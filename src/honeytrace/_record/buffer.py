@@ -20,7 +20,6 @@ application threads write are :class:`itertools.count` objects, whose ``next()``
 from __future__ import annotations
 
 import itertools
-import sys
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONTROL",
+    "MEASURED",
     "QUEUE",
     "UPDATES",
     "Counters",
@@ -180,6 +180,11 @@ racing application threads errs by one event's estimate, never blocks anyone."""
 max_updates = 10_000
 """Room for late enrichments waiting for the flusher."""
 
+_SAMPLE = 8  # below measure_all pending events, one event in this many is measured
+_tick = 0
+measure_all = 2_000
+"""From this many pending events on, every event is measured (4 batches' worth)."""
+
 batch_size = 500
 fast_limit = batch_size - 1
 """Below this many pending events, an append needs neither a drop, a measure nor a wake-up: the
@@ -197,11 +202,12 @@ def set_limits(
     updates: int | None = None,
 ) -> None:
     """Set the bounds (and with them :data:`fast_limit`)."""
-    global limit, batch_size, fast_limit, session_room, max_bytes, max_updates
+    global limit, batch_size, fast_limit, session_room, max_bytes, max_updates, measure_all
     if room is not None:
         limit = room
     if batch is not None:
         batch_size = batch
+        measure_all = 4 * batch
     if sessions is not None:
         session_room = sessions
     if bytes_ is not None:
@@ -221,21 +227,31 @@ wake: Callable[[], None] = _no_flusher
 
 def record(span: Event) -> None:
     """Hand a finished event to the flusher (any thread; O(1); never blocks; no lock)."""
-    global _wake_requested, pending_bytes
+    global _wake_requested, pending_bytes, _tick
     queue = QUEUE
-    if len(queue) >= limit:
+    pending = len(queue)
+    if pending >= limit:
         counters.queue_full.__next__()
         span.session.lost_full.__next__()
         return
-    size = estimate(span)
-    if pending_bytes + size > max_bytes:
+    if pending_bytes >= max_bytes:
         counters.queue_bytes.__next__()
         span.session.lost_bytes.__next__()
         return
-    span.size = size
-    pending_bytes += size
+    # Measured: every event once a backlog builds (the flusher is stuck or outpaced), one in
+    # _SAMPLE (weighted) before that, when a burst merely outruns the flusher for a moment.
+    _tick += 1
+    if pending >= measure_all:
+        size = estimate(span)
+    elif not _tick & (_SAMPLE - 1):
+        size = estimate(span) * _SAMPLE
+    else:
+        size = 0
+    if size:
+        MEASURED[id(span)] = size
+        pending_bytes += size
     queue.append(span)
-    if len(queue) >= batch_size and not _wake_requested:
+    if pending + 1 >= batch_size and not _wake_requested:
         _wake_requested = True
         wake()
 
@@ -252,7 +268,7 @@ def record_session(session: Session) -> None:
     elif pending_bytes + size > max_bytes + max_bytes // 4:
         counters.queue_bytes.__next__()
     else:
-        session.size = size
+        MEASURED[id(session)] = size
         pending_bytes += size
         queue.append(session)
         if len(queue) >= batch_size and not _wake_requested:
@@ -291,44 +307,44 @@ def released(size: int) -> None:
 
 # -- the size estimate (off the fast path: only once some events are already pending) ---------
 
-_getsizeof = sys.getsizeof
-_SAMPLED = 8  # items of a container measured; the rest are assumed alike
-
-
-def _size(value: Any, depth: int) -> int:
-    kind = type(value)
-    if kind is str or kind is bytes or kind is int or kind is float or value is None:
-        return _getsizeof(value)
-    try:
-        size: int = _getsizeof(value)
-        if depth and (kind is list or kind is tuple or kind is dict or kind is set):
-            count = len(value)
-            if count:
-                items = value.values() if kind is dict else value
-                inner = 0
-                for item in itertools.islice(items, _SAMPLED):
-                    inner += _size(item, depth - 1)
-                size += inner * count // min(count, _SAMPLED)
-        return size
-    except Exception:  # a __sizeof__ or __len__ that raises: the value is then a guess
-        return 64
+MEASURED: dict[int, int] = {}
+"""Estimated size of each measured pending event, by ``id()`` (the event stays alive while
+it is here: the flusher pops it when it takes the event). One C-level setitem per measure, so
+no slot on every event and no exception for the unmeasured ones."""
 
 
 def estimate(span: Event) -> int:
-    """Roughly the bytes an event keeps alive: its own and its top two levels of arguments and
-    result (a chat transcript: the list, its messages, their strings)."""
+    """Roughly the bytes an event keeps alive, from the shapes of its top-level arguments and
+    result alone (a few type checks and ``len()`` calls: this runs for every event recorded
+    while a backlog waits). Strings and bytes count their length; containers 64 bytes per
+    item (a chat transcript's messages); anything else 64 bytes."""
     size = 300
     args = span.args
     if args:
         for value in args:
-            size += _size(value, 2)
+            kind = type(value)
+            if kind is str or kind is bytes or kind is bytearray:
+                size += len(value)
+            elif kind is list or kind is dict or kind is tuple or kind is set:
+                size += 64 + 64 * len(value)
+            else:
+                size += 64
     kwargs = span.kwargs
     if kwargs:
         for value in kwargs.values():
-            size += _size(value, 2)
+            kind = type(value)
+            if kind is str or kind is bytes:
+                size += len(value)
+            elif kind is list or kind is dict or kind is tuple:
+                size += 64 + 64 * len(value)
+            else:
+                size += 64
     result = span.result
-    if result is not None:
-        size += _size(result, 2)
+    kind = type(result)
+    if kind is str or kind is bytes:
+        size += len(result)
+    elif kind is list or kind is dict or kind is tuple:
+        size += 64 + 64 * len(result)
     return size
 
 
@@ -338,6 +354,7 @@ def reset_after_fork() -> None:
     QUEUE.clear()
     CONTROL.clear()
     UPDATES.clear()
+    MEASURED.clear()
     counters = Counters()
     pending_bytes = 0
     _wake_requested = False

@@ -106,15 +106,11 @@ class Event:
         "parent",
         "result",
         "session",
-        "size",
         "spec",
         "start",
     )
 
     session: Session
-    size: int
-    """Estimated bytes, set only when the buffer measured the event on its way in (unset on
-    the fast path: see ``buffer.fast_limit``)."""
     remote: ClassVar[bool] = False
     """True for the stand-ins of another service's session and event (honeytrace.otel.propagation):
     they are never created, ended or sent from this process."""
