@@ -191,6 +191,7 @@ def _ensure_flusher() -> Flusher:
                 flusher.inline = True  # after our exit hook: the exiting thread delivers
             else:
                 _buffer.wake = flusher.wake
+                _buffer.woken()  # a wake-up requested of no flusher must not mute this one
                 flusher.start()  # when no thread can start, it runs inline too
             _flusher = flusher
             if not _exit_registered:
@@ -362,7 +363,7 @@ def _after_fork_in_child() -> None:
     from honeytrace import _errors
     from honeytrace._record import span
 
-    span._id_lock = threading.Lock()
+    span._id_lock = threading.RLock()
     _errors.reset_lock_after_fork()
 
 

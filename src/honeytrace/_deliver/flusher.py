@@ -226,9 +226,10 @@ class Flusher:
             self._apply_config(self._pending_config)
         # Flush requests first, then late enrichments, then events: whatever was recorded
         # before a request is taken no later than the cycle that resolves it.
+        # Re-armed before the snapshots: whatever arrives after them wakes the next cycle.
+        _buffer.woken()
         requests = [CONTROL.popleft() for _ in range(len(CONTROL))]
         updates = [UPDATES.popleft() for _ in range(len(UPDATES))]
-        _buffer.woken()
         counters = self.counters
         for request in requests:
             # Done once everything queued before it has been taken and handled.

@@ -282,7 +282,7 @@ def record_update(update: Update) -> None:
     """Queue a late enrichment for the flusher (counted when there is no room)."""
     if len(UPDATES) < max_updates:
         UPDATES.append(update)
-        wake()
+        _wake_once()
     else:
         counters.updates_dropped.__next__()
 
@@ -290,7 +290,17 @@ def record_update(update: Update) -> None:
 def request_flush(request: FlushRequest) -> None:
     """Queue a flush request and wake the flusher."""
     CONTROL.append(request)
-    wake()
+    _wake_once()
+
+
+def _wake_once() -> None:
+    # threading.Event.set() holds a plain lock while it runs Python code: a signal handler
+    # that lands there and wakes the flusher again would deadlock. Until the flusher starts
+    # its cycle (woken()), one wake-up is enough.
+    global _wake_requested
+    if not _wake_requested:
+        _wake_requested = True
+        wake()
 
 
 def woken() -> None:

@@ -44,7 +44,7 @@ ENRICH_FIELDS = (
 _VERSION_MASK = ~(0xF000 << 64) & ~(0xC000 << 48)
 _VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
 _NAMESPACE = uuid.UUID("6f1c9a52-3c1e-4b0a-9d7e-2f5b8c4e1a07")
-_id_lock = threading.Lock()
+_id_lock = threading.RLock()  # reentrant: a signal handler may ask for an id meanwhile
 NO_RESULT: Any = object()
 
 
