@@ -274,28 +274,37 @@ async def flush_async() -> bool:
 
 def shutdown(timeout: float = 10.0) -> bool:
     """Deliver what is pending, then stop the flusher; see :func:`honeytrace.shutdown`."""
+    deadline = time.monotonic() + max(0.0, timeout)
+    lock = _lock  # another thread's shutdown (or start) holds it: wait no longer than timeout
+    if not lock.acquire(timeout=max(0.0, timeout)):
+        return False
+    try:
+        return _shutdown(deadline)
+    finally:
+        lock.release()
+
+
+def _shutdown(deadline: float) -> bool:
     global _flusher
-    with _lock:
-        flusher = _flusher
-        if flusher is None or _pid != os.getpid():
-            return not QUEUE
-        # One deadline for all of it: the flush, the flusher's last cycle, the join.
-        deadline = time.monotonic() + max(0.0, timeout)
-        flusher.hard_deadline = deadline
-        transport = getattr(flusher, "transport", None)
-        if transport is not None:
-            transport.hard_deadline = deadline
-        flusher.interrupt.set()  # a retry sleeping its backoff tries again now, by the deadline
-        delivered = flush(timeout)
-        flusher.stop()
-        if flusher.thread.is_alive():
-            flusher.thread.join(max(0.0, deadline - time.monotonic()))
-        flusher.interrupt.set()  # past the deadline now: whatever still retries gives up
-        if flusher.thread.is_alive():
-            flusher.retire()  # still in a request: it must not take what is recorded next
-        _flusher = None
-        _buffer.wake = _noop
-        return delivered and not QUEUE
+    flusher = _flusher
+    if flusher is None or _pid != os.getpid():
+        return not QUEUE
+    # One deadline for all of it: the lock, the flush, the flusher's last cycle, the join.
+    flusher.hard_deadline = deadline
+    transport = getattr(flusher, "transport", None)
+    if transport is not None:
+        transport.hard_deadline = deadline
+    flusher.interrupt.set()  # a retry sleeping its backoff tries again now, by the deadline
+    delivered = flush(max(0.0, deadline - time.monotonic()))
+    flusher.stop()
+    if flusher.thread.is_alive():
+        flusher.thread.join(max(0.0, deadline - time.monotonic()))
+    flusher.interrupt.set()  # past the deadline now: whatever still retries gives up
+    if flusher.thread.is_alive():
+        flusher.retire()  # still in a request: it must not take what is recorded next
+    _flusher = None
+    _buffer.wake = _noop
+    return delivered and not QUEUE
 
 
 def _noop() -> None:
