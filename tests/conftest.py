@@ -12,6 +12,7 @@ import pytest
 
 from honeytrace import _errors, _runtime
 from honeytrace._record import buffer as _buffer
+from honeytrace.testing import accounting_errors
 
 _HONEYTRACE_ENV = (
     "HH_API_KEY",
@@ -37,8 +38,14 @@ def clean_runtime(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> Iterator
     _runtime.memory_exporter().clear()
     yield
     _runtime.shutdown(5.0)
+    # Issue 12 item 17: the accounting holds at the end of every test, whatever it did.
+    errors = accounting_errors()
+    assert not errors, f"honeytrace's accounting: {errors}"
     _buffer.QUEUE.clear()
     _buffer.CONTROL.clear()
+    _buffer.UPDATES.clear()
+    _buffer.MEASURED.clear()
+    _buffer.pending_bytes = 0
     _buffer.counters = _buffer.Counters()
     _runtime.memory_exporter().clear()
     _runtime._config = None

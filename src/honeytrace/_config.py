@@ -249,6 +249,13 @@ OPTIONS: tuple[Option, ...] = (
         "Events held in memory at most; beyond, they are counted as dropped (or spooled).",
     ),
     Option(
+        "max_queue_bytes",
+        "HONEYTRACE_MAX_QUEUE_BYTES",
+        64 * 1024 * 1024,
+        _number(int, 1024),
+        "Estimated bytes of pending events at most; beyond, counted as dropped (`queue_bytes`).",
+    ),
+    Option(
         "sample_rate",
         "HONEYTRACE_SAMPLE_RATE",
         1.0,
@@ -349,6 +356,7 @@ class Config:
     batch_size: int
     max_batch_bytes: int
     max_queue: int
+    max_queue_bytes: int
     sample_rate: float
     propagate_threads: bool
     redact: Redactor | None

@@ -31,8 +31,15 @@ R = TypeVar("R")
 
 _raise = os.environ.get("HONEYTRACE_RAISE_INTERNAL_ERRORS", "") in ("1", "true")
 _seen: set[str] = set()
-_lock = threading.Lock()
+# Reentrant: a signal handler whose traced call logs while this thread is logging goes on.
+_lock = threading.RLock()
 _count = 0
+
+
+def reset_lock_after_fork() -> None:
+    """In a forked child: a lock held by another thread of the parent stays held forever."""
+    global _lock
+    _lock = threading.RLock()
 
 
 def set_raise_internal_errors(enabled: bool) -> bool:

@@ -8,17 +8,19 @@ session, configuring, flushing, exiting, forking.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from honeytrace._config import Config, env_enabled, resolve
 from honeytrace._errors import internal_error_count
 from honeytrace._record import buffer as _buffer
 from honeytrace._record import state
-from honeytrace._record.buffer import QUEUE, FlushRequest, Stats
+from honeytrace._record.buffer import QUEUE, UPDATES, FlushRequest, Stats
 from honeytrace._record.context import install_thread_propagation
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ _flusher: Flusher | None = None
 _lock = threading.RLock()
 _pid = os.getpid()
 _exit_registered = False
+_exit_deadline = 0.0  # when the exit budget (exit_timeout) runs out, once exit began
 
 
 # -- configuration --------------------------------------------------------------------------
@@ -67,7 +70,13 @@ def _apply(config: Config) -> None:
         state.enabled = config.enabled
         counters = _buffer.counters
         with counters.lock:
-            _buffer.set_limits(max(0, config.max_queue - counters.in_flight), config.batch_size)
+            _buffer.set_limits(
+                max(0, config.max_queue - max(0, counters.in_flight)),
+                config.batch_size,
+                sessions=max(1_000, config.max_queue // 4),
+                bytes_=config.max_queue_bytes,
+                updates=max(1_000, config.max_queue // 10),
+            )
         install_thread_propagation(config.propagate_threads)
         # The OpenTelemetry bridge is imported only when asked for (or already in use).
         if config.otel or "honeytrace.otel.bridge" in sys.modules:
@@ -117,6 +126,9 @@ class _Host:
 
     async def flush_async(self) -> bool:
         return await flush_async()
+
+    def deliver_late(self) -> None:
+        _deliver_late()
 
 
 # -- the flusher ----------------------------------------------------------------------------
@@ -187,8 +199,12 @@ def _ensure_flusher() -> Flusher:
             from honeytrace._deliver.flusher import Flusher
 
             flusher = Flusher(get_config(), _make_exporter)
-            _buffer.wake = flusher.wake
-            flusher.start()
+            if state.exiting:
+                flusher.inline = True  # after our exit hook: the exiting thread delivers
+            else:
+                _buffer.wake = flusher.wake
+                _buffer.woken()  # a wake-up requested of no flusher must not mute this one
+                flusher.start()  # when no thread can start, it runs inline too
             _flusher = flusher
             if not _exit_registered:
                 from honeytrace._lifecycle import install_sigterm_handler
@@ -201,16 +217,32 @@ def _ensure_flusher() -> Flusher:
 
 def flush(timeout: float = 10.0) -> bool:
     """Deliver everything recorded before the call; see :func:`honeytrace.flush`."""
+    request = _request_flush()
+    if request is None:
+        return True
+    if isinstance(request, bool):
+        return request
+    flusher = _flusher
+    if flusher is not None and flusher.inline:
+        return flusher.deliver_inline(request, time.monotonic() + max(0.0, timeout))
+    return request.wait(max(0.0, timeout))
+
+
+def _request_flush(
+    on_done: Callable[[bool], None] | None = None,
+) -> FlushRequest | bool | None:
+    """A queued flush request; None when there is nothing to flush, False when this thread
+    is the flusher's (a redact hook: waiting on ourselves would deadlock)."""
     flusher = _flusher
     if flusher is None or _pid != os.getpid():
-        if not QUEUE and not _buffer.CONTROL:
-            return True
+        if not QUEUE and not UPDATES:
+            return None
         flusher = _ensure_flusher()
     if threading.current_thread() is flusher.thread:
-        return False  # called from a redact hook: waiting on ourselves would deadlock
-    request = FlushRequest()
-    _buffer.record_update(request)
-    return request.wait(max(0.0, timeout))
+        return False
+    request = FlushRequest(on_done)
+    _buffer.request_flush(request)
+    return request
 
 
 def flush_now() -> bool:
@@ -219,36 +251,72 @@ def flush_now() -> bool:
 
 
 async def flush_async() -> bool:
-    """:func:`flush_now` without blocking the event loop."""
+    """:func:`flush_now` without blocking the event loop, and without a thread: the flusher
+    wakes the loop when done. Cancelling the awaiting task (``asyncio.wait_for``) raises at
+    once; the flush itself goes on in the background."""
     import asyncio
 
-    return await asyncio.get_running_loop().run_in_executor(None, flush_now)
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[bool] = loop.create_future()
+
+    def settle(delivered: bool) -> None:
+        if not done.done():
+            done.set_result(delivered)
+
+    def wake_loop(delivered: bool) -> None:  # on the flusher thread
+        # RuntimeError: the loop closed meanwhile, and nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, delivered)
+
+    request = _request_flush(wake_loop)
+    if request is None:
+        return True
+    if isinstance(request, bool):
+        return request
+    flusher = _flusher
+    timeout = get_config().exit_timeout
+    if flusher is not None and flusher.inline:
+        return flusher.deliver_inline(request, time.monotonic() + timeout)
+    timer = loop.call_later(timeout, settle, False)
+    try:
+        return await done
+    finally:
+        timer.cancel()
 
 
 def shutdown(timeout: float = 10.0) -> bool:
     """Deliver what is pending, then stop the flusher; see :func:`honeytrace.shutdown`."""
+    deadline = time.monotonic() + max(0.0, timeout)
+    lock = _lock  # another thread's shutdown (or start) holds it: wait no longer than timeout
+    if not lock.acquire(timeout=max(0.0, timeout)):
+        return False
+    try:
+        return _shutdown(deadline)
+    finally:
+        lock.release()
+
+
+def _shutdown(deadline: float) -> bool:
     global _flusher
-    with _lock:
-        flusher = _flusher
-        if flusher is None or _pid != os.getpid():
-            return not QUEUE
-        deadline = time.monotonic() + max(0.0, timeout)
-        flusher.hard_deadline = deadline
-        transport = getattr(flusher, "transport", None)
-        if transport is not None:
-            transport.hard_deadline = deadline
-        flusher.interrupt.set()  # a retry sleeping its backoff tries again now, by the deadline
-        delivered = flush(timeout)
-        flusher.stop()
+    flusher = _flusher
+    if flusher is None or _pid != os.getpid():
+        return not QUEUE
+    # One deadline for all of it: the lock, the flush, the flusher's last cycle, the join.
+    flusher.hard_deadline = deadline
+    transport = getattr(flusher, "transport", None)
+    if transport is not None:
+        transport.hard_deadline = deadline
+    flusher.interrupt.set()  # a retry sleeping its backoff tries again now, by the deadline
+    delivered = flush(max(0.0, deadline - time.monotonic()))
+    flusher.stop()
+    if flusher.thread.is_alive():
         flusher.thread.join(max(0.0, deadline - time.monotonic()))
-        flusher.interrupt.set()  # past the deadline now: whatever still retries gives up
-        if flusher.thread.is_alive():
-            flusher.thread.join(0.5)
-        if flusher.thread.is_alive():
-            flusher.retire()  # still in a request: it must not take what is recorded next
-        _flusher = None
-        _buffer.wake = _noop
-        return delivered and not QUEUE
+    flusher.interrupt.set()  # past the deadline now: whatever still retries gives up
+    if flusher.thread.is_alive():
+        flusher.retire()  # still in a request: it must not take what is recorded next
+    _flusher = None
+    _buffer.wake = _noop
+    return delivered and not QUEUE
 
 
 def _noop() -> None:
@@ -258,17 +326,21 @@ def _noop() -> None:
 def stats() -> Stats:
     """A snapshot of the counters; see :func:`honeytrace.stats`."""
     counters = _buffer.counters
+    # No lock on the application's side: the lock is reentrant, and only the flusher, which
+    # never runs application code while holding it, competes for it.
     with counters.lock:
         queued = len(QUEUE)
-        dropped = dict(counters.dropped)
+        at_entry = counters.entry_drops()
+        dropped = counters.all_dropped()
         return Stats(
-            recorded=counters.taken + queued + dropped.get("queue_full", 0),
+            recorded=counters.taken + queued + sum(at_entry.values()),
             sent=counters.sent,
             pending=queued + counters.in_flight,
             retried=counters.retried,
             spooled=counters.spooled,
             dropped=dropped,
             internal_errors=internal_error_count(),
+            updates_dropped=_buffer.count_value(counters.updates_dropped) + counters.updates_lost,
         )
 
 
@@ -276,22 +348,44 @@ def stats() -> Stats:
 
 
 def _at_exit() -> None:
-    """Close what is still open (marked incomplete) and deliver, within ``exit_timeout``."""
-    if _pid != os.getpid():
+    """Close what is still open (marked incomplete) and deliver, all within ``exit_timeout``.
+    What is recorded after this (an ``atexit`` hook registered before ours runs after it) is
+    delivered by the thread that ends its session, within what is left of the same budget."""
+    global _exit_deadline
+    if _pid != os.getpid() or state.exiting:
         return
     from honeytrace._lifecycle import close_open_events
 
-    close_open_events()
-    shutdown(get_config().exit_timeout)
+    timeout = get_config().exit_timeout
+    _exit_deadline = time.monotonic() + timeout
+    close_open_events(time.monotonic() + timeout / 2)  # the walk gets half the budget at most
+    shutdown(max(0.0, _exit_deadline - time.monotonic()))
+    state.exiting = True
+
+
+def _deliver_late() -> None:
+    """A session ended after our exit hook: deliver it on this thread (no new thread)."""
+    remaining = _exit_deadline - time.monotonic()
+    if remaining > 0:
+        flush(remaining)
 
 
 def _after_fork_in_child() -> None:
-    """The child starts with no flusher and an empty buffer; the parent sends its own events."""
-    global _flusher, _pid
+    """The child starts with no flusher and an empty buffer; the parent sends its own events.
+
+    Locks another thread of the parent held at the fork (a ``shutdown()`` in progress, an id
+    being assigned) stay held forever in the child: they are made anew."""
+    global _flusher, _pid, _lock
+    _lock = threading.RLock()
     _flusher = None
     _pid = os.getpid()
     _buffer.reset_after_fork()
     _buffer.wake = _noop
+    from honeytrace import _errors
+    from honeytrace._record import span
+
+    span._id_lock = threading.RLock()
+    _errors.reset_lock_after_fork()
 
 
 def _before_fork() -> None:

@@ -19,7 +19,7 @@ from honeytrace import _runtime
 from honeytrace._deliver.exporters import MemoryExporter
 from honeytrace._errors import reset_for_tests, set_raise_internal_errors
 
-__all__ = ["Capture", "capture", "honeytrace_capture"]
+__all__ = ["Capture", "accounting_errors", "capture", "honeytrace_capture"]
 
 Body = dict[str, Any]
 
@@ -96,6 +96,33 @@ class Capture:
         self._exporter.clear()
 
 
+def accounting_errors(timeout: float = 5.0) -> list[str]:
+    """What is wrong with :func:`honeytrace.stats` at a quiet moment (empty when nothing):
+    ``recorded == sent + dropped + spooled + pending``, no count below zero, and the queue's
+    room no larger than ``max_queue``. Waits up to ``timeout`` for the flusher to be between
+    two steps (a snapshot taken mid-step is retried)."""
+    import time
+
+    from honeytrace._record import buffer
+
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = _runtime.stats()
+        errors = []
+        total = stats.sent + stats.dropped_total + stats.spooled + stats.pending
+        if stats.recorded != total:
+            errors.append(f"recorded {stats.recorded} != sent+dropped+spooled+pending {total}")
+        counts = {"sent": stats.sent, "pending": stats.pending, "spooled": stats.spooled}
+        counts.update({f"dropped[{k}]": v for k, v in stats.dropped.items()})
+        errors += [f"{name} = {value} < 0" for name, value in counts.items() if value < 0]
+        room = _runtime.get_config().max_queue
+        if buffer.limit > room:
+            errors.append(f"the queue's room {buffer.limit} > max_queue {room}")
+        if not errors or time.monotonic() > deadline:
+            return [f"{error}: {stats}" for error in errors]
+        time.sleep(0.01)
+
+
 @contextmanager
 def capture(**options: Any) -> Iterator[Capture]:
     """Send everything to memory while the block runs; other options as ``configure()``.
@@ -112,6 +139,10 @@ def capture(**options: Any) -> Iterator[Capture]:
     _runtime.configure(**{"exporter": "memory", **options})
     try:
         yield Capture(exporter)
+        _runtime.flush(10.0)
+        errors = accounting_errors()
+        if errors:  # every event recorded is sent, dropped, spooled or pending: never lost
+            raise AssertionError("honeytrace's accounting: " + "; ".join(errors))
     finally:
         _runtime.flush(10.0)
         _runtime._apply(previous)

@@ -206,8 +206,11 @@ class Encoder:
             self.pricer.price(body)
         return self._finish(body, _EVENT_VALIDATOR)
 
-    def session_create(self, session: Session, children: list[int] | None) -> Body:
-        """``POST /v1/sessions``; carries the end state too when the session already ended."""
+    def session_create(
+        self, session: Session, children: list[int] | None, lost: dict[str, int] | None = None
+    ) -> Body:
+        """``POST /v1/sessions``; carries the end state too when the session already ended
+        (with ``lost``: its events dropped so far, by reason)."""
         body: Body = {
             "session_id": session.session_id,
             "session_name": session.spec.name,
@@ -226,20 +229,27 @@ class Encoder:
                 body["outputs"] = outputs
             if children:
                 body["children_ids"] = [self._format(child) for child in children]
+            _mark_lost(body, lost)
         # The create has no metrics or feedback: they follow as an update (session_followup).
         body.pop("metrics", None)
         body.pop("feedback", None)
         return self._finish(body, _SESSION_VALIDATOR)
 
-    def session_followup(self, session: Session) -> Body | None:
-        """The metrics and feedback of a session whose end was folded into its create."""
+    def session_followup(self, session: Session, lost: dict[str, int] | None = None) -> Body | None:
+        """The metrics and feedback of a session whose end was folded into its create (and
+        ``lost``: its events dropped since, when there are new ones)."""
         body: Body = {}
         self._merged(session, body)
         body = {key: body[key] for key in ("metrics", "feedback") if key in body}
+        if lost:
+            _mark_lost(body, lost)
         return self._finish(body, _UPDATE_VALIDATOR) if body else None
 
-    def session_end(self, session: Session, children: list[int] | None) -> Body:
-        """``PUT /v1/events/{session_id}`` with the end state of a session created earlier."""
+    def session_end(
+        self, session: Session, children: list[int] | None, lost: dict[str, int] | None = None
+    ) -> Body:
+        """``PUT /v1/events/{session_id}`` with the end state of a session created earlier
+        (with ``lost``: its events dropped, by reason)."""
         body: Body = {}
         outputs = self._outputs(session)
         if outputs is not None:
@@ -250,6 +260,7 @@ class Encoder:
         self._session_details(session, body)
         if children:
             body["children_ids"] = [self._format(child) for child in children]
+        _mark_lost(body, lost)
         return self._finish(body, _UPDATE_VALIDATOR)
 
     def _session_details(self, session: Session, body: Body) -> None:
@@ -290,6 +301,14 @@ class Encoder:
         except ValidationError as exc:
             raise InvalidEvent(_describe(exc)) from None
         return body
+
+
+def _mark_lost(body: Body, lost: dict[str, int] | None) -> None:
+    """Say on a session's own record that some of its events never arrive, and why:
+    ``metadata.honeytrace.dropped_events`` = {reason: count}, so the trace reads as incomplete."""
+    if lost:
+        metadata = body.setdefault("metadata", {})
+        metadata["honeytrace"] = {"dropped_events": dict(lost)}
 
 
 def _describe(exc: ValidationError) -> str:

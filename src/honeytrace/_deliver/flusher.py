@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -28,7 +29,7 @@ from honeytrace._deliver.exporters import (
 )
 from honeytrace._errors import internal_error, log_once
 from honeytrace._record import buffer as _buffer
-from honeytrace._record.buffer import CONTROL, QUEUE, FlushRequest, Update
+from honeytrace._record.buffer import CONTROL, QUEUE, UPDATES, FlushRequest, Update
 from honeytrace._record.span import Event, Session
 
 if TYPE_CHECKING:
@@ -47,15 +48,43 @@ _SENDERS = 4  # sessions delivered at once, when the exporter can (HTTP)
 class _SessionState:
     """What the flusher remembers about one session between cycles."""
 
-    __slots__ = ("children", "created", "ended", "events", "rejected", "session")
+    __slots__ = (
+        "children",
+        "created",
+        "ended",
+        "events",
+        "lost",
+        "outstanding",
+        "rejected",
+        "reported",
+        "session",
+    )
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.created = session.remote  # another service's session: created (and ended) there
+        # Another service's session was created (and is ended) there; a session of ours that
+        # was delivered already and gets a late event was created here.
+        self.created = session.remote or session.settled
         self.rejected = False
         self.ended = False
         self.events: list[Event] = []
         self.children: dict[int, list[int]] = {}
+        self.outstanding = 0  # taken this cycle and not yet counted (sent, dropped, spooled)
+        self.lost: dict[str, int] = {}  # its events the flusher dropped, by reason
+        self.reported: dict[str, int] = {}  # the losses its record on the server shows
+
+    def losses(self) -> dict[str, int]:
+        """Every loss of this session's events: on the way in, and in the flusher."""
+        lost = dict(self.lost)
+        session = self.session
+        for reason, counter in (
+            ("queue_full", session.lost_full),
+            ("queue_bytes", session.lost_bytes),
+        ):
+            value = _buffer.count_value(counter)
+            if value:
+                lost[reason] = lost.get(reason, 0) + value
+        return lost
 
 
 class Flusher:
@@ -74,10 +103,15 @@ class Flusher:
         self._wake = threading.Event()
         self._stopping = False
         self.retired = False  # set when shutdown() gave up waiting for this thread
+        self.inline = False  # no thread: cycles run on the thread that flushes (exit)
+        self._inline_lock = threading.Lock()
         self._sessions: dict[int, _SessionState] = {}
         self._blocked: str | None = None  # reason everything is dropped (a rejected key)
         self._losses = 0  # events lost so far (not counting those a redact hook dropped)
         self._waiting: list[tuple[FlushRequest, int, int]] = []  # flush requests in progress
+        # The totals of this process as the flusher started: one retired by a shutdown that
+        # returns late must not count into those of a fresh start (a fork's, a test's).
+        self.counters = _buffer.counters
         self.thread = threading.Thread(target=self._run, name="honeytrace-flusher", daemon=True)
 
     @property
@@ -89,11 +123,22 @@ class Flusher:
             self._encoder = Encoder(self.config)
         return self._encoder
 
+    @property
+    def session_count(self) -> int:
+        """How many sessions the flusher remembers between cycles (open ones, mostly)."""
+        return len(self._sessions)
+
     # -- control, from any thread ---------------------------------------------------------
 
-    def start(self) -> None:
-        """Start the thread."""
-        start_without_signals(self.thread)
+    def start(self) -> bool:
+        """Start the thread; False when no thread can start (interpreter exit, from 3.12 on):
+        flushes then run the cycles on their own thread (:meth:`deliver_inline`)."""
+        try:
+            start_without_signals(self.thread)
+        except RuntimeError:
+            self.inline = True
+            return False
+        return True
 
     def wake(self) -> None:
         """Run a cycle now."""
@@ -117,9 +162,31 @@ class Flusher:
         self._stopping = True
         self._wake.set()
 
+    def deliver_inline(self, request: FlushRequest, deadline: float) -> bool:
+        """Run cycles on the calling thread until ``request`` is done or ``deadline`` passes:
+        the flusher of a process that can no longer start threads (interpreter exit)."""
+        if not self._inline_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            return False
+        try:
+            self.hard_deadline = deadline
+            if self.transport is not None:
+                self.transport.hard_deadline = deadline
+            if not self.ready.is_set():
+                self._prepare()
+            while time.monotonic() < deadline and not request.wait(0):
+                try:
+                    self._cycle()
+                except Exception:
+                    internal_error("flusher cycle")
+                if not QUEUE and not CONTROL and not self._waiting:
+                    break
+            return request.wait(0)
+        finally:
+            self._inline_lock.release()
+
     # -- the thread -----------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def _prepare(self) -> None:
         _suppress_otel_instrumentation()
         try:
             # Do the lazy imports and build the exporter now, once: a fork must not catch this
@@ -131,6 +198,9 @@ class Flusher:
             internal_error("flusher start")
         finally:
             self.ready.set()
+
+    def _run(self) -> None:
+        self._prepare()
         while True:
             # Sleep unless a full batch (or more) or a flush request is already waiting: a
             # trickle of events is sent once per interval, a flood back to back.
@@ -155,13 +225,16 @@ class Flusher:
     def _cycle(self) -> None:
         if self._pending_config is not None:
             self._apply_config(self._pending_config)
-        control = [CONTROL.popleft() for _ in range(len(CONTROL))]
+        # Flush requests first, then late enrichments, then events: whatever was recorded
+        # before a request is taken no later than the cycle that resolves it.
+        # Re-armed before the snapshots: whatever arrives after them wakes the next cycle.
         _buffer.woken()
-        counters = _buffer.counters
-        for item in control:
-            if isinstance(item, FlushRequest):
-                # Done once everything queued before it has been taken and handled.
-                self._waiting.append((item, counters.taken + len(QUEUE), self._losses))
+        requests = [CONTROL.popleft() for _ in range(len(CONTROL))]
+        updates = [UPDATES.popleft() for _ in range(len(UPDATES))]
+        counters = self.counters
+        for request in requests:
+            # Done once everything queued before it has been taken and handled.
+            self._waiting.append((request, counters.taken + len(QUEUE), self._losses))
         # Take a bounded share, so that the queue keeps room for new events while this share
         # is delivered: queue + in flight never pass max_queue.
         share = max(4 * self.config.batch_size, 2000)
@@ -169,15 +242,19 @@ class Flusher:
         with counters.lock:
             counters.taken += len(taken)
             counters.in_flight += len(taken)
-            _buffer.set_limits(max(0, self.config.max_queue - counters.in_flight))
+            self._set_room()
         self.encoder.refresh_clock()
         try:
             draining = self._replay(force=bool(self._waiting))
-            self._deliver(taken, [item for item in control if isinstance(item, Update)])
+            self._deliver(taken, updates)
         finally:
             if not self.retired:
                 with counters.lock:
-                    _buffer.set_limits(max(0, self.config.max_queue - counters.in_flight))
+                    self._set_room()
+            measured = _buffer.MEASURED
+            if measured:  # some events were measured on their way in
+                pop = measured.pop
+                _buffer.released(sum([pop(id(span), 0) for span in taken]))
         waiting = []
         for request, target, losses in self._waiting:
             if counters.taken >= target and not (draining and self._backlog()):
@@ -187,6 +264,10 @@ class Flusher:
             else:
                 waiting.append((request, target, losses))
         self._waiting = waiting
+
+    def _set_room(self) -> None:
+        in_flight = max(0, self.counters.in_flight)  # never more room than max_queue
+        _buffer.set_limits(max(0, self.config.max_queue - in_flight))
 
     def _apply_config(self, config: Config) -> None:
         old = self.config
@@ -213,7 +294,7 @@ class Flusher:
             self.exporter = self._make_exporter(self.config, self)
             adopted = getattr(self.exporter, "adopted", 0)
             if adopted:  # a spool left by an earlier process: its events are ours to deliver
-                counters = _buffer.counters
+                counters = self.counters
                 with counters.lock:
                     counters.taken += adopted
                     counters.spooled += adopted
@@ -230,7 +311,7 @@ class Flusher:
         except AuthError as exc:
             self._reason(exc, "spool replay")
             return False
-        counters = _buffer.counters
+        counters = self.counters
         with counters.lock:
             # Files of a run that ended, found by this replay: this process delivers them now.
             counters.taken += result.adopted
@@ -261,6 +342,7 @@ class Flusher:
                 if state is None or state.session is not session:
                     state = self._sessions[key] = _SessionState(session)
                 order[key] = state
+            state.outstanding += 1
             if span is session:
                 state.ended = True
             else:
@@ -278,73 +360,91 @@ class Flusher:
                 self._deliver_one(state)
         for state in states:
             state.events = []
-            # A remote session never ends here: forget it once no parent waits for its children.
-            if state.ended or (state.session.remote and not state.children):
-                self._sessions.pop(id(state.session), None)
-        for update in updates:
-            try:
-                body = self.encoder.update(update.fields)
-            except InvalidEvent as exc:
-                self._reason(exc, "update")
-                continue
-            self._send_update(update.span, body)
+            session = state.session
+            if state.ended:
+                session.settled = True
+            # Forget a session once nothing more can come for it: it ended (or its end found
+            # no room), or it is another service's with no parent waiting for its children.
+            if state.ended or session.end_dropped or (session.remote and not state.children):
+                self._sessions.pop(id(session), None)
+        if updates:
+            self._send_updates(updates)
 
     def _deliver_one(self, state: _SessionState) -> None:
         try:
             self._deliver_session(state)
         except Exception:
-            self._lose(len(state.events) + state.ended, "internal_error")
+            # Only what this session has not yet counted: a failure after its events went
+            # out (a follow-up, say) must not count them again.
+            self._lose(state.outstanding, "internal_error", state)
             internal_error("deliver session")
 
     def _deliver_session(self, state: _SessionState) -> None:
         session = state.session
         if self._blocked is not None or state.rejected:
-            self._lose(len(state.events) + state.ended, self._blocked or "rejected")
+            self._lose(state.outstanding, self._blocked or "rejected", state)
             return
-        exporter = self._exporter()
         folded = False
         if not state.created:
-            folded = state.ended
-            children = state.children.get(session.id) if folded else None
-            try:
-                body = self.encoder.session_create(session, children)
-                exporter.create_session(body, events=int(folded))
-            except Spooled as spooled:
-                if not spooled.accepted:
-                    self._lose(len(state.events) + state.ended, "spool_full")
-                    return
-                if folded:
-                    self._spooled(1)
-            except Exception as exc:
-                self._lose(len(state.events) + state.ended, self._reason(exc, "session create"))
-                if isinstance(exc, RejectedError | InvalidEvent):
-                    state.rejected = True
+            folded = state.ended or session.end_dropped
+            if not self._create(state, folded):
                 return
-            else:
-                if folded:
-                    self._sent(1)
-            state.created = True
         if state.events:
             self._send_events(state)
         if not state.ended:
             return
         if folded:
-            followup = self.encoder.session_followup(session)
+            lost = state.losses()
+            try:
+                followup = self.encoder.session_followup(
+                    session, lost if lost != state.reported else None
+                )
+            except InvalidEvent as exc:
+                self._reason(exc, "session follow-up")
+                return
             if followup is not None:
                 self._send_update(session, followup)
             return
         try:
-            end = self.encoder.session_end(session, state.children.get(session.id))
-            exporter.update_event(session.session_id, end, events=1)
+            end = self.encoder.session_end(session, state.children.get(session.id), state.losses())
+            self._exporter().update_event(session.session_id, end, events=1)
         except Spooled as spooled:
             if spooled.accepted:
-                self._spooled(1)
+                self._spooled(1, state)
             else:
-                self._lose(1, "spool_full")
+                self._lose(1, "spool_full", state)
         except Exception as exc:
-            self._lose(1, self._reason(exc, "session end"))
+            self._lose(1, self._reason(exc, "session end"), state)
         else:
-            self._sent(1)
+            self._sent(1, state)
+
+    def _create(self, state: _SessionState, folded: bool) -> bool:
+        """Send the session's create (its end folded in when it already ended); False when
+        nothing more can be sent for it (its events are then counted as lost)."""
+        session = state.session
+        children = state.children.get(session.id) if folded else None
+        lost = state.losses() if folded else None
+        try:
+            body = self.encoder.session_create(session, children, lost)
+            self._exporter().create_session(body, events=int(state.ended))
+        except Spooled as spooled:
+            if not spooled.accepted:
+                self._lose(state.outstanding, "spool_full", state)
+                return False
+            if state.ended:
+                self._spooled(1, state)
+        except Exception as exc:
+            self._lose(state.outstanding, self._reason(exc, "session create"), state)
+            if isinstance(exc, RejectedError | InvalidEvent):
+                state.rejected = True
+            return False
+        else:
+            if state.ended:
+                self._sent(1, state)
+            if lost:
+                state.reported = lost
+        state.created = True
+        return True
 
     def _send_events(self, state: _SessionState) -> None:
         config = self.config
@@ -360,30 +460,30 @@ class Flusher:
             try:
                 body = encode(span, kids)
             except InvalidEvent as exc:
-                self._invalid(exc)
+                self._invalid(exc, state)
                 continue
             raw = _to_json(body)
             if len(raw) > limit:
-                shrunk = self._shrink(span, kids, limit)
+                shrunk = self._shrink(span, kids, limit, state)
                 if shrunk is None:
                     continue
                 body, raw = shrunk
             if bodies and (len(bodies) >= batch_size or size + len(raw) + 1 > limit):
-                self._send_batch(state.session, bodies, raws)
+                self._send_batch(state, bodies, raws)
                 bodies, raws, size = [], [], 0
             bodies.append(body)
             raws.append(raw)
             size += len(raw) + 1
         if bodies:
-            self._send_batch(state.session, bodies, raws)
+            self._send_batch(state, bodies, raws)
 
-    def _invalid(self, exc: InvalidEvent) -> None:
-        self._lose(1, exc.reason)
+    def _invalid(self, exc: InvalidEvent, state: _SessionState) -> None:
+        self._lose(1, exc.reason, state)
         if exc.reason != "redacted":
             log_once(f"{exc.reason}-event", logging.ERROR, "honeytrace: dropped an event: %s", exc)
 
     def _shrink(
-        self, span: Event, children: list[int] | None, limit: int
+        self, span: Event, children: list[int] | None, limit: int, state: _SessionState
     ) -> tuple[dict[str, Any], bytes] | None:
         """An event too big for any batch, with its values cut further rather than lost."""
         factor = 4
@@ -391,56 +491,99 @@ class Flusher:
             try:
                 body = self.encoder.shrunk(factor).event(span, children)
             except InvalidEvent as exc:
-                self._invalid(exc)
+                self._invalid(exc, state)
                 return None
             raw = _to_json(body)
             if len(raw) <= limit:
                 return body, raw
             factor *= 4
-        self._lose(1, "too_large")
+        self._lose(1, "too_large", state)
         return None
 
     def _send_batch(
-        self, session: Session, bodies: list[dict[str, Any]], raws: list[bytes]
+        self, state: _SessionState, bodies: list[dict[str, Any]], raws: list[bytes]
     ) -> None:
         if self._blocked is not None:
-            self._lose(len(bodies), self._blocked)
+            self._lose(len(bodies), self._blocked, state)
             return
         try:
-            self._exporter().send_events(session.session_id, bodies, raws)
+            self._exporter().send_events(state.session.session_id, bodies, raws)
         except Spooled as spooled:
             if spooled.accepted:
-                self._spooled(len(bodies))
+                self._spooled(len(bodies), state)
             else:
-                self._lose(len(bodies), "spool_full")
+                self._lose(len(bodies), "spool_full", state)
             return
         except RejectedError as exc:
             if len(bodies) == 1 or not exc.names_events:  # a blanket refusal: no bisecting
-                self._lose(len(bodies), exc.reason)
+                self._lose(len(bodies), exc.reason, state)
                 key = exc.reason if exc.reason in ("tls", "redirect") else f"{exc.reason}-event"
                 log_once(key, logging.ERROR, "honeytrace: event rejected: %s", exc)
                 return
             # One bad event must not sink its neighbours: halve until it is found.
             middle = len(bodies) // 2
-            self._send_batch(session, bodies[:middle], raws[:middle])
-            self._send_batch(session, bodies[middle:], raws[middle:])
+            self._send_batch(state, bodies[:middle], raws[:middle])
+            self._send_batch(state, bodies[middle:], raws[middle:])
             return
         except Exception as exc:
-            self._lose(len(bodies), self._reason(exc, "event batch"))
+            self._lose(len(bodies), self._reason(exc, "event batch"), state)
             return
-        self._sent(len(bodies))
+        self._sent(len(bodies), state)
 
-    def _send_update(self, target: Event, body: dict[str, Any] | None) -> None:
-        """An update that carries no recorded event (a late enrichment): failures are logged,
-        not counted, since the event itself was already accounted for."""
-        if self._blocked is not None or not body:
-            return
+    def _send_updates(self, updates: list[Update]) -> None:
+        """Late enrichments, coalesced into one update per event. Once one has run out of
+        retries, the rest of this cycle's are counted as lost rather than each waiting out
+        the whole retry deadline again."""
+        merged: dict[int, Update] = {}
+        for update in updates:
+            known = merged.get(id(update.span))
+            if known is None:
+                merged[id(update.span)] = Update(update.span, dict(update.fields))
+                continue
+            fields = known.fields
+            for key, value in update.fields.items():
+                old = fields.get(key)
+                both = type(old) is dict and type(value) is dict
+                fields[key] = {**old, **value} if both else value  # type: ignore[dict-item]
+        pending = list(merged.values())
+        for index, update in enumerate(pending):
+            if self._blocked is not None:
+                self._updates_lost(len(pending) - index)
+                return
+            try:
+                body = self.encoder.update(update.fields)
+            except InvalidEvent as exc:
+                self._reason(exc, "update")
+                self._updates_lost(1)
+                continue
+            outcome = self._send_update(update.span, body)
+            if outcome == "down":
+                self._updates_lost(len(pending) - index)
+                return
+            if outcome == "failed":
+                self._updates_lost(1)
+
+    def _updates_lost(self, count: int) -> None:
+        if count:
+            self.counters.add("updates_lost", count)
+
+    def _send_update(self, target: Event, body: dict[str, Any] | None) -> str:
+        """An update that carries no recorded event (a late enrichment, a follow-up):
+        failures are logged, not counted as events, since the event itself was already
+        accounted for. ``"sent"`` (or spooled), ``"failed"``, or ``"down"`` when it ran out
+        of retries (the server is unreachable now)."""
+        if not body:
+            return "sent"
+        if self._blocked is not None:
+            return "failed"
         try:
             self._exporter().update_event(target.event_id, body)
-        except Spooled:
-            pass
+        except Spooled as spooled:
+            return "sent" if spooled.accepted else "failed"
         except Exception as exc:
             self._reason(exc, "update")
+            return "down" if isinstance(exc, RetryableError) else "failed"
+        return "sent"
 
     # -- accounting -----------------------------------------------------------------------
 
@@ -478,27 +621,32 @@ class Flusher:
         internal_error(what)
         return "internal_error"
 
-    def _sent(self, count: int) -> None:
-        counters = _buffer.counters
+    def _sent(self, count: int, state: _SessionState) -> None:
+        counters = self.counters
         with counters.lock:
             counters.sent += count
             counters.in_flight -= count
+        state.outstanding -= count
 
-    def _spooled(self, count: int) -> None:
-        counters = _buffer.counters
+    def _spooled(self, count: int, state: _SessionState) -> None:
+        counters = self.counters
         with counters.lock:
             counters.spooled += count
             counters.in_flight -= count
+        state.outstanding -= count
 
-    def _lose(self, count: int, reason: str) -> None:
-        if not count:
+    def _lose(self, count: int, reason: str, state: _SessionState) -> None:
+        if count <= 0:
             return
-        counters = _buffer.counters
+        counters = self.counters
         with counters.lock:
             if reason != "redacted":  # dropped on purpose by the user's hook: not a failure
                 self._losses += count
             counters.dropped[reason] = counters.dropped.get(reason, 0) + count
             counters.in_flight -= count
+        state.outstanding -= count
+        if reason != "redacted":  # its session's record says it is incomplete
+            state.lost[reason] = state.lost.get(reason, 0) + count
 
 
 def _suppress_otel_instrumentation() -> None:
@@ -544,15 +692,16 @@ def start_without_signals(thread: threading.Thread) -> None:
 
 
 def _fan_out(items: list[_T], work: Callable[[_T], None], workers: int) -> None:
-    """Run ``work`` on every item with up to ``workers`` short-lived daemon threads (not a pool:
-    at interpreter exit concurrent.futures refuses new work, and exit is when delivery matters
-    most). The first exception is raised here once all threads are done."""
+    """Run ``work`` on every item with the calling thread and up to ``workers - 1`` short-lived
+    daemon threads (not a pool: at interpreter exit concurrent.futures refuses new work). When
+    no thread can start (interpreter exit, from 3.12 on), the calling thread, which already
+    runs, does all of it: exit is when delivery matters most. The first exception is raised
+    here once every item is done."""
     pending = iter(items)
     lock = threading.Lock()
     errors: list[BaseException] = []
 
     def run() -> None:
-        _suppress_otel_instrumentation()
         while True:
             with lock:
                 item = next(pending, None)
@@ -564,12 +713,19 @@ def _fan_out(items: list[_T], work: Callable[[_T], None], workers: int) -> None:
                 errors.append(exc)
                 return
 
-    threads = [
-        threading.Thread(target=run, name="honeytrace-sender", daemon=True)
-        for _ in range(min(workers, len(items)))
-    ]
-    for thread in threads:
-        start_without_signals(thread)
+    def helper() -> None:
+        _suppress_otel_instrumentation()
+        run()
+
+    threads = []
+    for _ in range(min(workers, len(items)) - 1):
+        thread = threading.Thread(target=helper, name="honeytrace-sender", daemon=True)
+        try:
+            start_without_signals(thread)
+        except RuntimeError:  # "can't create new thread at interpreter shutdown"
+            break
+        threads.append(thread)
+    run()
     for thread in threads:
         thread.join()  # each request inside is bounded by the transport's deadlines
     if errors:

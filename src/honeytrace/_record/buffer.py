@@ -1,14 +1,25 @@
 """The pending buffer between the application's threads and the flusher, and its accounting.
 
 Finished events (spans and ended sessions) go into one bounded FIFO; appending is O(1), takes
-no lock, and never blocks. What does not fit is counted under ``dropped["queue_full"]``, never
-lost silently. Updates to events that already ended and flush requests go into a second,
-small queue that the flusher reads before the events, so that everything recorded before a
-request is handled with it.
+no lock, and never blocks. What does not fit is counted, never lost silently: under
+``dropped["queue_full"]`` past ``max_queue`` events, under ``dropped["queue_bytes"]`` past
+``max_queue_bytes`` (an estimate), both in the process's totals and on the event's own session,
+whose record then says it is incomplete. A session's own record is never dropped for a flood of
+its events: sessions have room of their own on top of the events' bound.
+
+Updates to events that already ended go into a second bounded queue (counted when full), and
+flush requests into a third; the flusher reads both before the events, so that everything
+recorded before a request is handled with it.
+
+No lock is taken on an application thread: a signal handler or a ``__del__`` that makes a
+traced call while its thread is inside this module must not deadlock. The counts the
+application threads write are :class:`itertools.count` objects, whose ``next()`` is one C call
+(atomic under the GIL).
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -16,24 +27,32 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from honeytrace._record.span import Event
+    from honeytrace._record.span import Event, Session
 
 __all__ = [
     "CONTROL",
+    "MEASURED",
     "QUEUE",
+    "UPDATES",
     "Counters",
     "FlushRequest",
     "Stats",
     "Update",
+    "count_value",
     "counters",
     "record",
+    "record_session",
     "record_update",
 ]
 
 QUEUE: deque[Event] = deque()
 """Finished events, oldest first. Never replaced (the hot path holds a reference to it)."""
 
-CONTROL: deque[Update | FlushRequest] = deque()
+CONTROL: deque[FlushRequest] = deque()
+"""Flush requests, handled once everything recorded before them is."""
+
+UPDATES: deque[Update] = deque()
+"""Enrichments of events that already ended, bounded by :data:`max_updates`."""
 
 
 class Update:
@@ -49,16 +68,19 @@ class Update:
 class FlushRequest:
     """Set by the flusher once everything recorded before it was handled."""
 
-    __slots__ = ("_done", "delivered")
+    __slots__ = ("_done", "delivered", "on_done")
 
-    def __init__(self) -> None:
+    def __init__(self, on_done: Callable[[bool], None] | None = None) -> None:
         self._done = threading.Event()
         self.delivered = False
+        self.on_done = on_done  # called on the flusher thread (flush_async wakes its loop)
 
     def resolve(self, delivered: bool) -> None:
         """Wake the waiter."""
         self.delivered = delivered
         self._done.set()
+        if self.on_done is not None:
+            self.on_done(delivered)
 
     def wait(self, timeout: float) -> bool:
         """True when resolved in time and everything was delivered."""
@@ -70,6 +92,8 @@ class Stats:
     """What happened to the events recorded in this process (``honeytrace.stats()``).
 
     At any quiet moment ``recorded == sent + dropped_total + spooled + pending``.
+    ``updates_dropped`` counts late enrichments (fields set on an event after it ended) that
+    were not delivered; they are not events, so they are outside that sum.
     """
 
     recorded: int
@@ -79,6 +103,7 @@ class Stats:
     spooled: int
     dropped: dict[str, int] = field(default_factory=dict)
     internal_errors: int = 0
+    updates_dropped: int = 0
 
     @property
     def dropped_total(self) -> int:
@@ -86,20 +111,32 @@ class Stats:
         return sum(self.dropped.values())
 
 
+def count_value(counter: itertools.count[int]) -> int:
+    """The next value of an :class:`itertools.count`, read without advancing it: its repr is
+    ``count(N)`` (``__reduce__`` is deprecated from 3.12 on)."""
+    return int(repr(counter)[6:-1])
+
+
 class Counters:
-    """Running totals; the flusher is almost the only writer, so a lock costs nothing here."""
+    """Running totals. The flusher writes the plain ones under :attr:`lock`; the application
+    threads write only the ``itertools.count`` ones, without any lock."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        # Reentrant: stats() called from a signal handler that interrupted stats() goes on.
+        self.lock = threading.RLock()
         self.taken = 0  # events moved from QUEUE into the flusher
         self.in_flight = 0  # taken but not yet sent, dropped or spooled
         self.sent = 0
         self.retried = 0
         self.spooled = 0
-        self.dropped: dict[str, int] = {}
+        self.dropped: dict[str, int] = {}  # reasons the flusher counts
+        self.queue_full = itertools.count()  # dropped on the way in (app threads)
+        self.queue_bytes = itertools.count()
+        self.updates_dropped = itertools.count()
+        self.updates_lost = 0  # late enrichments the flusher gave up on
 
     def drop(self, reason: str, count: int = 1) -> None:
-        """Count events that will never be delivered, under a reason."""
+        """Count events that will never be delivered, under a reason (flusher side)."""
         if count:
             with self.lock:
                 self.dropped[reason] = self.dropped.get(reason, 0) + count
@@ -109,26 +146,74 @@ class Counters:
         with self.lock:
             setattr(self, name, getattr(self, name) + count)
 
+    def entry_drops(self) -> dict[str, int]:
+        """Events dropped on the way in, by reason (only the reasons that happened)."""
+        found = {"queue_full": count_value(self.queue_full)}
+        found["queue_bytes"] = count_value(self.queue_bytes)
+        return {reason: value for reason, value in found.items() if value}
+
+    def all_dropped(self) -> dict[str, int]:
+        """Every dropped event, by reason."""
+        dropped = dict(self.dropped)
+        for reason, value in self.entry_drops().items():
+            dropped[reason] = dropped.get(reason, 0) + value
+        return dropped
+
 
 counters = Counters()
 
 limit = 100_000
 """Room for pending events: ``max_queue`` minus what the flusher is holding."""
 
+session_room = 25_000
+"""Extra room that only session records may use, so that a flood of events never drops the
+record of the session they belong to (O(1) per session)."""
+
+max_bytes = 64 * 1024 * 1024
+"""``max_queue_bytes``: estimated bytes of measured pending events."""
+
+pending_bytes = 0
+"""Estimated bytes of the events measured on the way in and not yet delivered. Written by the
+application threads (add) and the flusher (subtract) without a lock: a lost update among
+racing application threads errs by one event's estimate, never blocks anyone."""
+
+max_updates = 10_000
+"""Room for late enrichments waiting for the flusher."""
+
+_SAMPLE = 8  # below measure_all pending events, one event in this many is measured
+_tick = 0
+measure_all = 2_000
+"""From this many pending events on, every event is measured (4 batches' worth)."""
+
 batch_size = 500
 fast_limit = batch_size - 1
-"""Below this many pending events, an append needs neither a drop nor a wake-up: the wrappers
-then append to :data:`QUEUE` themselves instead of calling :func:`record`."""
+"""Below this many pending events, an append needs neither a drop, a measure nor a wake-up: the
+wrappers then append to :data:`QUEUE` themselves instead of calling :func:`record`. So at most
+this many pending events are unmeasured at any time."""
 _wake_requested = False
 
 
-def set_limits(room: int | None = None, batch: int | None = None) -> None:
-    """Set :data:`limit` and/or :data:`batch_size` (and with them :data:`fast_limit`)."""
-    global limit, batch_size, fast_limit
+def set_limits(
+    room: int | None = None,
+    batch: int | None = None,
+    *,
+    sessions: int | None = None,
+    bytes_: int | None = None,
+    updates: int | None = None,
+) -> None:
+    """Set the bounds (and with them :data:`fast_limit`)."""
+    global limit, batch_size, fast_limit, session_room, max_bytes, max_updates, measure_all
     if room is not None:
         limit = room
     if batch is not None:
         batch_size = batch
+        measure_all = 4 * batch
+    if sessions is not None:
+        session_room = sessions
+    if bytes_ is not None:
+        max_bytes = bytes_
+    if updates is not None:
+        max_updates = updates
     fast_limit = min(limit, batch_size - 1)
 
 
@@ -141,22 +226,81 @@ wake: Callable[[], None] = _no_flusher
 
 
 def record(span: Event) -> None:
-    """Hand a finished event to the flusher (any thread; O(1); never blocks)."""
-    global _wake_requested
+    """Hand a finished event to the flusher (any thread; O(1); never blocks; no lock)."""
+    global _wake_requested, pending_bytes, _tick
     queue = QUEUE
-    if len(queue) < limit:
-        queue.append(span)
+    pending = len(queue)
+    if pending >= limit:
+        counters.queue_full.__next__()
+        span.session.lost_full.__next__()
+        return
+    if pending_bytes >= max_bytes:
+        counters.queue_bytes.__next__()
+        span.session.lost_bytes.__next__()
+        return
+    # Measured: every event once a backlog builds (the flusher is stuck or outpaced), one in
+    # _SAMPLE (weighted) before that, when a burst merely outruns the flusher for a moment.
+    _tick += 1
+    if pending >= measure_all:
+        size = estimate(span)
+    elif not _tick & (_SAMPLE - 1):
+        size = estimate(span) * _SAMPLE
+    else:
+        size = 0
+    if size:
+        MEASURED[id(span)] = size
+        pending_bytes += size
+    queue.append(span)
+    if pending + 1 >= batch_size and not _wake_requested:
+        _wake_requested = True
+        wake()
+
+
+def record_session(session: Session) -> None:
+    """Hand an ended session to the flusher: like :func:`record`, with the sessions' own room
+    on top, so that its events overflowing never drops it. Past that room too (a flood of
+    sessions), it is counted and marked, so that the flusher forgets its state."""
+    global _wake_requested, pending_bytes
+    queue = QUEUE
+    size = estimate(session)
+    if len(queue) >= limit + session_room:
+        counters.queue_full.__next__()
+    elif pending_bytes + size > max_bytes + max_bytes // 4:
+        counters.queue_bytes.__next__()
+    else:
+        MEASURED[id(session)] = size
+        pending_bytes += size
+        queue.append(session)
         if len(queue) >= batch_size and not _wake_requested:
             _wake_requested = True
             wake()
+        return
+    session.end_dropped = True
+
+
+def record_update(update: Update) -> None:
+    """Queue a late enrichment for the flusher (counted when there is no room)."""
+    if len(UPDATES) < max_updates:
+        UPDATES.append(update)
+        _wake_once()
     else:
-        counters.drop("queue_full")
+        counters.updates_dropped.__next__()
 
 
-def record_update(update: Update | FlushRequest) -> None:
-    """Queue an update or a flush request for the flusher."""
-    CONTROL.append(update)
-    wake()
+def request_flush(request: FlushRequest) -> None:
+    """Queue a flush request and wake the flusher."""
+    CONTROL.append(request)
+    _wake_once()
+
+
+def _wake_once() -> None:
+    # threading.Event.set() holds a plain lock while it runs Python code: a signal handler
+    # that lands there and wakes the flusher again would deadlock. Until the flusher starts
+    # its cycle (woken()), one wake-up is enough.
+    global _wake_requested
+    if not _wake_requested:
+        _wake_requested = True
+        wake()
 
 
 def woken() -> None:
@@ -165,10 +309,62 @@ def woken() -> None:
     _wake_requested = False
 
 
+def released(size: int) -> None:
+    """The flusher is done with events of this estimated size (sent, dropped or spooled)."""
+    global pending_bytes
+    pending_bytes = max(0, pending_bytes - size)
+
+
+# -- the size estimate (off the fast path: only once some events are already pending) ---------
+
+MEASURED: dict[int, int] = {}
+"""Estimated size of each measured pending event, by ``id()`` (the event stays alive while
+it is here: the flusher pops it when it takes the event). One C-level setitem per measure, so
+no slot on every event and no exception for the unmeasured ones."""
+
+
+def estimate(span: Event) -> int:
+    """Roughly the bytes an event keeps alive, from the shapes of its top-level arguments and
+    result alone (a few type checks and ``len()`` calls: this runs for every event recorded
+    while a backlog waits). Strings and bytes count their length; containers 64 bytes per
+    item (a chat transcript's messages); anything else 64 bytes."""
+    size = 300
+    args = span.args
+    if args:
+        for value in args:
+            kind = type(value)
+            if kind is str or kind is bytes or kind is bytearray:
+                size += len(value)
+            elif kind is list or kind is dict or kind is tuple or kind is set:
+                size += 64 + 64 * len(value)
+            else:
+                size += 64
+    kwargs = span.kwargs
+    if kwargs:
+        for value in kwargs.values():
+            kind = type(value)
+            if kind is str or kind is bytes:
+                size += len(value)
+            elif kind is list or kind is dict or kind is tuple:
+                size += 64 + 64 * len(value)
+            else:
+                size += 64
+    result = span.result
+    kind = type(result)
+    if kind is str or kind is bytes:
+        size += len(result)
+    elif kind is list or kind is dict or kind is tuple:
+        size += 64 + 64 * len(result)
+    return size
+
+
 def reset_after_fork() -> None:
     """In a forked child: the parent's pending events are the parent's to send."""
-    global counters, _wake_requested
+    global counters, _wake_requested, pending_bytes
     QUEUE.clear()
     CONTROL.clear()
+    UPDATES.clear()
+    MEASURED.clear()
     counters = Counters()
+    pending_bytes = 0
     _wake_requested = False

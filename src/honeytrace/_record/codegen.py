@@ -84,13 +84,20 @@ class Shape:
         )
 
 
+# The lookups in _COPIED raise TypeError for an unhashable type (a metaclass with __eq__):
+# the slower, identity-based _snapshot_args then decides (a try costs nothing until it raises).
+_UNHASHABLE = ["except TypeError:", "    snapshot = _snapshot_args(snapshot)"]
+
+
 def _loop_snapshot(pack: str) -> list[str]:
     return [
         f"snapshot = {pack}",
-        "for value in snapshot:",
-        "    if type(value) in _COPIED:",
-        "        snapshot = _snapshot_args(snapshot)",
-        "        break",
+        "try:",
+        "    for value in snapshot:",
+        "        if type(value) in _COPIED:",
+        "            snapshot = _snapshot_args(snapshot)",
+        "            break",
+        *_UNHASHABLE,
     ]
 
 
@@ -134,8 +141,8 @@ def shape_of(fn: Any, template: str) -> Shape:
         snapshot = _loop_snapshot(pack)
     elif names:
         copied = " or ".join(f"type({name}) in _COPIED" for name in names)
-        copy = "    snapshot = _snapshot_args(snapshot)"
-        snapshot = [f"snapshot = {pack}", f"if {copied}:", copy]
+        copy = "        snapshot = _snapshot_args(snapshot)"
+        snapshot = [f"snapshot = {pack}", "try:", f"    if {copied}:", copy, *_UNHASHABLE]
     else:
         snapshot = ["snapshot = ()"]
     return Shape(", ".join(params), call, pack, "{}", "None", snapshot, fn.__defaults__)

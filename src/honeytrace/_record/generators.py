@@ -28,7 +28,7 @@ from honeytrace._record.context import _current, current
 from honeytrace._record.signature import Spec
 from honeytrace._record.span import ErrorInfo, Event, Session
 from honeytrace._record.wrappers import (
-    _COPIED,
+    _COPIED,  # noqa: F401 -- read by the templates' snapshot code
     SessionOptions,
     _snapshot_args,
     _snapshot_kwargs,
@@ -78,11 +78,7 @@ def _begin(
             parent = root
         elif not parent.session.sampled:
             return None
-        snapshot = args
-        for value in args:
-            if type(value) in _COPIED:
-                snapshot = _snapshot_args(args)
-                break
+        snapshot = _snapshot_args(args)
         event = Event(spec, parent, snapshot, _snapshot_kwargs(kwargs) if kwargs else None)
         event.result = []  # the yielded items, visible even if the generator is abandoned
         return event, root

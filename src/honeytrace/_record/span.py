@@ -15,6 +15,7 @@ import threading
 import traceback
 import uuid
 from contextvars import Token
+from itertools import count
 from random import getrandbits
 from time import perf_counter_ns
 from types import TracebackType
@@ -43,7 +44,7 @@ ENRICH_FIELDS = (
 _VERSION_MASK = ~(0xF000 << 64) & ~(0xC000 << 48)
 _VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
 _NAMESPACE = uuid.UUID("6f1c9a52-3c1e-4b0a-9d7e-2f5b8c4e1a07")
-_id_lock = threading.Lock()
+_id_lock = threading.RLock()  # reentrant: a signal handler may ask for an id meanwhile
 NO_RESULT: Any = object()
 
 
@@ -319,7 +320,18 @@ class Span(Event):
 class Session(Span):
     """The root of a trace; what ``honeytrace.session()`` returns."""
 
-    __slots__ = ("_session_id", "begun", "flush_on_exit", "key", "sampled", "source")
+    __slots__ = (
+        "_session_id",
+        "begun",
+        "end_dropped",
+        "flush_on_exit",
+        "key",
+        "lost_bytes",
+        "lost_full",
+        "sampled",
+        "settled",
+        "source",
+    )
 
     def __init__(
         self,
@@ -336,6 +348,12 @@ class Session(Span):
         self.key: str | None = None
         self.flush_on_exit = False
         self.begun = False
+        # Its events dropped on the way in, counted lock-free (next() is one C call), so that
+        # its own record can say it is incomplete.
+        self.lost_full = count()
+        self.lost_bytes = count()
+        self.end_dropped = False  # its end found no room: the flusher must not wait for it
+        self.settled = False  # its end was delivered (or counted): the flusher forgot it
         if session_id is None:
             self._id = getrandbits(128)
             self._session_id: str | None = None

@@ -33,6 +33,10 @@ __all__ = [
 enabled = True
 """Read by every decorated call; False makes decorators pass through."""
 
+exiting = False
+"""Set once honeytrace's own exit hook has delivered: what is recorded after it (an ``atexit``
+hook registered before honeytrace's runs after it) is delivered as each session ends."""
+
 
 class Host(Protocol):
     """The runtime, as the recording layer sees it."""
@@ -54,6 +58,10 @@ class Host(Protocol):
 
     async def flush_async(self) -> bool:
         """:meth:`flush_now` without blocking the event loop."""
+
+    def deliver_late(self) -> None:
+        """A session ended after honeytrace's exit hook ran: deliver it now, on this thread,
+        within what is left of ``exit_timeout``."""
 
 
 host: Host
@@ -86,7 +94,9 @@ def implicit_session(name: str) -> Session:
 def session_closed(session: Session) -> None:
     """A session ended: it is now an event to deliver."""
     if session.sampled:
-        buffer.record(session)
+        buffer.record_session(session)
+        if exiting:
+            host.deliver_late()
 
 
 def record(span: Event) -> None:

@@ -44,24 +44,35 @@ reset = _current.reset
 new_event = Event.__new__
 
 
+# Off the hot path, types are compared by identity, not looked up in _COPIED: a type whose
+# metaclass defines __eq__ without __hash__ is unhashable, and a lookup would raise. (The hot
+# path keeps the faster lookup and falls back here on that TypeError.)
+
+
 def _snapshot(value: Any) -> Any:
-    copy = _COPIED.get(type(value))
-    return value if copy is None else copy(value)
+    kind = type(value)
+    if kind is list or kind is dict or kind is set:
+        return kind.copy(value)
+    return value
+
+
+def _copied(kind: type) -> bool:
+    return kind is list or kind is dict or kind is set
 
 
 def _snapshot_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
     for value in args:
-        if type(value) in _COPIED:
-            return tuple(_COPIED[type(v)](v) if type(v) in _COPIED else v for v in args)
+        if _copied(type(value)):
+            return tuple(_snapshot(v) for v in args)
     return args
 
 
 def _snapshot_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     # The dict itself is new for each call; only values that the caller may mutate are copied.
     for key, value in kwargs.items():
-        if type(value) in _COPIED:
+        if _copied(type(value)):
             kwargs = dict(kwargs)
-            kwargs[key] = _COPIED[type(value)](value)
+            kwargs[key] = _snapshot(value)
     return kwargs
 
 
@@ -112,6 +123,10 @@ def root_session(spec: Spec, options: SessionOptions | None, args: Any, kwargs: 
     return session
 
 
+_AT_THE_LIMIT = ErrorInfo("RecursionError: maximum recursion depth exceeded", None)
+"""The error of the innermost call of a recursion that hit the limit (see _CALL)."""
+
+
 def _failed(span: Event, token: Any, exc: BaseException, observed: Any) -> None:
     try:
         span.end = perf_counter_ns()
@@ -121,6 +136,8 @@ def _failed(span: Event, token: Any, exc: BaseException, observed: Any) -> None:
         if observer is not None:
             hooks.leave(observer, span, observed, True)
         rt.record(span)
+    except RecursionError:
+        raise  # the wrapper finishes the event itself (see _CALL)
     except Exception:
         internal_error("recording an exception")
 
@@ -164,13 +181,30 @@ def make(fn, spec, options):
         try:
             result = ${await_}fn($call)
         except BaseException as exc:
-            _failed(span, token, exc, observed)
+            try:
+                _failed(span, token, exc, observed)
+            except RecursionError:
+                # The innermost call of a recursion at the limit: _failed could not call on.
+                # One level up, here, C calls still fit: finish the event with those only.
+                span.error = _AT_THE_LIMIT
+                if not span.end:
+                    span.end = perf_counter_ns()
+                try:
+                    reset(token)
+                except (ValueError, RuntimeError):  # another context's token, or used
+                    pass
+                QUEUE.append(span)
             raise
         try:
             span.end = perf_counter_ns()
             ${reset}
             # A returned list the caller appends to later must not rewrite what was recorded.
-            span.result = result if type(result) not in _COPIED else _COPIED[type(result)](result)
+            try:
+                span.result = (
+                    result if type(result) not in _COPIED else _COPIED[type(result)](result)
+                )
+            except TypeError:  # an unhashable type (its metaclass defines __eq__)
+                span.result = _snapshot(result)
             if observer is not None:
                 hooks.leave(observer, span, observed, True)
             if len(QUEUE) < _buffer.fast_limit:  # record(), its common case inline
