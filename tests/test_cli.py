@@ -232,7 +232,7 @@ def test_sessions_json(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert [s["session_id"] for s in sessions] == [ids["chat"], ids["old"]]
     assert sessions[0] == {
         "session_id": ids["chat"], "name": "chat", "start_time": T0 + 60_000, "end_time": None,
-        "duration": 2000, "events": 3, "errors": 1,
+        "duration": 2000, "events": 3, "errors": 1, "tokens": None, "cost": None,
     }  # fmt: skip
     Store(tmp := db.parent / "empty.db").close()
     code, out, _ = run(capsys, "sessions", "--db", str(tmp), "--json")

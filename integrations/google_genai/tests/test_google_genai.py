@@ -30,6 +30,17 @@ GENERATE = "google.genai.models.generate_content"
 STREAM = "google.genai.models.generate_content_stream"
 
 
+def priced_usage(event: dict[str, Any]) -> dict[str, Any]:
+    """The event's usage metrics, once its cost was checked: a known model is priced by the
+    flusher (``metrics.cost_usd`` with its provenance in ``metadata.cost``)."""
+    metrics = dict(event["metrics"])
+    cost = metrics.pop("cost_usd")
+    assert cost > 0
+    assert event["metadata"]["cost"]["source"] == "genai-prices"
+    assert event["metadata"]["cost"]["model_ref"]
+    return metrics
+
+
 def user(*texts: str) -> dict[str, Any]:
     return {"role": "user", "parts": [{"text": item} for item in texts]}
 
@@ -66,7 +77,7 @@ def test_generate_content_is_one_model_event_in_the_session(
         "max_output_tokens": 200,
     }
     assert event["outputs"] == {"role": "model", "content": "Refunds take 5 days."}
-    assert event["metrics"] == USAGE
+    assert priced_usage(event) == USAGE
     assert event["metadata"]["usage_source"] == "reported"
     assert event["metadata"]["response_model"] == f"{MODEL}-001"
     assert event["metadata"]["finish_reason"] == "STOP"
@@ -91,7 +102,7 @@ def test_a_stream_is_assembled_with_its_usage_and_time_to_first_token(
     assert event["outputs"] == {"role": "model", "content": "Refunds take five business days."}
     ttft = event["metrics"].pop("time_to_first_token_ms")
     assert 0 < ttft <= event["duration"]
-    assert event["metrics"] == USAGE
+    assert priced_usage(event) == USAGE
     assert "stream_closed_early" not in event["metadata"]
     # Outside any session the call opened its own.
     assert honeytrace_capture.session()["session_id"] == event["parent_id"]
@@ -122,7 +133,7 @@ def test_async_calls_streams_and_chats_are_traced(
     assert {first["parent_id"], second["parent_id"], third["parent_id"]} == {session["session_id"]}
     assert second["outputs"]["content"] == "Second answer here."
     assert third["inputs"] == {"messages": [user("Three?")]}
-    assert first["metrics"] == USAGE
+    assert priced_usage(first) == USAGE
     assert second["metrics"]["time_to_first_token_ms"] > 0
 
 

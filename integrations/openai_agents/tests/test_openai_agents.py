@@ -41,6 +41,17 @@ USAGE = {
 }
 
 
+def priced_usage(event: dict[str, Any]) -> dict[str, Any]:
+    """The event's usage metrics, once its cost was checked: a known model is priced by the
+    flusher (``metrics.cost_usd`` with its provenance in ``metadata.cost``)."""
+    metrics = dict(event["metrics"])
+    cost = metrics.pop("cost_usd")
+    assert cost > 0
+    assert event["metadata"]["cost"]["source"] == "genai-prices"
+    assert event["metadata"]["cost"]["model_ref"]
+    return metrics
+
+
 @honeytrace.trace_tool
 def warehouse_lookup(order_id: str) -> str:
     return f"{order_id}: shipped"
@@ -131,7 +142,7 @@ def test_a_run_with_a_tool_a_handoff_and_a_guardrail_is_one_session(
     assert session["metadata"]["usage"]["input_tokens"] == 150
 
     responses = named(honeytrace_capture, "model", "response")
-    assert [event["metrics"] for event in responses] == [USAGE] * 3
+    assert [priced_usage(event) for event in responses] == [USAGE] * 3
     assert {event["metadata"]["usage_source"] for event in responses} == {"reported"}
     first = responses[0]
     assert first["inputs"] == {
@@ -247,7 +258,7 @@ def test_next_to_the_sdks_exporter_both_receive_the_run(
     assert {item.get("object") for item in exported} >= {"trace", "trace.span"}
     assert honeytrace_capture.session()["session_name"] == "Agent workflow"
     assert [event["event_name"] for event in honeytrace_capture.events][-1] == "Greeter"
-    assert named(honeytrace_capture, "model", "response")[0]["metrics"] == USAGE
+    assert priced_usage(named(honeytrace_capture, "model", "response")[0]) == USAGE
 
 
 def test_instrument_is_idempotent_and_uninstrument_restores_the_sdks_processors(
@@ -315,7 +326,7 @@ def test_a_streamed_run_records_the_same_tree(
         [("chain", "polite", "Triage"), *RUN_TREE[1:]]
     )
     responses = named(honeytrace_capture, "model", "response")
-    assert [event["metrics"] for event in responses] == [USAGE] * 3
+    assert [priced_usage(event) for event in responses] == [USAGE] * 3
     assert responses[2]["outputs"]["content"] == "Refund issued."
 
 
@@ -344,7 +355,7 @@ def test_a_chat_completions_model_is_a_generation_event(
     assert generation["config"]["model"] == "gpt-4.1-mini"
     assert generation["config"]["temperature"] == 0.3
     assert generation["outputs"]["content"] == "Bonjour!"
-    assert generation["metrics"] == {
+    assert priced_usage(generation) == {
         "prompt_tokens": 30,
         "completion_tokens": 7,
         "total_tokens": 37,
@@ -366,6 +377,11 @@ def test_what_the_sdk_keeps_out_of_its_spans_stays_out(
     assert "secret" not in str(response)
     assert not response.get("outputs")
     assert response["metrics"] == USAGE  # usage is not sensitive: it is kept
+    # With the response kept out, nothing names the model: unpriced, and says why (never $0).
+    assert response["metadata"]["cost"] == {
+        "unpriced": True,
+        "reason": "the event names no model (config.model)",
+    }
     tool = named(honeytrace_capture, "tool", "order_status")[0]
     assert tool["inputs"] == {"arguments": None}
     assert tool["outputs"] == {"output": None}

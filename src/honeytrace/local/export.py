@@ -37,6 +37,8 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
 def parse_since(text: str, now: float | None = None) -> float:
     """``--since`` as epoch milliseconds; raises :class:`ValueError` with what is accepted."""
+    if text.strip().isdigit():  # epoch milliseconds already, as the store keeps times
+        return float(text)
     ago = _AGO.match(text)
     if ago:
         seconds = float(ago.group(1)) * _UNIT_SECONDS[ago.group(2).lower()]
@@ -46,7 +48,8 @@ def parse_since(text: str, now: float | None = None) -> float:
     except ValueError:
         raise ValueError(
             f"--since {text!r}: expected an ISO date or time (2025-01-31, "
-            "2025-01-31T14:05, 2025-01-31 14:05:09+02:00) or a time ago (30m, 1h, 2d, 1w)"
+            "2025-01-31T14:05, 2025-01-31 14:05:09+02:00), a time ago (30m, 1h, 2d, 1w) or "
+            "epoch milliseconds"
         ) from None
     return moment.timestamp() * 1000  # a naive time is local time, as `sessions` shows them
 

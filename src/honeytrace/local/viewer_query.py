@@ -270,7 +270,8 @@ def _compact_events(conn: sqlite3.Connection, session_id: str) -> list[JsonObjec
     rows = conn.execute(
         f"""SELECT event_id, parent_id, event_type, event_name, start_time, end_time,
                 {_DURATION}, {_ERROR}, {_TOKENS_IN}, {_TOKENS_OUT}, {_TOKENS_TOTAL}, {_COST},
-                {_INCOMPLETE}, {_DROPPED}, source
+                {_INCOMPLETE}, {_DROPPED}, source,
+                json_valid(metadata) AND json_extract(metadata, '$.cost.unpriced') IS 1
             FROM events WHERE session_id = ?
             ORDER BY start_time IS NULL, start_time, rowid""",
         (session_id,),
@@ -297,7 +298,8 @@ def _compact_events(conn: sqlite3.Connection, session_id: str) -> list[JsonObjec
                 "duration": row[6],
                 "error": "1" if row[7] else None,
                 "metrics": usage,
-                "metadata": {},
+                # only what the totals read: a model call no price table knew
+                "metadata": {"cost": {"unpriced": True}} if row[15] else {},
                 "incomplete": bool(row[12]),
                 "dropped": row[13],
                 "source": row[14],

@@ -112,7 +112,8 @@ export function tracePage(main, [sessionId]) {
         stat("total-errors", "errors", formatCount(totals.errors), totals.errors ? "err" : ""),
         stat("total-tokens-in", "tokens in", formatCount(tokens.prompt_tokens)),
         stat("total-tokens-out", "tokens out", formatCount(tokens.completion_tokens)),
-        stat("total-cost", "cost", formatCost(totals.cost))),
+        // A cost is never shown as complete while a model call in it could not be priced.
+        stat("total-cost", "cost", formatCost(totals.cost) + (totals.unpriced ? ` + ${formatCount(totals.unpriced)} unpriced` : ""))),
     );
     const notes = [];
     if (session.incomplete) notes.push("This session is marked incomplete: the process ended before it closed, so its events were closed at exit.");
