@@ -184,8 +184,25 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
         return 2
     out.write(f"honeytrace collector on http://{args.host}:{args.port}, storing into {args.db}\n")
     out.flush()
-    serve(args.db, host=args.host, port=args.port, api_key=args.api_key)
+    serve(
+        args.db,
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key,
+        allowed_hosts=args.allow_host,
+        max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+    )
     return 0
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -204,6 +221,21 @@ def _parser() -> argparse.ArgumentParser:
         "--api-key",
         default=os.environ.get("HONEYTRACE_COLLECTOR_API_KEY"),
         help="require this bearer key (default: $HONEYTRACE_COLLECTOR_API_KEY, else none)",
+    )
+    serve.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests whose Host header names NAME (repeatable; * for any); "
+        "loopback names and --host always work",
+    )
+    serve.add_argument(
+        "--max-body-mb",
+        type=_positive_float,
+        default=32.0,
+        metavar="MB",
+        help="largest request body, decoded, in MiB (default 32); larger ones get 413",
     )
     serve.set_defaults(run=cmd_serve)
 

@@ -3,7 +3,7 @@ behind the optional bearer-key check, with every error answered in the API's JSO
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from honeytrace.local.collector import legacy, v1, web
 from honeytrace.local.collector._http import ApiError, BearerAuth, StoreAccess, error_response
+from honeytrace.local.collector.guard import DEFAULT_MAX_BODY_BYTES, CollectorGuard
 from honeytrace.local.store import StoreBusyError
 
 __all__ = ["create_app"]
@@ -43,10 +44,19 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     return error_response(500, f"internal error: {type(exc).__name__}", "INTERNAL_ERROR")
 
 
-def create_app(db_path: str, api_key: str | None = None, *, busy_timeout: float = 5.0) -> Starlette:
+def create_app(
+    db_path: str,
+    api_key: str | None = None,
+    *,
+    busy_timeout: float = 5.0,
+    allowed_hosts: Iterable[str] = (),
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> Starlette:
     """The collector as an ASGI app over the store at ``db_path``; with ``api_key`` every
     route but ``/healthz`` requires ``Authorization: Bearer <api_key>``. A write that waits
-    more than ``busy_timeout`` seconds for another process's lock is answered 503 (retry)."""
+    more than ``busy_timeout`` seconds for another process's lock is answered 503 (retry).
+    Requests must name a loopback host or one of ``allowed_hosts``, writes must not come from
+    another site's page, bodies are at most ``max_body_bytes`` (see :mod:`.guard`)."""
     access = StoreAccess(db_path, busy_timeout)
 
     @asynccontextmanager
@@ -56,7 +66,8 @@ def create_app(db_path: str, api_key: str | None = None, *, busy_timeout: float 
         access.close()
 
     routes = [*v1.routes(), *legacy.routes(), *web.routes()]
-    middleware = [Middleware(BearerAuth, api_key=api_key)] if api_key else []
+    guard = Middleware(CollectorGuard, allowed_hosts=allowed_hosts, max_body_bytes=max_body_bytes)
+    middleware = [guard, *([Middleware(BearerAuth, api_key=api_key)] if api_key else [])]
     app = Starlette(
         routes=routes,
         middleware=middleware,
