@@ -154,7 +154,7 @@ _VALUE_PATTERN = re.compile(
     | J(?P<jwt>)(?<![A-Za-z0-9_\-]eyJ)(?<=eyJ){_T}{{8,}}\.eyJ{_T}{{8,}}\.{_T}*
     | A(?P<aws>)(?<![A-Za-z0-9]A)(?:KIA|SIA)[A-Z0-9]{{16}}(?![A-Za-z0-9])
     | A(?P<google>)(?<![A-Za-z0-9]A)Iza[A-Za-z0-9_\-]{{30,}}
-    | =(?P<pair>)(?i:(?<=password=)|(?<=passwd=)|(?<=pwd=)|(?<=passphrase=))[^\s;&,"']+
+    | =(?P<pair>)(?i:(?<=password=)|(?<=passwd=)|(?<=pwd=)|(?<=passphrase=))[^\s;,"']+
     """,
     re.VERBOSE | re.DOTALL,
 )

@@ -19,6 +19,7 @@ from typing import Any
 
 from honeytrace._deliver.connection import ConnectionFailed, Connections, Reply, RequestTimedOut
 from honeytrace._deliver.exporters import AuthError, RejectedError, RetryableError
+from honeytrace._deliver.mask import scrub_message
 from honeytrace._version import __version__
 
 __all__ = ["Transport", "backoff_delay", "parse_retry_after"]
@@ -55,15 +56,23 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - current)
 
 
-def _server_message(reply: Reply) -> str:
+def _server_message(reply: Reply, api_key: str | None = None) -> str:
+    # A server (or a proxy) may echo the request's key, or another key, in its error: what
+    # goes into our log line has the configured key and key-shaped values masked (before it
+    # is cut, so that no half key survives at the cut).
+    text, limit = _message_text(reply)
+    return scrub_message(text[:4096], api_key)[:limit]
+
+
+def _message_text(reply: Reply) -> tuple[str, int]:
     try:
         body = json.loads(reply.body)
     except (ValueError, UnicodeDecodeError):
         body = None
     if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return str(body["message"])[:500]
+        return str(body["message"]), 500
     text = reply.body.decode("utf-8", "replace").strip().replace("\n", " ")
-    return text[:200] or reply.reason
+    return text or reply.reason, 200
 
 
 class Transport:
@@ -86,6 +95,7 @@ class Transport:
         }
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
+        self._api_key = api_key  # only to mask it in server messages (never in repr)
         self.server_url = server_url
         self.retry_deadline = retry_deadline
         self.timeout = timeout
@@ -161,14 +171,14 @@ class Transport:
         if status in (401, 403) or (status == 404 and is_create):
             raise AuthError(
                 f"the API at {self.server_url} refused the API key ({status} on {method} "
-                f"{path}: {_server_message(reply)})"
+                f"{path}: {_server_message(reply, self._api_key)})"
             )
         if status in _RETRYABLE_STATUS:
             return RetryableError(
-                f"{method} {path}: {status} {_server_message(reply)}",
+                f"{method} {path}: {status} {_server_message(reply, self._api_key)}",
                 retry_after=parse_retry_after(reply.headers.get("retry-after")),
             )
-        raise RejectedError(f"{method} {path}: {status} {_server_message(reply)}")
+        raise RejectedError(f"{method} {path}: {status} {_server_message(reply, self._api_key)}")
 
     def close(self) -> None:
         """Close the idle connections."""
