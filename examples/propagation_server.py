@@ -3,13 +3,14 @@
 `HoneytraceMiddleware` reads the `traceparent` and `baggage` headers that the caller's
 `honeytrace.propagation.inject` added: everything this service traces while it handles the request
 becomes part of the caller's session, under the caller's event. A request without them is
-traced as usual (each traced call opens its own session).
+traced as usual (each traced call opens its own session). The middleware obeys those headers only
+from callers it trusts (`trust_incoming`): here, clients on this machine.
 
     python examples/propagation_server.py --port 8001
     python examples/propagation_client.py http://127.0.0.1:8001
     honeytrace show latest
 
-With FastAPI: `app.add_middleware(HoneytraceMiddleware)`.
+With FastAPI: `app.add_middleware(HoneytraceMiddleware, trust_incoming=["127.0.0.1"])`.
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ async def answer_endpoint(request: Request) -> JSONResponse:
 
 app = Starlette(
     routes=[Route("/answer", answer_endpoint, methods=["POST"])],
-    middleware=[Middleware(HoneytraceMiddleware)],
+    # Only local callers may join their session (a public service would trust its gateway, or
+    # nobody: whoever sends the headers picks the session and can turn tracing off).
+    middleware=[Middleware(HoneytraceMiddleware, trust_incoming=["127.0.0.1", "::1"])],
 )
 
 

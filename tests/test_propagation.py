@@ -212,7 +212,7 @@ async def downstream_answer(request: Request) -> JSONResponse:
 
 downstream = Starlette(
     routes=[Route("/answer", downstream_answer, methods=["POST"])],
-    middleware=[Middleware(HoneytraceMiddleware)],
+    middleware=[Middleware(HoneytraceMiddleware, trust_incoming=True)],
 )
 
 

@@ -39,12 +39,17 @@ class CollectorServer:
     """One ASGI app under uvicorn in a daemon thread (uvicorn leaves signals alone there)."""
 
     def __init__(
-        self, app: Any, db_path: str = "", lifespan: Literal["auto", "on", "off"] = "on"
+        self,
+        app: Any,
+        db_path: str = "",
+        lifespan: Literal["auto", "on", "off"] = "on",
+        **options: Any,
     ) -> None:
         self.db_path = db_path
         """The store the app writes, when the creator says (for assertions)."""
+        # options: more uvicorn.Config settings, e.g. the collector's connection limits.
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=0, log_level="warning", lifespan=lifespan
+            app, host="127.0.0.1", port=0, log_level="warning", lifespan=lifespan, **options
         )
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, name="collector", daemon=True)

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from honeytrace._config import Config
 from honeytrace._deliver import models
 from honeytrace._deliver.exporters import InvalidEvent
+from honeytrace._deliver.mask import scrub
 from honeytrace._deliver.pricing import Pricer
 from honeytrace._deliver.serialize import Limits, flat_dict, to_jsonable
 from honeytrace._errors import log_once
@@ -157,12 +158,15 @@ class Encoder:
             return
         metadata = body.setdefault("metadata", {})
         trace = error.traceback_text()
+        message = error.message
+        if self.config.mask_secrets:  # searched whole, however long: errors are rare
+            trace, message = trace and scrub(trace, whole=True), scrub(message, whole=True)
         if trace:
             metadata["traceback"] = self._json(trace)
         if into_metadata:
-            metadata["error"] = self._json(error.message)
+            metadata["error"] = self._json(message)
         else:
-            body["error"] = self._json(error.message)
+            body["error"] = self._json(message)
 
     def _times(self, span: Event, body: Body) -> None:
         body["start_time"] = self.ms(span.start)

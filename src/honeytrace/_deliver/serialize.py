@@ -5,7 +5,8 @@ keys, lists, str, int, float, bool and None that ``json.dumps(allow_nan=False)``
 ``pydantic_core.to_json`` accept and that encode as UTF-8. It never raises, never consumes an
 iterator, survives cycles and hostile ``__repr__``/``__len__``/``__iter__``/properties, bounds
 depth, string length, item counts and total size (:class:`Limits`), and masks secrets by key
-(:func:`is_secret_key`) or by a ``Bearer `` value prefix.
+(:func:`is_secret_key`), by a ``Bearer `` value prefix, and by their shape inside any string
+(API keys, JWTs, private keys, passwords in URLs and connection strings: :mod:`.mask`).
 
 Choices: ints outside the signed 64-bit range become decimal strings (every JSON reader keeps
 int64, not every one keeps more); Decimal becomes ``str`` (exact); timedelta becomes seconds;
@@ -23,7 +24,6 @@ import dataclasses
 import datetime
 import decimal
 import enum
-import functools
 import math
 import pathlib
 import re
@@ -32,6 +32,15 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set, ValuesView
 from itertools import islice
 from typing import Any
+
+from honeytrace._deliver.mask import (
+    MASK,
+    MIN_SECRET,
+    is_secret_key,
+    needs_scrub,
+    scrub,
+    secret_tail,
+)
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -45,7 +54,6 @@ __all__ = [
     "to_jsonable",
 ]
 
-MASK: str = "***"
 TRUNCATION_MARK: str = "…[truncated"  # every cut value contains it: "…[truncated 9,743,212 chars]"
 DEPTH_MARK = "<max depth>"
 CIRCULAR_MARK = "<circular reference>"
@@ -110,6 +118,8 @@ def flat_dict(obj: dict[Any, Any], limits: Limits, mask_secrets: bool) -> dict[s
                 return None
             if value[:1] in _MAYBE_BEARER and _BEARER.match(value):
                 return None
+            if mask_secrets and len(value) >= MIN_SECRET and needs_scrub(value):
+                return None  # a secret inside: the walker masks it
             budget -= len(value) + len(key)
         elif kind is int:
             if not _INT64_MIN <= value <= _INT64_MAX:
@@ -119,47 +129,14 @@ def flat_dict(obj: dict[Any, Any], limits: Limits, mask_secrets: bool) -> dict[s
                 return None
         elif value is not None and kind is not bool:
             return None
-        out[key] = MASK if mask_secrets and _is_secret_tail(key[-64:]) else value
+        out[key] = MASK if mask_secrets and secret_tail(key[-64:]) else value
     return out if budget >= 0 else None
 
 
 _MAYBE_BEARER = frozenset(" \t\n\rbB")
 
 
-def is_secret_key(key: str) -> bool:
-    """True when the last word of ``key`` names a secret: ``api_key``, ``ApiKey``,
-    ``x-api-key``, ``password``, ``client_secret``, ``access_token``, ``Authorization``,
-    ``auth``, ``set-cookie``, ``credentials``, ``private_key``... Words split on ``_-.``, spaces
-    and camelCase. Token counts and tokenizer settings (``max_tokens``, ``token_count``,
-    ``tokenizer``, ``eos_token``) and ``author``/``auth_method``/``secret_santa`` are not."""
-    if type(key) is not str:
-        return False
-    return _is_secret_tail(key[-64:])  # only the last words matter; the cache stays small
-
-
 _BEARER = re.compile(r"\s*bearer ", re.IGNORECASE)
-_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+")  # digits are dropped: password2 -> password
-_SECRET_WORDS = frozenset(
-    {"password", "passwords", "passwd", "pwd", "passphrase", "secret", "secrets", "token"}
-    | {"authorization", "auth", "cookie", "cookies", "credential", "credentials", "apikey"}
-)
-_SECRET_KEY_OWNERS = frozenset({"api", "secret", "private", "access"})  # <owner>_key
-# Tokenizer settings and pagination cursors are tokens too, but not secrets.
-_HARMLESS_TOKENS = frozenset(
-    {"eos", "bos", "pad", "unk", "sep", "cls", "mask", "stop", "start", "end", "special"}
-    | {"page", "next", "max", "num"}
-)
-
-
-@functools.lru_cache(maxsize=4096)
-def _is_secret_tail(key: str) -> bool:
-    words = [word.lower() for word in _WORD.findall(key)]
-    if not words:
-        return False
-    last, before = words[-1], words[-2] if len(words) > 1 else ""
-    if last == "token" and before in _HARMLESS_TOKENS:
-        return False
-    return last in _SECRET_WORDS or (last == "key" and before in _SECRET_KEY_OWNERS)
 
 
 def safe_repr(obj: object, limit: int = 1000) -> str:
@@ -260,10 +237,14 @@ class _Walker:
         size = len(text)
         if size <= self._limits.max_string and size < self._budget:  # fits: the usual case
             self._budget -= size + 4  # quotes and separator
-            return text if text.isascii() else _clean(text)
-        allowed = min(self._limits.max_string, max(self._budget, 0))
-        self._budget -= min(size, allowed) + 4
-        return _clean(_clip(text, allowed))
+            text = text if text.isascii() else _clean(text)
+        else:
+            allowed = min(self._limits.max_string, max(self._budget, 0))
+            self._budget -= min(size, allowed) + 4
+            text = _clean(_clip(text, allowed))
+        if self._mask and len(text) >= MIN_SECRET:
+            return scrub(text)
+        return text
 
     def _int(self, value: int) -> int | str:
         if _INT64_MIN <= value <= _INT64_MAX:

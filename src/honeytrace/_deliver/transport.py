@@ -39,6 +39,7 @@ from honeytrace._deliver.connection import (
     RequestTimedOut,
 )
 from honeytrace._deliver.exporters import AuthError, RejectedError, RetryableError
+from honeytrace._deliver.mask import scrub_message
 from honeytrace._version import __version__
 
 __all__ = ["Transport", "backoff_delay", "parse_retry_after"]
@@ -82,15 +83,23 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - current)
 
 
-def _server_message(reply: Reply) -> str:
+def _server_message(reply: Reply, api_key: str | None = None) -> str:
+    # A server (or a proxy) may echo the request's key, or another key, in its error: what
+    # goes into our log line has the configured key and key-shaped values masked (before it
+    # is cut, so that no half key survives at the cut).
+    text, limit = _message_text(reply)
+    return scrub_message(text[:4096], api_key)[:limit]
+
+
+def _message_text(reply: Reply) -> tuple[str, int]:
     try:
         body = json.loads(reply.body)
     except (ValueError, UnicodeDecodeError):
         body = None
     if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return str(body["message"])[:500]
+        return str(body["message"]), 500
     text = reply.body.decode("utf-8", "replace").strip().replace("\n", " ")
-    return text[:200] or reply.reason
+    return text or reply.reason, 200
 
 
 class Transport:
@@ -113,6 +122,7 @@ class Transport:
         }
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
+        self._api_key = api_key  # only to mask it in server messages (never in repr)
         self.server_url = server_url
         self.retry_deadline = retry_deadline
         self.timeout = timeout
@@ -204,7 +214,7 @@ class Transport:
     def _classify(self, reply: Reply, method: str, path: str, is_create: bool) -> RetryableError:
         """The error for a failed answer: returned when it may be retried, raised when not."""
         status = reply.status
-        message = _server_message(reply)
+        message = _server_message(reply, self._api_key)
         where = f"{method} {path}: {status} {message}"
         if is_create and status in (401, 403, 404):
             return self._refused_create(status, where)

@@ -190,7 +190,39 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     out.write(f"honeytrace collector on http://{shown}:{port}, storing into {args.db}\n")
     out.write(f"trace viewer: open http://{shown}:{port}/ in a browser\n")
     out.flush()
-    serve(args.db, host=args.host, port=port, api_key=args.api_key, sockets=sockets)
+    serve(
+        args.db,
+        host=args.host,
+        port=port,
+        api_key=args.api_key,
+        sockets=sockets,
+        allowed_hosts=args.allow_host,
+        max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+    )
+    return 0
+
+
+def cmd_reprice(args: argparse.Namespace, out: TextIO) -> int:
+    """Price the stored model events again with the installed price table (and ``--prices``)."""
+    from honeytrace._config import ConfigError, resolve
+    from honeytrace._deliver.pricing import Pricer, table_version
+    from honeytrace.local.export import parse_since
+
+    try:
+        prices = resolve({"prices": args.prices}).prices if args.prices else None
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        since = None if args.since is None else parse_since(args.since)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    pricer = Pricer(prices)
+    with _reading(args) as store:
+        rewritten, unpriced = store.reprice(lambda event: pricer.price(event, again=True), since)
+    table = table_version() or "no genai-prices (install honeytrace[cost])"
+    noun = "model event" if rewritten == 1 else "model events"
+    out.write(f"repriced {rewritten} {noun} with {table}")
+    out.write(f"{' and your table' if prices else ''}; {unpriced} unpriced\n")
     return 0
 
 
@@ -226,28 +258,14 @@ def _limit(text: str) -> int:
     return limit
 
 
-def cmd_reprice(args: argparse.Namespace, out: TextIO) -> int:
-    """Price the stored model events again with the installed price table (and ``--prices``)."""
-    from honeytrace._config import ConfigError, resolve
-    from honeytrace._deliver.pricing import Pricer, table_version
-    from honeytrace.local.export import parse_since
-
+def _positive_float(text: str) -> float:
     try:
-        prices = resolve({"prices": args.prices}).prices if args.prices else None
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
-    try:
-        since = None if args.since is None else parse_since(args.since)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    pricer = Pricer(prices)
-    with _reading(args) as store:
-        rewritten, unpriced = store.reprice(lambda event: pricer.price(event, again=True), since)
-    table = table_version() or "no genai-prices (install honeytrace[cost])"
-    noun = "model event" if rewritten == 1 else "model events"
-    out.write(f"repriced {rewritten} {noun} with {table}")
-    out.write(f"{' and your table' if prices else ''}; {unpriced} unpriced\n")
-    return 0
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -310,6 +328,21 @@ def _parser() -> argparse.ArgumentParser:
         "--api-key",
         default=os.environ.get("HONEYTRACE_COLLECTOR_API_KEY"),
         help="require this bearer key (default: $HONEYTRACE_COLLECTOR_API_KEY, else none)",
+    )
+    serve.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests whose Host header names NAME (repeatable; * for any); "
+        "loopback names and --host always work",
+    )
+    serve.add_argument(
+        "--max-body-mb",
+        type=_positive_float,
+        default=32.0,
+        metavar="MB",
+        help="largest request body, decoded, in MiB (default 32); larger ones get 413",
     )
     serve.set_defaults(run=cmd_serve)
     return parser

@@ -32,7 +32,7 @@ deadline, not dropped.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from contextvars import Token
 from types import TracebackType
 from typing import Any
@@ -308,19 +308,38 @@ class attach:
 
 
 class HoneytraceMiddleware:
-    """ASGI middleware (Starlette, FastAPI, any ASGI app): each HTTP or WebSocket request runs
-    inside :func:`attach` of its headers::
+    """ASGI middleware (Starlette, FastAPI, any ASGI app): each HTTP or WebSocket request from a
+    trusted caller runs inside :func:`attach` of its headers::
 
-        app = Starlette(routes=..., middleware=[Middleware(HoneytraceMiddleware)])
-        app.add_middleware(HoneytraceMiddleware)        # FastAPI
+        middleware = [Middleware(HoneytraceMiddleware, trust_incoming=True)]
+        app = Starlette(routes=..., middleware=middleware)
+        app.add_middleware(HoneytraceMiddleware, trust_incoming=["10.0.0.0/8"])  # FastAPI
 
-    At the end of the app's lifespan it also delivers what is pending (within
-    ``exit_timeout``): uvicorn ends on SIGTERM by re-raising it with the default handler, which
-    skips ``atexit``.
+    Incoming context is ignored unless ``trust_incoming`` says the caller is trusted: whoever
+    sends the headers chooses the session their events join (any session whose id they know)
+    and can turn tracing off for their own requests (``honeytrace.sampled=0``), so a public
+    endpoint must not obey them. ``trust_incoming`` is
+
+    - ``False`` (the default): no caller; each request is traced as usual, in its own session;
+    - ``True``: every caller (a service reachable only by your own services);
+    - client addresses or networks (``["10.0.0.0/8", "127.0.0.1"]``), matched against the
+      ASGI ``client`` address: the direct peer, so a proxy in front makes every request its own;
+    - a function of the ASGI scope returning True for a trusted request (check a header that
+      only your gateway sets, an mTLS identity, ...). If it raises, the request is untrusted.
+
+    A request whose honeytrace baggage is ignored is logged once. At the end of the app's
+    lifespan the middleware also delivers what is pending (within ``exit_timeout``): uvicorn
+    ends on SIGTERM by re-raising it with the default handler, which skips ``atexit``.
     """
 
-    def __init__(self, app: Any) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        trust_incoming: bool | Iterable[str] | Callable[[Mapping[str, Any]], bool] = False,
+    ) -> None:
         self.app = app
+        self._trusted = _trust_rule(trust_incoming)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Handle one ASGI call."""
@@ -328,10 +347,76 @@ class HoneytraceMiddleware:
         if kind == "lifespan":
             await self.app(scope, receive, _flushing_at_shutdown(send))
         elif kind in ("http", "websocket"):
-            with attach(scope.get("headers") or ()):
+            headers = scope.get("headers") or ()
+            if self._trusted(scope):
+                with attach(headers):
+                    await self.app(scope, receive, send)
+            else:
+                _note_ignored(scope, headers)
                 await self.app(scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+
+def _trust_rule(
+    trust: bool | Iterable[str] | Callable[[Mapping[str, Any]], bool],
+) -> Callable[[Mapping[str, Any]], bool]:
+    """``trust_incoming`` as a predicate on the ASGI scope; a bad value is a ConfigError."""
+    import ipaddress
+
+    from honeytrace._config import ConfigError
+
+    if isinstance(trust, bool):
+        return (lambda scope: True) if trust else (lambda scope: False)
+    if callable(trust):
+        decide = trust
+
+        def trusted(scope: Mapping[str, Any]) -> bool:
+            try:
+                return bool(decide(scope))
+            except Exception:
+                log_once("trust-raised", 30, "honeytrace: the trust_incoming function raised")
+                return False
+
+        return trusted
+    if isinstance(trust, str):
+        trust = [trust]  # one network given alone
+    try:
+        networks = [ipaddress.ip_network(str(entry), strict=False) for entry in trust]
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"trust_incoming: expected True/False, client networks such as ['10.0.0.0/8'] "
+            f"or a function of the ASGI scope ({exc})"
+        ) from None
+
+    def from_network(scope: Mapping[str, Any]) -> bool:
+        client = scope.get("client")
+        if not client:
+            return False
+        try:
+            address = ipaddress.ip_address(client[0])
+        except ValueError:  # a unix socket path, a test client's name
+            return False
+        return any(address in network for network in networks)
+
+    return from_network
+
+
+def _note_ignored(scope: Mapping[str, Any], headers: Iterable[tuple[Any, Any]]) -> None:
+    for name, value in headers:
+        if name.lower() in (b"baggage", "baggage") and b"honeytrace." in (
+            value if isinstance(value, bytes) else str(value).encode("latin-1", "replace")
+        ):
+            client = (scope.get("client") or ("an unknown address",))[0]
+            log_once(
+                "baggage-untrusted",
+                30,
+                "honeytrace: HoneytraceMiddleware ignored the honeytrace baggage of a request "
+                "from %s: incoming context is obeyed only from trusted callers "
+                "(HoneytraceMiddleware(app, trust_incoming=...))",
+                client,
+            )
+            return
 
 
 def _flushing_at_shutdown(send: Any) -> Any:

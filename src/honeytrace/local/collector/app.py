@@ -4,7 +4,7 @@ error answered in the API's JSON shape and every answer carrying the viewer's se
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -17,6 +17,7 @@ from starlette.responses import Response
 from honeytrace.local.collector import clients, legacy, otlp, v1, viewer
 from honeytrace.local.collector._http import ApiError, BearerAuth, StoreAccess, error_response
 from honeytrace.local.collector.errorlog import ErrorLog, logger
+from honeytrace.local.collector.guard import DEFAULT_MAX_BODY_BYTES, CollectorGuard
 from honeytrace.local.store import StoreBusyError
 
 __all__ = ["create_app"]
@@ -48,11 +49,20 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     return error_response(500, f"internal error: {type(exc).__name__}", "INTERNAL_ERROR")
 
 
-def create_app(db_path: str, api_key: str | None = None, *, busy_timeout: float = 5.0) -> Starlette:
+def create_app(
+    db_path: str,
+    api_key: str | None = None,
+    *,
+    busy_timeout: float = 5.0,
+    allowed_hosts: Iterable[str] = (),
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> Starlette:
     """The collector as an ASGI app over the store at ``db_path``; with ``api_key`` every
     route but ``/healthz`` and the login page requires ``Authorization: Bearer <api_key>`` (or,
-    for reads, the cookie that ``POST /login`` sets). A write that waits
-    more than ``busy_timeout`` seconds for another process's lock is answered 503 (retry)."""
+    for reads, the cookie that ``POST /login`` sets). A write that waits more than
+    ``busy_timeout`` seconds for another process's lock is answered 503 (retry). Requests must
+    name a loopback host or one of ``allowed_hosts``, writes must not come from another site's
+    page, bodies are at most ``max_body_bytes`` (see :mod:`.guard`)."""
     access = StoreAccess(db_path, busy_timeout)
 
     @asynccontextmanager
@@ -63,8 +73,9 @@ def create_app(db_path: str, api_key: str | None = None, *, busy_timeout: float 
 
     # The client routes first: none of their literal paths may be read as an id by another.
     routes = [*clients.routes(), *otlp.routes(), *v1.routes(), *legacy.routes(), *viewer.routes()]
-    # ErrorLog outermost: it logs the key check's 401s too.
-    middleware = [Middleware(ErrorLog), Middleware(viewer.SecurityHeaders)]
+    guard = Middleware(CollectorGuard, allowed_hosts=allowed_hosts, max_body_bytes=max_body_bytes)
+    # ErrorLog outermost: it logs the guard's and the key check's refusals too.
+    middleware = [Middleware(ErrorLog), Middleware(viewer.SecurityHeaders), guard]
     if api_key:
         middleware.append(Middleware(BearerAuth, api_key=api_key))
     app = Starlette(

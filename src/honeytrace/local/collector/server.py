@@ -10,7 +10,7 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
@@ -18,7 +18,9 @@ from typing import Any
 import uvicorn
 
 from honeytrace.local.collector.app import create_app
+from honeytrace.local.collector.connections import DEFAULT_HEADER_TIMEOUT, uvicorn_options
 from honeytrace.local.collector.errorlog import log_to_console
+from honeytrace.local.collector.guard import DEFAULT_MAX_BODY_BYTES
 
 __all__ = ["ListenError", "is_loopback", "listen", "serve"]
 
@@ -89,22 +91,32 @@ def serve(
     port: int = 8787,
     api_key: str | None = None,
     sockets: Sequence[socket.socket] | None = None,
+    *,
+    allowed_hosts: Iterable[str] = (),
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT,
 ) -> None:
     """Serve the collector over the store at ``db_path`` until SIGINT or SIGTERM.
 
     ``sockets`` from :func:`listen`, when given, are served instead of binding ``host`` and
-    ``port``. On either signal uvicorn stops accepting connections, lets the requests in flight
-    finish (each write is committed before it is answered) and closes the store; then this
-    returns normally, so the process exits 0 rather than dying of the signal.
+    ``port``. Requests must name ``host``, a loopback name or one of ``allowed_hosts`` in their
+    ``Host`` header; a request head must arrive within ``header_timeout`` seconds.
+
+    On either signal uvicorn stops accepting connections, lets the requests in flight finish
+    (each write is committed before it is answered) and closes the store; then this returns
+    normally, so the process exits 0 rather than dying of the signal.
     """
     log_to_console()  # every 4xx/5xx answer, with its message
+    # The address bound is a name clients may use; 0.0.0.0 and :: are not.
+    hosts = [*allowed_hosts, *([] if host in ("0.0.0.0", "::", "") else [host])]
     config = uvicorn.Config(
-        create_app(db_path, api_key=api_key),
+        create_app(db_path, api_key=api_key, allowed_hosts=hosts, max_body_bytes=max_body_bytes),
         host=host,
         port=port,
         log_level="info",
         # Only our own log lines: uvicorn's access log would print every batch.
         access_log=False,
+        **uvicorn_options(header_timeout),
     )
     with _signals_end_quietly():
         uvicorn.Server(config).run(sockets=list(sockets) if sockets is not None else None)
