@@ -85,13 +85,28 @@ def test_a_request_the_server_always_refuses_neither_blocks_nor_stays(
     assert_accounted()
 
 
+_SPOOL_OLD = """
+import os, sys
+from pathlib import Path
+from honeytrace._deliver.spool import Spool
+spool_dir, url = Path(sys.argv[1]), sys.argv[2]
+spool = Spool(spool_dir, 1 << 20, server_url=url, api_key="test-key", max_age=1.0)
+assert spool.put("POST", "/v1/sessions", b'{"session_name": "old"}', 1, "s")
+(entry,) = spool.replayable()
+aged = entry.name.replace(str(entry.created_ns), "0" * 20, 1)
+os.replace(spool_dir / entry.name, spool_dir / aged)
+"""
+
+
 def test_a_spooled_request_past_its_age_is_dropped(fake_api: FakeApi, tmp_path: Path) -> None:
     spool_dir = tmp_path / "spool"
-    spool = Spool(spool_dir, 1 << 20, server_url=fake_api.url, api_key="test-key", max_age=1.0)
-    assert spool.put("POST", "/v1/sessions", b'{"session_name": "old"}', 1, "s")
-    (entry,) = spool.replayable()
-    os.replace(
-        spool_dir / entry.name, spool_dir / entry.name.replace(str(entry.created_ns), "0" * 20, 1)
+    # Spooled by an earlier run (another process, now ended), then aged: this run adopts it,
+    # counts it, and drops it as expired.
+    subprocess.run(
+        [sys.executable, "-c", _SPOOL_OLD, str(spool_dir), fake_api.url],
+        check=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        timeout=60,
     )
     honeytrace.configure(
         api_key="test-key", server_url=fake_api.url, spool_dir=str(spool_dir), spool_max_age=1

@@ -36,6 +36,7 @@ from honeytrace._deliver.exporters import (
     RetryableError,
     Spooled,
 )
+from honeytrace._deliver import spool_runs
 from honeytrace._deliver.spool import Spool, SpoolEntry
 from honeytrace._deliver.transport import Transport, backoff_delay
 from honeytrace._errors import log_once
@@ -292,6 +293,8 @@ class HttpExporter:
             )
         if why is not None:
             spool.drop(entry)
+            if entry.run != spool_runs.this_run():  # a dead run's file: counted here, then lost
+                result.adopted += entry.events
             result.drop(why, entry.events)
             if entry.is_create:  # its batches cannot go without it
                 state.dead[entry.group] = why
