@@ -6,6 +6,8 @@ timed event, delivered in the background to HoneyHive, to a local ``honeytrace s
 with no key and no URL, to an embedded SQLite store that ``honeytrace show`` prints.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from honeytrace._config import ConfigError
 from honeytrace._public import configure, flush, shutdown, stats
 from honeytrace._record.buffer import Stats
@@ -23,6 +25,11 @@ from honeytrace._record.decorators import (
 )
 from honeytrace._record.span import Session, Span
 from honeytrace._version import __version__
+
+if TYPE_CHECKING:
+    from honeytrace import otel as otel
+    from honeytrace import propagation as propagation
+    from honeytrace import testing as testing
 
 __all__ = [
     "ConfigError",
@@ -47,3 +54,21 @@ __all__ = [
     "trace_tool",
     "wrap",
 ]
+
+# Submodules reachable as attributes after a plain ``import honeytrace``, loaded on first access
+# so that importing the package does not pay for the test helpers, W3C propagation or the OTel
+# processor. They are not in ``__all__``: ``from honeytrace import *`` must not load them.
+_LAZY_SUBMODULES = frozenset({"otel", "propagation", "testing"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        # import_module also binds the submodule on this package, so __getattr__ runs once.
+        return importlib.import_module(f"honeytrace.{name}")
+    raise AttributeError(f"module 'honeytrace' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY_SUBMODULES})

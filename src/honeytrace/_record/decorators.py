@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, ParamSpec, Protocol, TypeVar, overload
 
 from honeytrace._errors import guarded
 from honeytrace._record import state as rt
@@ -21,6 +21,7 @@ from honeytrace._record.span import Session, Span
 from honeytrace._record.wrappers import SessionOptions, wrap_async, wrap_sync
 
 __all__ = [
+    "Decorator",
     "enrich_session",
     "enrich_span",
     "session",
@@ -32,9 +33,24 @@ __all__ = [
     "trace_tool",
 ]
 
-F = TypeVar("F", bound=Callable[..., Any])
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_T = TypeVar("_T")
 EventType = Literal["chain", "tool", "model"]
 _EVENT_TYPES = ("chain", "tool", "model")
+
+
+class Decorator(Protocol):
+    """What a called decorator (``@trace_tool(name="search")``) returns: a decorator that keeps
+    the decorated callable's parameters and return type, and keeps a ``classmethod`` or
+    ``staticmethod`` what it is."""
+
+    @overload
+    def __call__(self, fn: classmethod[_T, _P, _R], /) -> classmethod[_T, _P, _R]: ...
+    @overload
+    def __call__(self, fn: staticmethod[_P, _R], /) -> staticmethod[_P, _R]: ...
+    @overload
+    def __call__(self, fn: Callable[_P, _R], /) -> Callable[_P, _R]: ...
 
 
 def _instrument(fn: Any, make_spec: Callable[[Any], Spec], options: SessionOptions | None) -> Any:
@@ -82,17 +98,26 @@ def _decorator(
             capture_outputs=capture_outputs,
         )
 
-    def decorate(target: F) -> F:
-        return _instrument(target, make_spec, options)  # type: ignore[no-any-return]
+    def decorate(target: Any) -> Any:
+        return _instrument(target, make_spec, options)
 
     return decorate(fn) if fn is not None else decorate
 
 
+# The overloads below exist for type checkers only (the bare form keeps the callable's type, the
+# called form returns a ``Decorator``); at run time each name is the one plain function after
+# them, so decorating costs what it did and a traced call is untouched.
+
+
 @overload
-def trace(fn: F, /) -> F: ...
+def trace(fn: classmethod[_T, _P, _R], /) -> classmethod[_T, _P, _R]: ...
+@overload
+def trace(fn: staticmethod[_P, _R], /) -> staticmethod[_P, _R]: ...
+@overload
+def trace(fn: Callable[_P, _R], /) -> Callable[_P, _R]: ...
 @overload
 def trace(
-    fn: None = None,
+    fn: str | None = None,
     /,
     *,
     event_type: EventType = "chain",
@@ -101,7 +126,7 @@ def trace(
     config: dict[str, Any] | None = None,
     capture_inputs: bool | None = None,
     capture_outputs: bool | None = None,
-) -> Callable[[F], F]: ...
+) -> Decorator: ...
 def trace(
     fn: Any = None,
     /,
@@ -122,28 +147,87 @@ def trace(
     return _decorator(fn, event_type, name, metadata, config, capture_inputs, capture_outputs)
 
 
-def _typed(event_type: EventType, doc: str) -> Any:
-    def decorator(
-        fn: Any = None,
-        /,
-        *,
-        name: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        config: dict[str, Any] | None = None,
-        capture_inputs: bool | None = None,
-        capture_outputs: bool | None = None,
-    ) -> Any:
-        return _decorator(fn, event_type, name, metadata, config, capture_inputs, capture_outputs)
+@overload
+def trace_chain(fn: classmethod[_T, _P, _R], /) -> classmethod[_T, _P, _R]: ...
+@overload
+def trace_chain(fn: staticmethod[_P, _R], /) -> staticmethod[_P, _R]: ...
+@overload
+def trace_chain(fn: Callable[_P, _R], /) -> Callable[_P, _R]: ...
+@overload
+def trace_chain(
+    fn: str | None = None,
+    /,
+    *,
+    name: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+    capture_inputs: bool | None = None,
+    capture_outputs: bool | None = None,
+) -> Decorator: ...
+def trace_chain(
+    fn: Any = None,
+    /,
+    *,
+    name: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+    capture_inputs: bool | None = None,
+    capture_outputs: bool | None = None,
+) -> Any:
+    """Trace a function as a ``chain`` event (a step of a pipeline)."""
+    return _decorator(fn, "chain", name, metadata, config, capture_inputs, capture_outputs)
 
-    decorator.__name__ = decorator.__qualname__ = f"trace_{event_type}"
-    decorator.__doc__ = doc
-    return decorator
+
+@overload
+def trace_tool(fn: classmethod[_T, _P, _R], /) -> classmethod[_T, _P, _R]: ...
+@overload
+def trace_tool(fn: staticmethod[_P, _R], /) -> staticmethod[_P, _R]: ...
+@overload
+def trace_tool(fn: Callable[_P, _R], /) -> Callable[_P, _R]: ...
+@overload
+def trace_tool(
+    fn: str | None = None,
+    /,
+    *,
+    name: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+    capture_inputs: bool | None = None,
+    capture_outputs: bool | None = None,
+) -> Decorator: ...
+def trace_tool(
+    fn: Any = None,
+    /,
+    *,
+    name: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+    capture_inputs: bool | None = None,
+    capture_outputs: bool | None = None,
+) -> Any:
+    """Trace a function as a ``tool`` event (retrieval, API, code)."""
+    return _decorator(fn, "tool", name, metadata, config, capture_inputs, capture_outputs)
 
 
-trace_chain = _typed("chain", "Trace a function as a ``chain`` event (a step of a pipeline).")
-trace_tool = _typed("tool", "Trace a function as a ``tool`` event (retrieval, API, code).")
-
-
+@overload
+def trace_model(fn: classmethod[_T, _P, _R], /) -> classmethod[_T, _P, _R]: ...
+@overload
+def trace_model(fn: staticmethod[_P, _R], /) -> staticmethod[_P, _R]: ...
+@overload
+def trace_model(fn: Callable[_P, _R], /) -> Callable[_P, _R]: ...
+@overload
+def trace_model(
+    fn: str | None = None,
+    /,
+    *,
+    model: str | None = None,
+    provider: str | None = None,
+    name: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+    capture_inputs: bool | None = None,
+    capture_outputs: bool | None = None,
+) -> Decorator: ...
 def trace_model(
     fn: Any = None,
     /,
@@ -166,6 +250,26 @@ def trace_model(
     return _decorator(fn, "model", name, metadata, merged, capture_inputs, capture_outputs)
 
 
+@overload
+def trace_session(fn: classmethod[_T, _P, _R], /) -> classmethod[_T, _P, _R]: ...
+@overload
+def trace_session(fn: staticmethod[_P, _R], /) -> staticmethod[_P, _R]: ...
+@overload
+def trace_session(fn: Callable[_P, _R], /) -> Callable[_P, _R]: ...
+@overload
+def trace_session(
+    fn: str | None = None,
+    /,
+    *,
+    name: str | None = None,
+    session_id: str | Callable[..., Any] | None = None,
+    inputs: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    user_properties: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+    source: str | None = None,
+    flush: bool = False,
+) -> Decorator: ...
 def trace_session(
     fn: Any = None,
     /,
