@@ -22,7 +22,9 @@ from tests.support.collector_server import (
 __all__ = ["collector_server"]
 
 collector = collector_fixture
-honeyhive = pytest.importorskip("honeyhive", reason="PyPI honeyhive (1.7+, Python 3.11+) is not installed")
+honeyhive = pytest.importorskip(
+    "honeyhive", reason="PyPI honeyhive (1.7+, Python 3.11+) is not installed"
+)
 
 T0 = 1_700_000_000_000
 

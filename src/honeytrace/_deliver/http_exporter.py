@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from pydantic_core import to_json
 
+from honeytrace._deliver import spool_runs
 from honeytrace._deliver.exporters import (
     AuthError,
     Body,
@@ -36,7 +37,6 @@ from honeytrace._deliver.exporters import (
     RetryableError,
     Spooled,
 )
-from honeytrace._deliver import spool_runs
 from honeytrace._deliver.spool import Spool, SpoolEntry
 from honeytrace._deliver.transport import Transport, backoff_delay
 from honeytrace._errors import log_once
