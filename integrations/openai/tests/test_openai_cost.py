@@ -6,13 +6,21 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-import genai_prices
 import openai
 import pytest
 from openai_events import only_model_event
 from openai_fake_server import FakeOpenAI, Reply, fixture
 
 from honeytrace.testing import Capture, capture
+
+try:
+    import genai_prices
+except ImportError:  # Python 3.10: genai-prices needs 3.11+ (pricing then needs a user table)
+    genai_prices = None
+
+needs_table = pytest.mark.skipif(
+    genai_prices is None, reason="genai-prices (Python 3.11+) is not installed"
+)
 
 MESSAGES = [{"role": "user", "content": "How do refunds work?"}]
 

@@ -265,11 +265,17 @@ class Span(Event):
         self._close(exc)
 
     @guarded
-    def begin(self) -> None:
+    def begin(self, parent: Event | None = None) -> None:
         """Start the event without making it the current one (for work that outlives the block
-        that starts it, like a stream read later); end it with :meth:`finish`."""
-        parent = self.parent
-        if parent is None:
+        that starts it, like a stream read later); end it with :meth:`finish`.
+
+        ``parent``, an open span or session, nests the event under it rather than under the
+        current event: for frameworks that report their own run tree through callbacks, which
+        may run on other threads or tasks than the work itself."""
+        if parent is not None and self.parent is None:
+            self.parent = parent
+            self.session = parent.session
+        if self.parent is None:
             parent = current()
             if parent is None:
                 implicit = self._implicit = state.implicit_session(self.spec.name)
@@ -373,8 +379,9 @@ class Session(Span):
         """Equal to :attr:`session_id`: a session is itself an event."""
         return self.session_id
 
-    def begin(self) -> None:
-        """Start the clock and count as open, without touching the context."""
+    def begin(self, parent: Event | None = None) -> None:
+        """Start the clock and count as open, without touching the context (a session is a
+        root: it has no ``parent``)."""
         self.start = perf_counter_ns()
         self.begun = True
         try:

@@ -86,7 +86,7 @@ class RemoteSession(Session):
         super().__init__(Spec("remote session", "session"), session_id=session_id, sampled=sampled)
         self.end = self.start  # not open here: nothing at exit may close it
 
-    def begin(self) -> None:
+    def begin(self, parent: Event | None = None) -> None:
         """Nothing: the caller opened this session."""
 
     def finish(self, error: BaseException | str | None = None) -> None:

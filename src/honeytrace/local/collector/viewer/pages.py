@@ -27,7 +27,10 @@ CONTENT_SECURITY_POLICY = (
 _HEADERS = [
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    # No referrer leaves for other sites; same-origin requests keep theirs. (With no-referrer
+    # a browser sends `Origin: null` on the login form's POST, which the guard must refuse as a
+    # cross-site write.)
+    (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 ]
 _MAX_LOGIN_BODY = 8192
@@ -36,7 +39,7 @@ _MAX_LOGIN_BODY = 8192
 class SecurityHeaders:
     """ASGI middleware: every answer (pages, JSON, errors) gets the Content-Security-Policy
     (only our own scripts, styles and API; no inline script, nothing external),
-    ``X-Content-Type-Options: nosniff`` and no referrer."""
+    ``X-Content-Type-Options: nosniff`` and no referrer to other sites."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
