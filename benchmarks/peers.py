@@ -67,7 +67,7 @@ def run(
     strict_url: str, sink_url: str, quick: bool, rows: list[tuple[str, str, str]] | None = None
 ) -> dict[str, Any]:
     """Every row of :data:`ROWS` that can run here (a peer not installed is skipped)."""
-    calls, events, samples = (2_000, 5_000, 5) if quick else (5_000, 20_000, 15)
+    calls, events, samples = (1_000, 2_000, 3) if quick else (5_000, 10_000, 9)
     measured: dict[str, Any] = {}
     for tracer, mode, label in ROWS if rows is None else rows:
         scale = SCALE[tracer]

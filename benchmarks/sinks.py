@@ -76,9 +76,10 @@ SINK = textwrap.dedent(
             # Enough for every client pointed here: honeyhive's session start reads session_id;
             # the others ignore the body of a 200.
             ident = str(uuid.uuid4())
-            self._answer(json.dumps(
-                {"success": True, "session_id": ident, "event_id": ident, "id": ident}
-            ).encode())
+            self._answer(json.dumps({
+                "success": True, "session_id": ident, "event_id": ident, "id": ident,
+                "org_id": "bench", "workspace_id": "bench", "project_id": "bench",
+            }).encode())
 
         do_PUT = do_PATCH = do_POST
 
