@@ -36,7 +36,7 @@ def run(repeats: int = 3, events: int = EVENTS) -> dict[str, Any]:
                 for _ in range(repeats):
                     for tracer, url in (("honeytrace", strict_url), ("opentelemetry", sink_url)):
                         options = {"events": events, "per_session": size}
-                        runs[tracer].append(side(tracer, "on", url, options))
+                        runs[tracer].append(side(tracer, "on", url, options)["all_in"])
                 strict = sinks.stats(strict_count)
             row: dict[str, Any] = {"per_session": size, "events": events, "strict_sink": strict}
             for metric in ("wall_s", "all_cpu_s", "main_cpu_s"):

@@ -73,16 +73,19 @@ def run(
         scale = SCALE[tracer]
         url = strict_url if tracer == "honeytrace" else sink_url
         try:
-            hot = side(tracer, mode, url, {"hot": max(20, int(calls * scale)), "samples": samples})
-            allin = side(
-                tracer, mode, url, {"events": max(200, int(events * scale)), "per_session": 10}
-            )
+            options = {
+                "hot": max(20, int(calls * scale)),
+                "samples": samples,
+                "events": max(200, int(events * scale)),
+                "per_session": 10,
+            }
+            result = side(tracer, mode, url, options)
         except RuntimeError as exc:
             if "ModuleNotFoundError" not in str(exc):
                 raise
             print(f"  {label}: not installed, skipped", file=sys.stderr)
             continue
         print(f"  {label}: done", file=sys.stderr)
-        hot.pop("samples_ns", None)
-        measured[label] = {"tracer": tracer, "mode": mode, "hot": hot, "all_in": allin}
+        result["hot"].pop("samples_ns", None)
+        measured[label] = result
     return measured
