@@ -298,7 +298,7 @@ def print_report(results: dict[str, Any]) -> None:
     )
     print(
         f"{'per session':>11} {'honeytrace wall':>16} {'OTel wall':>11} {'ratio':>6} "
-        f"{'honeytrace CPU':>15} {'OTel CPU':>10} {'ratio':>6} {'sessions at sink':>17}"
+        f"{'honeytrace CPU':>15} {'OTel CPU':>10} {'ratio':>6} {'sessions at sink, all runs':>27}"
     )
     for size, row in e2e["sizes"].items():
         h, o = row["honeytrace"], row["opentelemetry"]
@@ -306,7 +306,7 @@ def print_report(results: dict[str, Any]) -> None:
             f"{size:>11} {h['wall_us_per_event']:14.2f}µs {o['wall_us_per_event']:9.2f}µs "
             f"{row['ratio_wall_s']:6.2f} {h['all_cpu_us_per_event']:13.2f}µs "
             f"{o['all_cpu_us_per_event']:8.2f}µs {row['ratio_all_cpu_s']:6.2f} "
-            f"{row['strict_sink']['sessions']:>17,}"
+            f"{row['strict_sink']['sessions']:>27,}"
         )
     enc, store, mem = results["encoding"], results["store"], results["memory"]
     print(
