@@ -10,6 +10,7 @@ million-event session), ``--no-peers`` (no Logfire/Langfuse/LangSmith/honeyhive 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -66,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     results["encoding"] = goals.encoding()
     step("embedded store (budget 3)")
     results["store"] = goals.store()
+    ingest = _ingest_module()
+    if ingest is not None:
+        step("honeytrace serve: ingest, OTLP, reads (budget 3)")
+        results["collector"] = ingest.run(quick=args.quick)
     step("memory (budget 5)")
     results["memory"] = {"pending": memory.pending_event_bytes()}
     if not args.quick:
@@ -80,6 +85,17 @@ def main(argv: list[str] | None = None) -> int:
     chart = write_chart(results, RESULTS / "hotpath.png")
     print(f"\nwrote {RESULTS / 'latest.json'}" + (f" and {chart}" if chart else ""))
     return 0 if all(b["ok"] for b in results["budgets"]) else 1
+
+
+def _ingest_module() -> Any:
+    """``benchmarks/ingest.py`` (``honeytrace serve`` ingest, from the collector's work), or None
+    where it is not there."""
+    try:
+        return importlib.import_module(f"{__package__}.ingest")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.ingest":
+            raise
+        return None
 
 
 def _stats(case: Case) -> dict[str, Any]:
