@@ -1,17 +1,19 @@
-"""Hot-path cases: what one traced call costs the calling thread, next to the floor and peers.
+"""Hot-path cases: what one traced call costs the calling thread, next to the floor and
+OpenTelemetry, with delivery on as in a real app.
 
-Every tracer is measured inside an open parent (a honeytrace session, an OTel/LangSmith/Langfuse
-parent span), with a background exporter that never reaches a network: honeytrace's buffer is
-drained between samples (the flusher's own cost is measured end to end elsewhere); OTel uses a
-BatchSpanProcessor over an exporter that drops; LangSmith and Langfuse point at a dead local
-port (their background threads fail quietly; the calling thread does what it always does).
+honeytrace sends to the strict fake API (a local process) with its default flush settings, so
+its flusher wakes, encodes and sends while samples run (and competes for the GIL as it would in
+an app); between samples, untimed, ``flush()`` delivers what the sample recorded. The
+OpenTelemetry SDK exports over OTLP/HTTP to the minimal local sink, force-flushed between
+samples the same way. Every span gets the same two inputs as honeytrace records. The other
+peers (Logfire, Langfuse, LangSmith, the honeyhive SDK) install process-wide state, so they are
+timed in processes of their own (:mod:`benchmarks.peers`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -20,11 +22,10 @@ from typing import Any
 import wrapt
 
 import honeytrace
-from honeytrace._record import buffer as _buffer
 
 from .timing import Case
 
-DEAD_URL = "http://127.0.0.1:9"
+FLOOR = "floor: ContextVar set/reset + 2 clocks + append"
 MESSAGES = [
     {"role": "user" if i % 2 else "assistant", "content": f"message number {i} " * 5}
     for i in range(10)
@@ -105,7 +106,8 @@ def _in_session(run: Callable[[int], None]) -> Callable[[int], None]:
 
 
 def _drain() -> None:
-    _buffer.QUEUE.clear()
+    """Deliver what the sample recorded (untimed), so that nothing piles up across samples."""
+    honeytrace.flush(120)
     _floor_buffer.clear()
 
 
@@ -133,28 +135,34 @@ def _gen_loop(fn: Callable[[int, int], Iterator[int]]) -> Callable[[int], None]:
     return run
 
 
-def _disabled(n: int) -> None:
-    honeytrace.configure(exporter="none", enabled=False)
-    try:
-        _loop(traced)(n)
-    finally:
-        _configure_honeytrace()
+_options: dict[str, object] = {}
 
 
-def _configure_honeytrace() -> None:
-    # The flusher stays asleep during samples: nothing wakes it but the batch threshold, which
-    # the drained buffer never reaches.
-    honeytrace.configure(
-        exporter="none", flush_interval=3600, batch_size=100_000, max_queue=10_000_000
-    )
+def _configure_honeytrace(**extra: object) -> None:
+    honeytrace.configure(**{**_options, **extra})
 
 
-def honeytrace_cases() -> list[Case]:
-    """Baselines and honeytrace's own wrappers."""
+def _disabled_by_configure() -> None:
+    _configure_honeytrace(enabled=False)
+
+
+def _disabled_by_env() -> None:
+    os.environ["HONEYTRACE_ENABLED"] = "false"  # read at call time, for calls outside a session
+
+
+def _enable_again() -> None:
+    os.environ.pop("HONEYTRACE_ENABLED", None)
+    _configure_honeytrace()
+    _floor_buffer.clear()
+
+
+def honeytrace_cases(url: str, api_key: str) -> list[Case]:
+    """Baselines and honeytrace's own wrappers, delivering to ``url`` (the strict fake API)."""
+    _options.update(api_key=api_key, server_url=url)
     _configure_honeytrace()
     return [
         Case("bare call", _loop(bare), reset=_drain),
-        Case("floor: ContextVar set/reset + 2 clocks + append", _loop(floor), reset=_drain),
+        Case(FLOOR, _loop(floor), reset=_drain),
         Case("wrapt pass-through", _loop(wrapt_bare), reset=_drain),
         Case("honeytrace sync, 2 args", _in_session(_loop(traced)), reset=_drain),
         Case(
@@ -166,82 +174,57 @@ def honeytrace_cases() -> list[Case]:
         Case("honeytrace async", _async_loop(traced_async), reset=_drain),
         Case("bare generator", _gen_loop(bare_gen), reset=_drain),
         Case("honeytrace generator", _in_session(_gen_loop(traced_gen)), reset=_drain),
-        Case("honeytrace disabled", _disabled, reset=_drain),
+        Case(
+            "honeytrace disabled by configure(enabled=False)",
+            _loop(traced),
+            before=_disabled_by_configure,
+            reset=_enable_again,
+        ),
+        Case(
+            "honeytrace disabled by HONEYTRACE_ENABLED=false",
+            _loop(traced),
+            before=_disabled_by_env,
+            reset=_enable_again,
+        ),
     ]
 
 
-def otel_case() -> Case | None:
-    """The OpenTelemetry SDK: a span per call, BatchSpanProcessor, an exporter that drops."""
+def otel_cases(url: str) -> list[Case]:
+    """The OpenTelemetry SDK: a span per call carrying the same two inputs as attributes,
+    BatchSpanProcessor, OTLP/HTTP to the local sink at ``url``; and the SDK switched off
+    (``OTEL_SDK_DISABLED=true``: its tracers are no-ops)."""
     try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import (
-            BatchSpanProcessor,
-            SpanExporter,
-            SpanExportResult,
-        )
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
     except ImportError:
-        return None
+        return []
+    import logging
 
-    class Drop(SpanExporter):
-        def export(self, spans: Any) -> SpanExportResult:
-            return SpanExportResult.SUCCESS
-
+    logging.getLogger("opentelemetry").setLevel(logging.CRITICAL)
     provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(Drop(), max_queue_size=100_000))
-    tracer = provider.get_tracer("bench")
-
-    @tracer.start_as_current_span("tool")
-    def otel_traced(a: int, b: int) -> int:
-        return a + b
-
-    def run(n: int) -> None:
-        with tracer.start_as_current_span("parent"):
-            _loop(otel_traced)(n)
-
-    return Case("OpenTelemetry SDK span", run, group="peers")
-
-
-def langsmith_case() -> Case | None:
-    """LangSmith's ``@traceable``, tracing on, endpoint a dead local port."""
-    os.environ.update(
-        LANGSMITH_TRACING="true", LANGSMITH_ENDPOINT=DEAD_URL, LANGSMITH_API_KEY="lsv2-bench"
-    )
+    exporter = OTLPSpanExporter(endpoint=url + "/v1/traces")
+    provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=100_000))
+    os.environ["OTEL_SDK_DISABLED"] = "true"
     try:
-        from langsmith import traceable
-    except ImportError:
-        return None
-    logging.getLogger("langsmith").setLevel(logging.CRITICAL)
+        disabled = TracerProvider()  # reads the switch when made
+    finally:
+        del os.environ["OTEL_SDK_DISABLED"]
 
-    @traceable(run_type="tool")
-    def ls_traced(a: int, b: int) -> int:
-        return a + b
+    def case(name: str, tracer_provider: Any) -> Case:
+        tracer = tracer_provider.get_tracer("bench")
 
-    @traceable(run_type="chain")
-    def parent(n: int) -> None:
-        _loop(ls_traced)(n)
+        def otel_traced(a: int, b: int) -> int:
+            with tracer.start_as_current_span("tool", attributes={"a": a, "b": b}):
+                return a + b
 
-    return Case("LangSmith @traceable", parent, group="peers")
+        def run(n: int) -> None:
+            with tracer.start_as_current_span("parent"):
+                _loop(otel_traced)(n)
 
+        return Case(name, run, group="peers", reset=lambda: provider.force_flush(120_000))
 
-def langfuse_case() -> Case | None:
-    """Langfuse's ``@observe``, keys set, host a dead local port."""
-    os.environ.update(
-        LANGFUSE_PUBLIC_KEY="pk-bench", LANGFUSE_SECRET_KEY="sk-bench", LANGFUSE_HOST=DEAD_URL
-    )
-    try:
-        from langfuse import observe
-    except ImportError:
-        return None
-    # Langfuse exports through the OpenTelemetry OTLP exporter, which logs every failed retry.
-    for name in ("langfuse", "opentelemetry.exporter", "opentelemetry.sdk"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
-
-    @observe()
-    def lf_traced(a: int, b: int) -> int:
-        return a + b
-
-    @observe()
-    def parent(n: int) -> None:
-        _loop(lf_traced)(n)
-
-    return Case("Langfuse @observe", parent, group="peers")
+    return [
+        case("OpenTelemetry SDK span, 2 attributes", provider),
+        case("OpenTelemetry SDK disabled (OTEL_SDK_DISABLED)", disabled),
+    ]

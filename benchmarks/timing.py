@@ -15,13 +15,15 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Case:
-    """One thing to time: ``run(n)`` performs ``n`` calls; ``reset()`` runs between samples,
-    untimed (to drain buffers so that memory does not pile up across samples)."""
+    """One thing to time: ``run(n)`` performs ``n`` calls; ``before()`` runs before each
+    sample and ``reset()`` after it, both untimed (to switch a setting, or to deliver what the
+    sample recorded so that nothing piles up across samples)."""
 
     name: str
     run: Callable[[int], None]
     group: str = "hot path"
     reset: Callable[[], None] | None = None
+    before: Callable[[], None] | None = None
     calls: int = 0  # calls per sample; 0: the run's default (slow peers take fewer)
     samples_ns: list[float] = field(default_factory=list)
 
@@ -41,6 +43,8 @@ class Case:
 def measure(cases: list[Case], calls: int, samples: int) -> None:
     """Fill each case's ``samples_ns`` with per-call nanoseconds."""
     for case in cases:  # warm up: imports, caches, lazily built state
+        if case.before:
+            case.before()
         case.run(min(case.calls or calls, 1000))
         if case.reset:
             case.reset()
@@ -48,6 +52,8 @@ def measure(cases: list[Case], calls: int, samples: int) -> None:
         for case in cases:
             gc.collect()
             count = case.calls or calls
+            if case.before:
+                case.before()
             started = time.perf_counter_ns()
             case.run(count)
             elapsed = time.perf_counter_ns() - started
