@@ -25,10 +25,6 @@ try:
 except ImportError:  # Python 3.10: genai-prices needs 3.11+ (pricing then needs a user table)
     genai_prices = None
 
-needs_table = pytest.mark.skipif(
-    genai_prices is None, reason="genai-prices (Python 3.11+) is not installed"
-)
-
 collector = collector_fixture
 
 
@@ -69,6 +65,7 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
 GPT_4O = (1000 * 2.5 + 100 * 10) / 1e6  # $2.50 / $10 per million tokens
 
 
+@pytest.mark.price_table
 def test_show_and_sessions_total_tokens_and_cost_and_say_what_is_unpriced(
     db: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -84,6 +81,7 @@ def test_show_and_sessions_total_tokens_and_cost_and_say_what_is_unpriced(
     assert row.split()[-2:] == ["2,220", format_cost(2 * GPT_4O)]
 
 
+@pytest.mark.price_table
 def test_reprice_recomputes_stored_costs_with_the_installed_table_or_a_given_one(
     db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -63,6 +63,7 @@ def test_every_fixture_says_where_it_came_from() -> None:
 # -- GenAI semantic conventions -------------------------------------------------------------
 
 
+@pytest.mark.price_table
 def test_genai_chat(replayed: Any) -> None:
     (event,) = replayed("genai_openai_v2_chat")
     assert event["event_name"] == "chat gpt-4o-mini"
@@ -125,6 +126,7 @@ def test_genai_tool_and_agent(replayed: Any) -> None:
     assert agent["metadata"]["gen_ai.agent.name"] == "support-agent"
 
 
+@pytest.mark.price_table
 def test_genai_messages_as_span_events(replayed: Any) -> None:
     (event,) = replayed("genai_span_events_v1_28")
     assert event["inputs"] == {
@@ -170,6 +172,7 @@ def test_genai_content_events_of_semconv_1_27(replayed: Any) -> None:
 # -- OpenInference ----------------------------------------------------------------------------
 
 
+@pytest.mark.price_table
 def test_openinference_llm(replayed: Any) -> None:
     chat, with_tools = replayed("openinference_openai_chat")
     assert chat["event_type"] == "model"
@@ -211,6 +214,7 @@ def test_openinference_chain_and_tool(replayed: Any) -> None:
 # -- OpenLLMetry ------------------------------------------------------------------------------
 
 
+@pytest.mark.price_table
 def test_openllmetry_chat(replayed: Any) -> None:
     chat, with_tools = replayed("openllmetry_openai_chat")
     assert chat["event_type"] == "model"
@@ -227,6 +231,7 @@ def test_openllmetry_chat(replayed: Any) -> None:
     assert with_tools["outputs"]["tool_calls"] == [TOOL_CALL]
 
 
+@pytest.mark.price_table
 def test_openllmetry_chat_before_the_genai_conventions(replayed: Any) -> None:
     chat, with_tools = replayed("openllmetry_openai_chat_legacy")
     assert chat["event_type"] == "model"

@@ -45,6 +45,7 @@ def by_name(traces: Capture) -> dict[str, dict[str, Any]]:
     return named
 
 
+@pytest.mark.price_table
 def test_a_foreign_span_in_a_traced_call_is_an_event_under_it(otel: Otel, traces: Capture) -> None:
     otel.processor()
     tracer = otel.tracer("opentelemetry.instrumentation.openai_v2")

@@ -22,10 +22,6 @@ try:
 except ImportError:  # Python 3.10: genai-prices needs 3.11+ (pricing then needs a user table)
     genai_prices = None
 
-needs_table = pytest.mark.skipif(
-    genai_prices is None, reason="genai-prices (Python 3.11+) is not installed"
-)
-
 
 def _model_call(model: str | None, provider: str | None, **metrics: Any) -> dict[str, Any]:
     with capture() as traces:
@@ -41,6 +37,7 @@ def _model_call(model: str | None, provider: str | None, **metrics: Any) -> dict
         return traces.event("generate")
 
 
+@pytest.mark.price_table
 def test_a_decorated_model_call_with_usage_is_priced_in_the_flusher() -> None:
     event = _model_call("gpt-4o", "openai", prompt_tokens=1000, completion_tokens=100)
 
@@ -55,6 +52,7 @@ def test_a_decorated_model_call_with_usage_is_priced_in_the_flusher() -> None:
     }
 
 
+@pytest.mark.price_table
 def test_estimated_usage_gives_an_estimated_cost() -> None:
     with capture() as traces:
 
@@ -99,6 +97,7 @@ def test_a_cost_the_event_reports_itself_is_kept() -> None:
     assert event["metadata"]["cost"] == {"source": "reported", "estimated": False}
 
 
+@pytest.mark.price_table
 def test_the_lookup_is_cached_per_provider_and_model() -> None:
     pricer = Pricer()
     calls: list[str] = []
@@ -182,6 +181,7 @@ def test_a_bad_price_table_is_a_config_error_naming_the_option(prices: Any, mess
     assert message in str(caught.value)
 
 
+@pytest.mark.price_table
 def test_the_fast_linear_prices_equal_the_package_s_own_calculation() -> None:
     """The flusher prices most models from rates derived once per (model, day); across the
     table, with cache reads and writes and past the 200k-token tiers, they give exactly what

@@ -17,6 +17,7 @@ MODEL = "claude-sonnet-4-6"
 MESSAGES = [{"role": "user", "content": "How do refunds work?"}]
 
 
+@pytest.mark.price_table
 def test_a_call_is_one_model_event_with_request_and_response(
     client: anthropic.Anthropic, server: FakeAnthropic, honeytrace_capture: Capture
 ) -> None:
@@ -65,6 +66,7 @@ def test_calls_nest_in_the_current_session(
     assert only_model_event(honeytrace_capture)["parent_id"] == session.session_id
 
 
+@pytest.mark.price_table
 def test_tool_use_thinking_and_cached_tokens(
     client: anthropic.Anthropic, server: FakeAnthropic, honeytrace_capture: Capture
 ) -> None:

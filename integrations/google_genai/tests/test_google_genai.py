@@ -49,6 +49,7 @@ def model_events(capture: Capture) -> list[dict[str, Any]]:
     return [event for event in capture.events if event["event_type"] == "model"]
 
 
+@pytest.mark.price_table
 def test_generate_content_is_one_model_event_in_the_session(
     fake: FakeGemini, client: genai.Client, honeytrace_capture: Capture
 ) -> None:
@@ -85,6 +86,7 @@ def test_generate_content_is_one_model_event_in_the_session(
     assert not event.get("error")
 
 
+@pytest.mark.price_table
 def test_a_stream_is_assembled_with_its_usage_and_time_to_first_token(
     fake: FakeGemini, client: genai.Client, honeytrace_capture: Capture
 ) -> None:
@@ -108,6 +110,7 @@ def test_a_stream_is_assembled_with_its_usage_and_time_to_first_token(
     assert honeytrace_capture.session()["session_id"] == event["parent_id"]
 
 
+@pytest.mark.price_table
 def test_async_calls_streams_and_chats_are_traced(
     fake: FakeGemini, client: genai.Client, honeytrace_capture: Capture
 ) -> None:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "langchain_graph.py"
 
 
@@ -29,6 +31,7 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.price_table
 def test_the_example_runs_offline_and_is_shown_with_its_cost(tmp_path: Path) -> None:
     example = run(str(EXAMPLE), cwd=tmp_path)
     assert example.returncode == 0, example.stderr

@@ -59,6 +59,7 @@ def _node(tree: dict[str, Any], name: str) -> list[dict[str, Any]]:
     return [e for e in find(tree, name, "chain") if e["metadata"].get("langgraph_node") == name]
 
 
+@pytest.mark.price_table
 def test_a_graph_with_a_tool_node_and_an_interrupt_resumed_in_the_same_session(
     model: ChatOpenAI, server: FakeOpenAI, stored: Stored
 ) -> None:
@@ -139,6 +140,7 @@ def _assert_fan_out(tree: dict[str, Any]) -> None:
     assert tree["totals"]["cost"] == pytest.approx(2 * GPT_4O_MINI)
 
 
+@pytest.mark.price_table
 def test_parallel_nodes_on_langgraph_threads_nest_under_their_node(
     model: ChatOpenAI, stored: Stored
 ) -> None:
@@ -151,6 +153,7 @@ def test_parallel_nodes_on_langgraph_threads_nest_under_their_node(
     _assert_fan_out(tree)
 
 
+@pytest.mark.price_table
 def test_an_async_graph_nests_across_tasks(model: ChatOpenAI, stored: Stored) -> None:
     async def main() -> str:
         async with honeytrace.session("async fan-out") as session:

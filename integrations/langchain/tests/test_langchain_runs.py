@@ -24,6 +24,7 @@ PROMPT = ChatPromptTemplate.from_messages([("system", "Be brief."), ("user", "{q
 MINI = (27 * 0.15 + 15 * 0.60) / 1e6  # gpt-4o-mini: $0.15 / $0.60 per million tokens
 
 
+@pytest.mark.price_table
 def test_a_chain_is_one_session_tree_with_usage_and_cost(model: ChatOpenAI, stored: Stored) -> None:
     answer = (PROMPT | model).invoke({"question": "How do refunds work?"})
 
@@ -100,6 +101,7 @@ def test_async_runs_in_concurrent_tasks_keep_their_own_trees(
     assert tree["totals"]["tokens"]["total_tokens"] == 3 * 42
 
 
+@pytest.mark.price_table
 def test_a_stream_records_the_assembled_message_usage_and_time_to_first_token(
     server: FakeOpenAI, stored: Stored
 ) -> None:
@@ -139,6 +141,7 @@ def get_weather(location: str) -> str:
     return f"sunny in {location}"
 
 
+@pytest.mark.price_table
 def test_tool_calls_and_tools(model: ChatOpenAI, server: FakeOpenAI, stored: Stored) -> None:
     server.reply("chat_completion_tool_calls.json")
 

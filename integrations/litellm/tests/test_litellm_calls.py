@@ -165,6 +165,7 @@ def test_an_error_is_the_event_s_error_and_reaches_the_caller(
     assert "cost_usd" not in event.get("metrics", {})
 
 
+@pytest.mark.price_table
 def test_a_model_litellm_cannot_price_is_marked_unpriced_not_free(
     server: FakeOpenAI, honeytrace_capture: Capture
 ) -> None:

@@ -21,6 +21,7 @@ MESSAGES = [
 ]
 
 
+@pytest.mark.price_table
 def test_a_call_is_one_model_event_with_request_and_response(
     client: openai.OpenAI, honeytrace_capture: Capture
 ) -> None:

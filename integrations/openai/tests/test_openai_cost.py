@@ -18,10 +18,6 @@ try:
 except ImportError:  # Python 3.10: genai-prices needs 3.11+ (pricing then needs a user table)
     genai_prices = None
 
-needs_table = pytest.mark.skipif(
-    genai_prices is None, reason="genai-prices (Python 3.11+) is not installed"
-)
-
 MESSAGES = [{"role": "user", "content": "How do refunds work?"}]
 
 
@@ -31,6 +27,7 @@ def capture_with_prices(request: pytest.FixtureRequest) -> Iterator[Capture]:
         yield captured
 
 
+@pytest.mark.price_table
 def test_a_known_model_is_priced_with_its_provenance(
     client: openai.OpenAI, honeytrace_capture: Capture
 ) -> None:
@@ -51,6 +48,7 @@ def test_a_known_model_is_priced_with_its_provenance(
     }
 
 
+@pytest.mark.price_table
 def test_cached_input_is_priced_at_the_cache_rate(
     client: openai.OpenAI, server: FakeOpenAI, honeytrace_capture: Capture
 ) -> None:
@@ -68,6 +66,7 @@ def test_cached_input_is_priced_at_the_cache_rate(
     assert metrics["cost_usd"] == pytest.approx((200 * 0.15 + 800 * 0.075 + 15 * 0.60) / 1e6)
 
 
+@pytest.mark.price_table
 def test_a_streamed_call_is_priced_from_its_usage_chunk(
     client: openai.OpenAI, honeytrace_capture: Capture
 ) -> None:
@@ -80,6 +79,7 @@ def test_a_streamed_call_is_priced_from_its_usage_chunk(
     assert event["metadata"]["cost"]["source"] == "genai-prices"
 
 
+@pytest.mark.price_table
 def test_an_unknown_model_is_marked_unpriced_never_zero(
     client: openai.OpenAI, server: FakeOpenAI, honeytrace_capture: Capture
 ) -> None:

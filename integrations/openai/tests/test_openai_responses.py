@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import openai
+import pytest
 from openai.types.responses import Response
 from openai_events import only_model_event
 from openai_fake_server import FakeOpenAI, Reply, fixture
@@ -15,6 +16,7 @@ from honeytrace.testing import Capture
 TEXT = "Refunds reach your card within 5 business days."
 
 
+@pytest.mark.price_table
 def test_responses_create_records_input_text_tool_calls_and_usage(
     client: openai.OpenAI, honeytrace_capture: Capture
 ) -> None:

@@ -125,6 +125,7 @@ RUN_TREE = [
 ]
 
 
+@pytest.mark.price_table
 def test_a_run_with_a_tool_a_handoff_and_a_guardrail_is_one_session(
     fake: FakeResponses, honeytrace_capture: Capture
 ) -> None:
@@ -240,6 +241,7 @@ def _processors() -> list[Any]:
     return list(get_trace_provider()._multi_processor._processors)  # type: ignore[attr-defined]
 
 
+@pytest.mark.price_table
 def test_next_to_the_sdks_exporter_both_receive_the_run(
     fake: FakeResponses, honeytrace_capture: Capture
 ) -> None:
@@ -304,6 +306,7 @@ def test_a_missing_or_old_sdk_is_one_log_line_and_nothing_else(
     assert _processors() == before
 
 
+@pytest.mark.price_table
 def test_a_streamed_run_records_the_same_tree(
     fake: FakeResponses, honeytrace_capture: Capture
 ) -> None:
@@ -330,6 +333,7 @@ def test_a_streamed_run_records_the_same_tree(
     assert responses[2]["outputs"]["content"] == "Refund issued."
 
 
+@pytest.mark.price_table
 def test_a_chat_completions_model_is_a_generation_event(
     fake: FakeResponses, honeytrace_capture: Capture
 ) -> None:
