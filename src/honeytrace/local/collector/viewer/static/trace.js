@@ -113,7 +113,7 @@ export function tracePage(main, [sessionId]) {
         stat("total-tokens-in", "tokens in", formatCount(tokens.prompt_tokens)),
         stat("total-tokens-out", "tokens out", formatCount(tokens.completion_tokens)),
         // A cost is never shown as complete while a model call in it could not be priced.
-        stat("total-cost", "cost", formatCost(totals.cost) + (totals.unpriced ? ` + ${formatCount(totals.unpriced)} unpriced` : ""))),
+        stat("total-cost", "cost", costText(totals))),
     );
     const notes = [];
     if (session.incomplete) notes.push("This session is marked incomplete: the process ended before it closed, so its events were closed at exit.");
@@ -276,4 +276,11 @@ export function tracePage(main, [sessionId]) {
     clearTimeout(timer);
     document.removeEventListener("keydown", onKey);
   };
+}
+
+// "$0.0042", "$0.0042 + 1 unpriced", "2 unpriced", or "-" when nothing reported usage.
+function costText(totals) {
+  const unpriced = totals.unpriced ? `${formatCount(totals.unpriced)} unpriced` : "";
+  if (totals.cost == null) return unpriced || formatCost(totals.cost);
+  return unpriced ? `${formatCost(totals.cost)} + ${unpriced}` : formatCost(totals.cost);
 }
