@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "google_genai_chat.py"
+from tests.support.examples import EXAMPLES, run_python
+
+EXAMPLE = EXAMPLES / "google_genai_chat.py"
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("HH_", "HONEYTRACE_", "OPENAI_", "GOOGLE_", "GEMINI_"))
-    }
-    env["HONEYTRACE_RAISE_INTERNAL_ERRORS"] = "1"
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_python(*args, cwd=cwd)
 
 
 def test_the_example_runs_offline_and_is_shown(tmp_path: Path) -> None:

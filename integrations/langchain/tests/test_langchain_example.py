@@ -3,32 +3,18 @@ prints its graph with the tokens and cost of the session."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "langchain_graph.py"
+from tests.support.examples import EXAMPLES, run_python
+
+EXAMPLE = EXAMPLES / "langchain_graph.py"
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("HH_", "HONEYTRACE_", "OPENAI_", "LANGCHAIN_", "LANGSMITH_"))
-    }
-    env["HONEYTRACE_RAISE_INTERNAL_ERRORS"] = "1"
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_python(*args, cwd=cwd)
 
 
 @pytest.mark.price_table
