@@ -11,8 +11,11 @@ one of the :class:`ExportError` classes, which tell the flusher what to do next.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any, Protocol
+
+from honeytrace._errors import internal_error, log_once
 
 Body = dict[str, Any]
 
@@ -169,3 +172,30 @@ class NoneExporter:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def drop_reason(exc: BaseException, what: str) -> str:
+    """The reason the events of a failed ``what`` (a session create, an event batch, ...) are
+    counted under, said once in the log (an auth failure is the flusher's to handle)."""
+    if isinstance(exc, RejectedError):
+        key = exc.reason if exc.reason in ("tls", "redirect") else f"{exc.reason}-{what}"
+        log_once(key, logging.ERROR, "honeytrace: %s rejected: %s", what, exc)
+        return exc.reason
+    if isinstance(exc, InvalidEvent):
+        if exc.reason != "redacted":
+            log_once(f"invalid-{what}", logging.ERROR, "honeytrace: %s dropped: %s", what, exc)
+        return exc.reason
+    if isinstance(exc, Unavailable):
+        log_once(f"unavailable-{exc}", logging.ERROR, "%s", exc)
+        return exc.reason
+    if isinstance(exc, RetryableError):
+        log_once(
+            f"retry-{what}",
+            logging.WARNING,
+            "honeytrace: giving up on a %s after retries: %s",
+            what,
+            exc,
+        )
+        return "retry_exhausted"
+    internal_error(what)
+    return "internal_error"

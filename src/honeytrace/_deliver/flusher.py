@@ -11,7 +11,6 @@ a session the server has not accepted. Every event taken ends up counted as sent
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -25,12 +24,18 @@ from honeytrace._deliver.exporters import (
     RejectedError,
     RetryableError,
     Spooled,
-    Unavailable,
+    drop_reason,
+)
+from honeytrace._deliver.session_state import SessionState
+from honeytrace._deliver.threads import (
+    fan_out,
+    start_without_signals,
+    suppress_otel_instrumentation,
 )
 from honeytrace._errors import internal_error, log_once
 from honeytrace._record import buffer as _buffer
 from honeytrace._record.buffer import CONTROL, QUEUE, UPDATES, FlushRequest, Update
-from honeytrace._record.span import Event, Session
+from honeytrace._record.span import Event
 
 if TYPE_CHECKING:
     from honeytrace._deliver.encode import Encoder
@@ -43,48 +48,6 @@ logger = logging.getLogger("honeytrace")
 
 _BATCH_OVERHEAD = 32  # bytes of '{"events":[' ... ']}' around the events
 _SENDERS = 4  # sessions delivered at once, when the exporter can (HTTP)
-
-
-class _SessionState:
-    """What the flusher remembers about one session between cycles."""
-
-    __slots__ = (
-        "children",
-        "created",
-        "ended",
-        "events",
-        "lost",
-        "outstanding",
-        "rejected",
-        "reported",
-        "session",
-    )
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        # Another service's session was created (and is ended) there; a session of ours that
-        # was delivered already and gets a late event was created here.
-        self.created = session.remote or session.settled
-        self.rejected = False
-        self.ended = False
-        self.events: list[Event] = []
-        self.children: dict[int, list[int]] = {}
-        self.outstanding = 0  # taken this cycle and not yet counted (sent, dropped, spooled)
-        self.lost: dict[str, int] = {}  # its events the flusher dropped, by reason
-        self.reported: dict[str, int] = {}  # the losses its record on the server shows
-
-    def losses(self) -> dict[str, int]:
-        """Every loss of this session's events: on the way in, and in the flusher."""
-        lost = dict(self.lost)
-        session = self.session
-        for reason, counter in (
-            ("queue_full", session.lost_full),
-            ("queue_bytes", session.lost_bytes),
-        ):
-            value = _buffer.count_value(counter)
-            if value:
-                lost[reason] = lost.get(reason, 0) + value
-        return lost
 
 
 class Flusher:
@@ -105,7 +68,7 @@ class Flusher:
         self.retired = False  # set when shutdown() gave up waiting for this thread
         self.inline = False  # no thread: cycles run on the thread that flushes (exit)
         self._inline_lock = threading.Lock()
-        self._sessions: dict[int, _SessionState] = {}
+        self._sessions: dict[int, SessionState] = {}
         self._blocked: str | None = None  # reason everything is dropped (a rejected key)
         self._losses = 0  # events lost so far (not counting those a redact hook dropped)
         self._waiting: list[tuple[FlushRequest, int, int]] = []  # flush requests in progress
@@ -187,7 +150,7 @@ class Flusher:
     # -- the thread -----------------------------------------------------------------------
 
     def _prepare(self) -> None:
-        _suppress_otel_instrumentation()
+        suppress_otel_instrumentation()
         try:
             # Do the lazy imports and build the exporter now, once: a fork must not catch this
             # thread half-way through an import (see _runtime._before_fork).
@@ -332,7 +295,7 @@ class Flusher:
     # -- delivery -------------------------------------------------------------------------
 
     def _deliver(self, taken: list[Event], updates: list[Update]) -> None:
-        order: dict[int, _SessionState] = {}  # sessions in the order they first appear
+        order: dict[int, SessionState] = {}  # sessions in the order they first appear
         for span in taken:
             session = span.session
             key = id(session)
@@ -340,7 +303,7 @@ class Flusher:
             if state is None:
                 state = self._sessions.get(key)
                 if state is None or state.session is not session:
-                    state = self._sessions[key] = _SessionState(session)
+                    state = self._sessions[key] = SessionState(session)
                 order[key] = state
             state.outstanding += 1
             if span is session:
@@ -354,7 +317,7 @@ class Flusher:
         if len(states) > 1 and getattr(self._exporter(), "concurrent", False):
             # Sessions are independent: their requests overlap on several connections, each
             # session's own requests staying in order (create, batches, end) in one sender.
-            _fan_out(states, self._deliver_one, _SENDERS)
+            fan_out(states, self._deliver_one, _SENDERS)
         else:
             for state in states:
                 self._deliver_one(state)
@@ -370,7 +333,7 @@ class Flusher:
         if updates:
             self._send_updates(updates)
 
-    def _deliver_one(self, state: _SessionState) -> None:
+    def _deliver_one(self, state: SessionState) -> None:
         try:
             self._deliver_session(state)
         except Exception:
@@ -379,7 +342,7 @@ class Flusher:
             self._lose(state.outstanding, "internal_error", state)
             internal_error("deliver session")
 
-    def _deliver_session(self, state: _SessionState) -> None:
+    def _deliver_session(self, state: SessionState) -> None:
         session = state.session
         if self._blocked is not None or state.rejected:
             self._lose(state.outstanding, self._blocked or "rejected", state)
@@ -418,7 +381,7 @@ class Flusher:
         else:
             self._sent(1, state)
 
-    def _create(self, state: _SessionState, folded: bool) -> bool:
+    def _create(self, state: SessionState, folded: bool) -> bool:
         """Send the session's create (its end folded in when it already ended); False when
         nothing more can be sent for it (its events are then counted as lost)."""
         session = state.session
@@ -446,7 +409,7 @@ class Flusher:
         state.created = True
         return True
 
-    def _send_events(self, state: _SessionState) -> None:
+    def _send_events(self, state: SessionState) -> None:
         config = self.config
         limit = config.max_batch_bytes - _BATCH_OVERHEAD
         batch_size = config.batch_size
@@ -477,13 +440,13 @@ class Flusher:
         if bodies:
             self._send_batch(state, bodies, raws)
 
-    def _invalid(self, exc: InvalidEvent, state: _SessionState) -> None:
+    def _invalid(self, exc: InvalidEvent, state: SessionState) -> None:
         self._lose(1, exc.reason, state)
         if exc.reason != "redacted":
             log_once(f"{exc.reason}-event", logging.ERROR, "honeytrace: dropped an event: %s", exc)
 
     def _shrink(
-        self, span: Event, children: list[int] | None, limit: int, state: _SessionState
+        self, span: Event, children: list[int] | None, limit: int, state: SessionState
     ) -> tuple[dict[str, Any], bytes] | None:
         """An event too big for any batch, with its values cut further rather than lost."""
         factor = 4
@@ -501,7 +464,7 @@ class Flusher:
         return None
 
     def _send_batch(
-        self, state: _SessionState, bodies: list[dict[str, Any]], raws: list[bytes]
+        self, state: SessionState, bodies: list[dict[str, Any]], raws: list[bytes]
     ) -> None:
         if self._blocked is not None:
             self._lose(len(bodies), self._blocked, state)
@@ -598,44 +561,23 @@ class Flusher:
                     exc,
                 )
             return "auth"
-        if isinstance(exc, RejectedError):
-            key = exc.reason if exc.reason in ("tls", "redirect") else f"{exc.reason}-{what}"
-            log_once(key, logging.ERROR, "honeytrace: %s rejected: %s", what, exc)
-            return exc.reason
-        if isinstance(exc, InvalidEvent):
-            if exc.reason != "redacted":
-                log_once(f"invalid-{what}", logging.ERROR, "honeytrace: %s dropped: %s", what, exc)
-            return exc.reason
-        if isinstance(exc, Unavailable):
-            log_once(f"unavailable-{exc}", logging.ERROR, "%s", exc)
-            return exc.reason
-        if isinstance(exc, RetryableError):
-            log_once(
-                f"retry-{what}",
-                logging.WARNING,
-                "honeytrace: giving up on a %s after retries: %s",
-                what,
-                exc,
-            )
-            return "retry_exhausted"
-        internal_error(what)
-        return "internal_error"
+        return drop_reason(exc, what)
 
-    def _sent(self, count: int, state: _SessionState) -> None:
+    def _sent(self, count: int, state: SessionState) -> None:
         counters = self.counters
         with counters.lock:
             counters.sent += count
             counters.in_flight -= count
         state.outstanding -= count
 
-    def _spooled(self, count: int, state: _SessionState) -> None:
+    def _spooled(self, count: int, state: SessionState) -> None:
         counters = self.counters
         with counters.lock:
             counters.spooled += count
             counters.in_flight -= count
         state.outstanding -= count
 
-    def _lose(self, count: int, reason: str, state: _SessionState) -> None:
+    def _lose(self, count: int, reason: str, state: SessionState) -> None:
         if count <= 0:
             return
         counters = self.counters
@@ -649,84 +591,9 @@ class Flusher:
             state.lost[reason] = state.lost.get(reason, 0) + count
 
 
-def _suppress_otel_instrumentation() -> None:
-    """Keep the exporter's own HTTP calls out of any OpenTelemetry instrumentation."""
-    try:
-        from opentelemetry import context
-
-        quiet = context.set_value(context._SUPPRESS_INSTRUMENTATION_KEY, True)
-        # Instrumentations of older releases look the flag up by its plain name.
-        context.attach(context.set_value("suppress_instrumentation", True, quiet))
-    except Exception:  # an API too old or too new: tracing our own calls is only noise
-        log_once("otel-suppress", logging.DEBUG, "honeytrace: cannot suppress OTel in flusher")
-
-
 def _to_json(body: dict[str, Any]) -> bytes:
     global _to_json
     from pydantic_core import to_json  # imported on the flusher thread, not at import time
 
     _to_json = to_json  # type: ignore[assignment]  # later calls go straight to it
     return to_json(body)
-
-
-_SIGNALS = frozenset(
-    getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name)
-)
-
-
-def start_without_signals(thread: threading.Thread) -> None:
-    """Start one of honeytrace's threads with SIGINT and SIGTERM blocked in it, so that the
-    kernel hands those signals to the application's threads. Python runs signal handlers in the
-    main thread only; a signal that lands on a background thread while the main thread sleeps
-    or waits (``time.sleep``, a queue) would wait with it, and Ctrl-C or a SIGTERM handler
-    would not act until that call returns."""
-    block = getattr(signal, "pthread_sigmask", None)
-    if block is None:  # no POSIX signal masks here (Windows): nothing to hand over
-        thread.start()
-        return
-    previous = block(signal.SIG_BLOCK, _SIGNALS)  # the new thread inherits this mask
-    try:
-        thread.start()
-    finally:
-        block(signal.SIG_SETMASK, previous)
-
-
-def _fan_out(items: list[_T], work: Callable[[_T], None], workers: int) -> None:
-    """Run ``work`` on every item with the calling thread and up to ``workers - 1`` short-lived
-    daemon threads (not a pool: at interpreter exit concurrent.futures refuses new work). When
-    no thread can start (interpreter exit, from 3.12 on), the calling thread, which already
-    runs, does all of it: exit is when delivery matters most. The first exception is raised
-    here once every item is done."""
-    pending = iter(items)
-    lock = threading.Lock()
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        while True:
-            with lock:
-                item = next(pending, None)
-            if item is None:
-                return
-            try:
-                work(item)
-            except BaseException as exc:  # handed to the flusher thread below
-                errors.append(exc)
-                return
-
-    def helper() -> None:
-        _suppress_otel_instrumentation()
-        run()
-
-    threads = []
-    for _ in range(min(workers, len(items)) - 1):
-        thread = threading.Thread(target=helper, name="honeytrace-sender", daemon=True)
-        try:
-            start_without_signals(thread)
-        except RuntimeError:  # "can't create new thread at interpreter shutdown"
-            break
-        threads.append(thread)
-    run()
-    for thread in threads:
-        thread.join()  # each request inside is bounded by the transport's deadlines
-    if errors:
-        raise errors[0]
