@@ -6,11 +6,11 @@ client: ``POST /v1beta/models/{model}:generateContent`` answers JSON and
 from __future__ import annotations
 
 import json
-import threading
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.support.fake_http import LocalServer, QuietHandler
 
 USAGE = {
     "promptTokenCount": 40,
@@ -56,7 +56,7 @@ def body(answer: Answer, parts: list[dict[str, Any]], model: str, last: bool) ->
     return out
 
 
-class FakeGemini:
+class FakeGemini(LocalServer):
     """The server; ``url`` is the client's ``base_url``."""
 
     def __init__(self) -> None:
@@ -64,7 +64,7 @@ class FakeGemini:
         self.requests: list[tuple[str, dict[str, Any]]] = []
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 request = json.loads(raw) if raw else {}
@@ -81,32 +81,13 @@ class FakeGemini:
                     )
 
             def send(self, status: int, kind: str, payload: str) -> None:
-                data = payload.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.reply(status, kind, payload)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}/"
-
-    def start(self) -> FakeGemini:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        return f"{self.base}/"
 
 
 def stream(answer: Answer, model: str) -> str:

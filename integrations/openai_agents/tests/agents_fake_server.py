@@ -9,10 +9,10 @@ machine.
 from __future__ import annotations
 
 import json
-import threading
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.support.fake_http import LocalServer, QuietHandler
 
 USAGE = {
     "input_tokens": 50,
@@ -110,7 +110,7 @@ def chat_completion(request: dict[str, Any], content: str) -> dict[str, Any]:
     }
 
 
-class FakeResponses:
+class FakeResponses(LocalServer):
     """The server; ``url`` is the client's ``base_url``. ``script`` holds the coming turns
     (a list of output items, or ``(status, error body)``)."""
 
@@ -120,7 +120,7 @@ class FakeResponses:
         self.ingested: list[dict[str, Any]] = []
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 body = json.loads(raw) if raw else {}
@@ -141,37 +141,13 @@ class FakeResponses:
                     self.send(200, response(body, turn, len(server.requests)))
 
             def send_stream(self, text: str) -> None:
-                data = text.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.reply(200, "text/event-stream", text)
 
             def send(self, status: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.reply(status, "application/json", json.dumps(body))
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
-
-    def start(self) -> FakeResponses:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        return f"{self.base}/v1"
