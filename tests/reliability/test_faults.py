@@ -206,7 +206,7 @@ def test_serverless_flush_true_delivers_before_returning(fake_api: FakeApi) -> N
 
 
 def test_the_api_key_never_shows(fake_api: FakeApi, caplog: pytest.LogCaptureFixture) -> None:
-    honeytrace.configure(api_key="sk-super-secret", server_url=fake_api.url, retry_deadline=0.2)
+    honeytrace.configure(api_key="sk-super-secret", server_url=fake_api.url, retry_deadline=2.0)
     fake_api.fail_next(10, status=500, body="<html>proxy error</html>")
     with caplog.at_level("DEBUG", logger="honeytrace"), honeytrace.session("s"):
         tool(1)
