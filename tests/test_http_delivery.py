@@ -50,17 +50,49 @@ def test_session_create_then_batches_then_end(fake_api: FakeApi) -> None:
     assert fake_api.violations == []
 
 
-def test_a_session_ended_before_its_first_flush_is_one_create(fake_api: FakeApi) -> None:
+def test_a_session_ended_before_its_first_flush_goes_whole_in_one_request(
+    fake_api: FakeApi,
+) -> None:
     point_at(fake_api)
-    with honeytrace.session("short"):
+    with honeytrace.session("short", inputs={"q": 1}, metadata={"m": 2}) as s:
         chain(2)
     assert honeytrace.flush(10)
-    assert [r.route for r in fake_api.requests] == ["sessions", "batch"]
-    create = fake_api.requests[0].json
-    assert isinstance(create["end_time"], int)
-    assert create["duration"] >= 0
-    assert len(create["children_ids"]) == 1
+    # POST /v1/events/batch: the session event first, then its events, each naming its session.
+    assert [r.route for r in fake_api.requests] == ["events"]
+    events = fake_api.requests[0].json["events"]
+    head = events[0]
+    assert head["event_id"] == head["session_id"] == s.session_id
+    assert head["event_type"] == "session"
+    assert head["event_name"] == "short"
+    assert isinstance(head["end_time"], int)
+    assert head["duration"] >= 0
+    assert len(head["children_ids"]) == 1
+    assert [e["session_id"] for e in events[1:]] == [s.session_id] * 3
+    session = fake_api.sessions[s.session_id]
+    assert session["event_name"] == "short"
+    assert session["inputs"] == {"q": 1}
+    assert session["metadata"] == {"m": 2}
+    assert len(fake_api.events_for(s.session_id)) == 3
     assert fake_api.violations == []
+
+
+def test_many_short_sessions_share_requests_in_order(fake_api: FakeApi) -> None:
+    point_at(fake_api, batch_size=50)
+    ids = []
+    for n in range(40):
+        with honeytrace.session("short", inputs={"n": n}) as s:
+            tool(n)
+        ids.append(s.session_id)
+    assert honeytrace.flush(10)
+    requests = fake_api.requests
+    assert {r.route for r in requests} == {"events"}
+    assert len(requests) <= 4  # 80 events in batches of 50 (a cycle may take them in parts)
+    assert set(fake_api.sessions) == set(ids)
+    for n, session_id in enumerate(ids):
+        assert fake_api.sessions[session_id]["inputs"] == {"n": n}
+        assert fake_api.sessions[session_id]["end_time"] is not None
+        assert len(fake_api.events_for(session_id)) == 1
+    assert fake_api.violations == []  # among them: no event before its session
 
 
 def test_every_event_has_the_wire_fields(fake_api: FakeApi) -> None:
@@ -89,10 +121,11 @@ def test_batches_are_bounded_by_count_and_bytes(fake_api: FakeApi) -> None:
         for i in range(10):
             tool(i, payload="x" * 4000)
     assert honeytrace.flush(10)
-    batches = fake_api.requests_for("batch")
+    # Ended before its first flush: it goes whole, its session event first (46 events).
+    batches = fake_api.requests_for("events")
     assert all(len(b.json["events"]) <= 10 for b in batches)
     assert all(len(b.body) <= 16 * 1024 for b in batches)
-    assert sum(len(b.json["events"]) for b in batches) == 45
+    assert sum(len(b.json["events"]) for b in batches) == 46
     assert len(fake_api.events_for(s.session_id)) == 45
     assert len(batches) >= 4 + 3  # 35 small in fours of ten, 40 KB in 16 KB bodies
 
@@ -103,8 +136,8 @@ def test_an_event_too_big_for_any_batch_is_cut_further_not_lost(fake_api: FakeAp
         tool(1, payload="y" * 100_000)  # within the value limits, over a whole batch's bytes
         tool(2)
     assert honeytrace.flush(10)
-    batches = fake_api.requests_for("batch")
-    assert all(len(b.body) <= 16 * 1024 for b in batches)
+    batches = fake_api.requests_for("events")
+    assert batches and all(len(b.body) <= 16 * 1024 for b in batches)
     events = {e["inputs"]["i"]: e for e in fake_api.events_for(s.session_id)}
     assert set(events) == {1, 2}
     payload = events[1]["inputs"]["payload"]
@@ -115,9 +148,9 @@ def test_an_event_too_big_for_any_batch_is_cut_further_not_lost(fake_api: FakeAp
 
 def test_transient_failures_are_retried_and_delivered_once(fake_api: FakeApi) -> None:
     point_at(fake_api)
-    fake_api.fail_next(2, status=503, route="sessions")
-    fake_api.fail_next(1, status=500, route="batch")
-    fake_api.reset_next(1, route="batch")
+    fake_api.fail_next(2, status=503, route="events")
+    fake_api.fail_next(1, status=500, route="events")
+    fake_api.reset_next(1, route="events")
     with honeytrace.session("flaky") as s:
         chain(3)
     assert honeytrace.flush(30)
@@ -132,10 +165,11 @@ def test_transient_failures_are_retried_and_delivered_once(fake_api: FakeApi) ->
 
 def test_partial_500_retry_does_not_duplicate(fake_api: FakeApi) -> None:
     point_at(fake_api)
-    fake_api.partial_500_next(1)
+    fake_api.partial_500_next(1, route="events")
     with honeytrace.session("partial") as s:
         chain(5)
     assert honeytrace.flush(30)
+    assert [r.fault for r in fake_api.requests_for("events")] == ["partial_500", None]
     events = fake_api.events_for(s.session_id)
     assert len(events) == 6
     assert len({e["event_id"] for e in events}) == 6
@@ -143,11 +177,11 @@ def test_partial_500_retry_does_not_duplicate(fake_api: FakeApi) -> None:
 
 def test_retry_after_is_honoured(fake_api: FakeApi) -> None:
     point_at(fake_api)
-    fake_api.fail_next(1, status=429, retry_after=1, route="sessions")
+    fake_api.fail_next(1, status=429, retry_after=1, route="events")
     with honeytrace.session("limited"):
         pass
     assert honeytrace.flush(30)
-    first, second = fake_api.requests_for("sessions")
+    first, second = fake_api.requests_for("events")
     assert first.status == 429
     assert second.received_at - first.received_at >= 0.9
 
@@ -180,8 +214,9 @@ def test_a_bad_key_is_reported_once_and_sending_stops(
             with honeytrace.session("two"):
                 tool(2)
             honeytrace.flush(10)
-        # The first create, and its one repeat that tells a bad key from a passing refusal.
-        assert [r.route for r in api.requests] == ["sessions", "sessions"]
+        # The first create (sessions go whole), and its one repeat that tells a bad key from a
+        # passing refusal.
+        assert [r.route for r in api.requests] == ["events", "events"]
         assert "refused the API key" in caplog.text
         assert caplog.text.count("Check HH_API_KEY") == 1
         assert "wrong-key" not in caplog.text

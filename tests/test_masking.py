@@ -200,8 +200,8 @@ def test_a_key_echoed_in_a_servers_error_never_reaches_our_log(
     key = "corp-key-7f3a9b2c1d"  # not key-shaped: masked because it is the configured one
     honeytrace.configure(api_key=key, server_url=fake_api.url, retry_deadline=2.0)
     echo = {"message": f"invalid key {key}; expected something like {OPENAI}", "success": False}
-    fake_api.fail_next(1, status=400, route="sessions", body=echo)
-    fake_api.fail_next(1, status=503, route="batch", body=echo)
+    fake_api.fail_next(1, status=400, route="events", body=echo)
+    fake_api.fail_next(1, status=503, route="events", body=echo)
     with caplog.at_level(logging.DEBUG, logger="honeytrace"):
         _traced_calls()
         honeytrace.flush(10)

@@ -1,9 +1,10 @@
 """A fake HoneyHive data-plane API served over real HTTP, with fault injection.
 
 :class:`FakeApi` listens on ``127.0.0.1`` (an ephemeral port, kept across :meth:`FakeApi.stop`
-and :meth:`FakeApi.start`) and serves the three routes honeytrace sends to, as strictly as the real
-server: ``POST /v1/sessions``, ``POST /v1/sessions/{session_id}/events/batch`` and
-``PUT /v1/events/{event_id}`` (see ``fake_api_routes``). Everything it receives is recorded, what
+and :meth:`FakeApi.start`) and serves the four routes honeytrace sends to, as strictly as the real
+server: ``POST /v1/sessions``, ``POST /v1/sessions/{session_id}/events/batch``,
+``PUT /v1/events/{event_id}`` and ``POST /v1/events/batch`` (see ``fake_api_routes``).
+Everything it receives is recorded, what
 honeytrace promised but broke is listed in :attr:`FakeApi.violations`, and the test thread can
 script faults at any time::
 
@@ -40,8 +41,8 @@ from .fake_api_routes import Reply, error_reply
 
 __all__ = ["ROUTES", "FakeApi", "RecordedRequest", "Route", "fake_api", "fake_api_fixture"]
 
-Route = Literal["sessions", "batch", "update"]
-ROUTES: tuple[Route, ...] = ("sessions", "batch", "update")
+Route = Literal["sessions", "batch", "update", "events"]
+ROUTES: tuple[Route, ...] = ("sessions", "batch", "update", "events")
 """Route names for the ``route=`` filter of the faults (None there means every request)."""
 
 JsonObject = dict[str, Any]
@@ -59,7 +60,7 @@ class RecordedRequest:
     body: bytes
     json: Any  # the parsed body; None when empty or not JSON
     received_at: float  # time.monotonic() when the request was fully read
-    route: Route | None  # None: not one of the three routes
+    route: Route | None  # None: not one of the four routes
     # The status answered, set just before it is written (a client that gave up may miss it);
     # None while pending, and after a reset or a drop.
     status: int | None = None
@@ -83,6 +84,8 @@ def _classify(method: str, path: str) -> tuple[Route | None, str]:
         return "sessions", ""
     if method == "POST" and (match := _BATCH_PATH.fullmatch(path)):
         return "batch", unquote(match.group(1))
+    if method == "POST" and path == "/v1/events/batch":
+        return "events", ""
     if method == "PUT" and (match := _UPDATE_PATH.fullmatch(path)):
         return "update", unquote(match.group(1))
     return None, ""
@@ -322,10 +325,11 @@ class FakeApi:
         _check_route(route)
         self._add_rule(_Rule("reset", n, route))
 
-    def partial_500_next(self, n: int = 1) -> None:
-        """The next ``n`` batches store their first half (rounded up), then answer 500: the
-        yaml's "events partially added". Proves a retried batch does not duplicate."""
-        self._add_rule(_Rule("partial_500", n, "batch"))
+    def partial_500_next(self, n: int = 1, route: Route = "batch") -> None:
+        """The next ``n`` batches (``route`` "batch" or "events") store their first half
+        (rounded up), then answer 500: the yaml's "events partially added". Proves a retried
+        batch does not duplicate."""
+        self._add_rule(_Rule("partial_500", n, route))
 
     def blackhole(self, route: Route | None = None, *, hold_limit: float = 60.0) -> None:
         """Read matching requests and do not answer them.
@@ -489,6 +493,8 @@ class FakeApi:
             return routes.create_session(self._store, record.json)
         if record.route == "batch":
             return routes.add_batch(self._store, path_id, record.json, partial=partial)
+        if record.route == "events":
+            return routes.add_event_batch(self._store, record.json, partial=partial)
         return routes.update_event(self._store, path_id, record.json)
 
 

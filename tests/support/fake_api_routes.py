@@ -1,4 +1,4 @@
-"""What :class:`~tests.support.fake_api.FakeApi` does with the three routes honeytrace sends to.
+"""What :class:`~tests.support.fake_api.FakeApi` does with the four routes honeytrace sends to.
 
 Bodies are validated with the very models of ``_deliver.models`` (the single source of the
 wire contract) and applied to an in-memory :class:`Store`. Where the real server is lenient but
@@ -22,13 +22,14 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from honeytrace._deliver.models import EventUpdate, SessionEventBatch, SessionStart
+from honeytrace._deliver.models import EventBatch, EventUpdate, SessionEventBatch, SessionStart
 
 __all__ = [
     "IDENTITY",
     "Reply",
     "Store",
     "add_batch",
+    "add_event_batch",
     "check_headers",
     "create_session",
     "error_reply",
@@ -193,6 +194,10 @@ def create_session(store: Store, body: Any) -> Reply:
                 _merge(existing, key, body[key])
         return Reply.json(200, existing)
     sent = {key: value for key, value in body.items() if value is not None}
+    return Reply.json(200, _new_session(store, session_id, sent))
+
+
+def _new_session(store: Store, session_id: str, sent: JsonObject) -> JsonObject:
     session: JsonObject = {
         "parent_id": None,
         "children_ids": [],
@@ -216,7 +221,84 @@ def create_session(store: Store, body: Any) -> Reply:
         **IDENTITY,
     }
     store.sessions[session_id] = session
-    return Reply.json(200, session)
+    return session
+
+
+def _session_event(store: Store, event: JsonObject) -> None:
+    """A session event (``event_id`` == ``session_id``, ``event_type`` "session") creates its
+    session; again (a retried batch), it merges the objects and sets the rest, so that a
+    repeat changes nothing."""
+    session_id = str(event["event_id"])
+    sent = {key: value for key, value in event.items() if value is not None}
+    existing = store.sessions.get(session_id)
+    if existing is None:
+        _new_session(store, session_id, sent)
+        return
+    for key, value in sent.items():
+        if key in _MERGED_ON_UPDATE and isinstance(value, dict):
+            _merge(existing, key, value)
+        elif key not in ("event_id", "session_id", "event_type"):
+            existing[key] = value
+
+
+def add_event_batch(store: Store, body: Any, *, partial: bool = False) -> Reply:
+    """``POST /v1/events/batch`` (``PostEventBatchRequest``): strict body; events of any
+    sessions, each naming its session, or, with ``single_session``, all in the session that
+    ``session_properties`` describes (a new one). A session event (``event_id`` ==
+    ``session_id``, ``event_type`` "session") creates its session. Idempotent on
+    ``event_id``. An event whose session does not exist yet (neither before nor earlier in
+    the batch) is stored, as the server would, and recorded as a violation: honeytrace
+    promises a session's record before its events. ``partial``: the first half is stored,
+    then 500."""
+    bad = _invalid(EventBatch, body)
+    if bad is not None:
+        return bad
+    events: list[JsonObject] = body["events"]
+    if store.reject_event is not None:
+        rejected = [str(e.get("event_id")) for e in events if store.reject_event(e)]
+        if rejected:
+            return error_reply(400, f"invalid event(s): {', '.join(rejected)}")
+    forced: str | None = None
+    if body.get("single_session"):
+        properties = dict(body.get("session_properties") or {})
+        forced = properties.get("session_id")
+        if not is_uuid(forced):
+            forced = str(uuid.uuid4())
+        if forced not in store.sessions:
+            _new_session(store, forced, {k: v for k, v in properties.items() if v is not None})
+    kept = events[: (len(events) + 1) // 2] if partial else events
+    ids: list[str] = []
+    for index, event in enumerate(events):
+        where = f"event batch event {event.get('event_id', f'#{index}')}"
+        _check_promises(store, where, event, nullable=("error",))
+        event_id = event.get("event_id")
+        if not is_uuid(event_id):
+            store.violation(f"missing or non-uuid event_id: {where}")
+            event_id = str(uuid.uuid4())
+        ids.append(str(event_id))
+        if index >= len(kept):
+            continue
+        session_id = forced or event.get("session_id")
+        if event.get("event_type") == "session" and session_id in (None, event_id):
+            _session_event(store, {**event, "event_id": event_id})
+            continue
+        if not is_uuid(session_id):
+            store.violation(f"missing or non-uuid session_id: {where}")
+            session_id = str(uuid.uuid4())
+        if session_id not in store.sessions:
+            store.violation(f"event before its session: {where} (session {session_id})")
+        if "parent_id" not in event:
+            store.violation(f"missing parent_id: {where}")
+        if event_id in store.events:
+            store.duplicate_event_ids.append(str(event_id))
+            continue
+        store.events[str(event_id)] = {**event, "event_id": event_id, "session_id": session_id}
+    if partial:
+        return error_reply(500, "Events partially created")
+    answer: JsonObject = {"event_ids": ids, "success": True}
+    if forced is not None:
+        answer["session_id"] = forced
+    return Reply.json(200, answer)
 
 
 def add_batch(store: Store, session_id: str, body: Any, *, partial: bool = False) -> Reply:

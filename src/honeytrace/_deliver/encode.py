@@ -267,6 +267,35 @@ class Encoder:
         _mark_lost(body, lost)
         return self._finish(body, _UPDATE_VALIDATOR)
 
+    def session_event(
+        self, session: Session, children: list[int] | None, lost: dict[str, int] | None = None
+    ) -> Body:
+        """An ended session as an event of ``POST /v1/events/batch``: the API's session event
+        (``event_id`` == ``session_id``, ``event_type`` "session"), with everything its create
+        and end would carry, metrics and feedback included (``lost``: its events dropped so
+        far, by reason)."""
+        session_id = session.session_id
+        body: Body = {
+            "event_id": session_id,
+            "session_id": session_id,
+            "event_type": "session",
+            "event_name": session.spec.name,
+            "source": session.source or self.config.source,
+            "inputs": self._inputs(session),
+        }
+        outputs = self._outputs(session)
+        if outputs is not None:
+            body["outputs"] = outputs
+        self._times(session, body)
+        self._merged(session, body)
+        # The error goes where the other routes put it (metadata), so that a session reads
+        # the same whichever route delivered it.
+        self._session_details(session, body)
+        if children:
+            body["children_ids"] = [self._format(child) for child in children]
+        _mark_lost(body, lost)
+        return self._finish(body, _EVENT_VALIDATOR)
+
     def _session_details(self, session: Session, body: Body) -> None:
         if session.key is not None:
             body.setdefault("metadata", {})["session_key"] = self._json(session.key)

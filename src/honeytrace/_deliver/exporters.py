@@ -117,6 +117,10 @@ class Exporter(Protocol):
     def close(self) -> None:
         """Release connections or files; the exporter is not used afterwards."""
 
+    # An exporter may also offer ``create_events(events, raw=None)``: ``POST /v1/events/batch``,
+    # events of many sessions in one request (sessions as session events). The flusher sends
+    # the sessions that ended before their first delivery that way when it is there (HTTP).
+
 
 class MemoryExporter:
     """Keeps what would have been sent, in order, for tests and ``honeytrace.testing``."""

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from honeytrace._config import Config
+from honeytrace._deliver import fresh
 from honeytrace._deliver.exporters import (
     AuthError,
     Exporter,
@@ -310,17 +311,36 @@ class Flusher:
                 state.ended = True
             else:
                 state.events.append(span)
-                parent = span.parent if span.parent is not None else session
-                if not parent.remote:  # another service's event: its children_ids are not ours
+                parent = span.parent
+                if parent is None or parent is session:
+                    if not session.remote:  # another service's session: not ours to list
+                        state.add_direct(span.id)
+                elif not parent.remote:  # another service's event: its children_ids are not ours
                     state.children.setdefault(parent.id, []).append(span.id)
         states = list(order.values())
-        if len(states) > 1 and getattr(self._exporter(), "concurrent", False):
+        exporter = self._exporter()
+        work: list[SessionState | fresh.Lane] = list(states)
+        whole: list[SessionState] = []
+        if getattr(exporter, "create_events", None) is not None and self._blocked is None:
+            # Sessions that ended before their first delivery go many to a request, as
+            # session events with their events (see fresh.py); the others the create path.
+            whole = [s for s in states if s.ended and not s.created and not s.rejected]
+            if whole:
+                lanes, others = fresh.pack(self, whole)
+                if others:
+                    keep = {id(state) for state in others}
+                    whole = [state for state in whole if id(state) not in keep]
+                keep = {id(state) for state in whole}
+                work = [*lanes, *(state for state in states if id(state) not in keep)]
+        if len(work) > 1 and getattr(exporter, "concurrent", False):
             # Sessions are independent: their requests overlap on several connections, each
             # session's own requests staying in order (create, batches, end) in one sender.
-            fan_out(states, self._deliver_one, _SENDERS)
+            fan_out(work, self._deliver_item, _SENDERS)
         else:
-            for state in states:
-                self._deliver_one(state)
+            for item in work:
+                self._deliver_item(item)
+        if whole:
+            fresh.settle(self, whole)
         for state in states:
             state.events = []
             session = state.session
@@ -332,6 +352,12 @@ class Flusher:
                 self._sessions.pop(id(session), None)
         if updates:
             self._send_updates(updates)
+
+    def _deliver_item(self, item: SessionState | fresh.Lane) -> None:
+        if isinstance(item, SessionState):
+            self._deliver_one(item)
+        else:
+            fresh.send_lane(self, item)
 
     def _deliver_one(self, state: SessionState) -> None:
         try:
@@ -369,7 +395,7 @@ class Flusher:
                 self._send_update(session, followup)
             return
         try:
-            end = self.encoder.session_end(session, state.children.get(session.id), state.losses())
+            end = self.encoder.session_end(session, state.direct, state.losses())
             self._exporter().update_event(session.session_id, end, events=1)
         except Spooled as spooled:
             if spooled.accepted:
@@ -385,7 +411,7 @@ class Flusher:
         """Send the session's create (its end folded in when it already ended); False when
         nothing more can be sent for it (its events are then counted as lost)."""
         session = state.session
-        children = state.children.get(session.id) if folded else None
+        children = state.direct if folded else None
         lost = state.losses() if folded else None
         try:
             body = self.encoder.session_create(session, children, lost)
@@ -589,6 +615,21 @@ class Flusher:
         state.outstanding -= count
         if reason != "redacted":  # its session's record says it is incomplete
             state.lost[reason] = state.lost.get(reason, 0) + count
+
+    # -- what fresh.py (sessions delivered whole) shares ------------------------------------
+
+    @property
+    def blocked(self) -> str | None:
+        """Why everything is dropped now (a rejected key), or None."""
+        return self._blocked
+
+    exporter_now = _exporter
+    invalid = _invalid
+    lose = _lose
+    reason = _reason
+    send_update = _send_update
+    sent = _sent
+    spooled = _spooled
 
 
 def _to_json(body: dict[str, Any]) -> bytes:

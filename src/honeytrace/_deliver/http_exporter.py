@@ -140,6 +140,19 @@ class HttpExporter:
         path = f"/v1/sessions/{session_id}/events/batch"
         self._send("POST", path, content, len(events), session_id)
 
+    def create_events(self, events: list[Body], raw: list[bytes] | None = None) -> None:
+        """``POST /v1/events/batch``: events of several sessions at once, each carrying its
+        ``session_id``, a session's own event before its children (see the flusher).
+
+        It creates sessions, so a refusal counts as a create's (a bad key). Its spool group is
+        the session of its first event: a batch that continues a session spooled before it
+        waits behind it.
+        """
+        parts = raw if raw is not None else [to_json(event) for event in events]
+        content = b'{"events":[' + b",".join(parts) + b"]}"
+        group = str(events[0].get("session_id") or "") if events else ""
+        self._send("POST", "/v1/events/batch", content, len(events), group, is_create=True)
+
     def update_event(self, event_id: str, body: Body, *, events: int = 0) -> None:
         """``PUT /v1/events/{event_id}``."""
         # A session's own end carries its event; an update of any other event may concern

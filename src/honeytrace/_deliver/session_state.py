@@ -6,7 +6,13 @@ from __future__ import annotations
 from honeytrace._record import buffer as _buffer
 from honeytrace._record.span import Event, Session
 
-__all__ = ["SessionState"]
+__all__ = ["SESSION_CHILDREN", "SessionState"]
+
+SESSION_CHILDREN = 1000
+"""The most children ids a session's own record lists. A longer session's record lists none:
+``children_ids`` is optional everywhere in the API and the tree is found through each event's
+``parent_id``, whereas a full list would make a 1M-event session's end request 37 MB and keep
+its ids in memory until the session ends."""
 
 
 class SessionState:
@@ -15,8 +21,10 @@ class SessionState:
     __slots__ = (
         "children",
         "created",
+        "direct",
         "ended",
         "events",
+        "failed",
         "lost",
         "outstanding",
         "rejected",
@@ -30,12 +38,24 @@ class SessionState:
         # was delivered already and gets a late event was created here.
         self.created = session.remote or session.settled
         self.rejected = False
+        self.failed: str | None = None  # why its session event (POST /v1/events/batch) was lost
         self.ended = False
         self.events: list[Event] = []
-        self.children: dict[int, list[int]] = {}
+        self.children: dict[int, list[int]] = {}  # ids of the events' children (not the session's)
+        # The session's own children, while there are at most SESSION_CHILDREN; None past that.
+        self.direct: list[int] | None = []
         self.outstanding = 0  # taken this cycle and not yet counted (sent, dropped, spooled)
         self.lost: dict[str, int] = {}  # its events the flusher dropped, by reason
         self.reported: dict[str, int] = {}  # the losses its record on the server shows
+
+    def add_direct(self, child: int) -> None:
+        """Remember a child of the session itself, up to :data:`SESSION_CHILDREN`."""
+        direct = self.direct
+        if direct is not None:
+            if len(direct) < SESSION_CHILDREN:
+                direct.append(child)
+            else:
+                self.direct = None
 
     def losses(self) -> dict[str, int]:
         """Every loss of this session's events: on the way in, and in the flusher."""

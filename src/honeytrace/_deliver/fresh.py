@@ -1,0 +1,230 @@
+"""Sessions delivered whole, many to a request: ``POST /v1/events/batch``.
+
+A session that ended before the flusher first took it (most sessions of most apps: a request
+handled, an agent run) needs no create, batches and end of its own. The API text names
+``POST /v1/events/batch`` as the route "for higher-throughput ingestion across sessions"; a
+session is itself an event (``event_id`` == ``session_id``, ``event_type`` "session"), so such
+a session goes as its session event followed by its events, each carrying its
+``session_id``, packed with other sessions into batches bounded by count and bytes. A session
+that is still open when first taken keeps the create, batches, end path (its record must
+exist before its end is known).
+
+Order: a session's event precedes its children, in the same batch or an earlier one of the
+same *lane*. A lane is a run of batches sent one after the other by one sender; a new lane
+starts at a session boundary, so lanes are independent and overlap on several connections.
+A batch whose session event was not delivered takes its session's later events with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from honeytrace._deliver.exporters import InvalidEvent, RejectedError, Spooled
+from honeytrace._deliver.session_state import SessionState
+from honeytrace._errors import internal_error, log_once
+
+if TYPE_CHECKING:
+    from honeytrace._deliver.encode import Encoder
+    from honeytrace._deliver.flusher import Flusher
+
+__all__ = ["Entry", "Lane", "pack", "send_lane", "settle"]
+
+Body = dict[str, Any]
+Entry = tuple[Body, bytes, SessionState, bool]
+"""One event of a batch: its body, its JSON, its session, and whether it is the session's own."""
+Lane = list[list[Entry]]
+
+_BATCH_OVERHEAD = 32  # bytes of '{"events":[' ... ']}' around the events
+
+
+def pack(flusher: Flusher, states: list[SessionState]) -> tuple[list[Lane], list[SessionState]]:
+    """Encode the ended, never delivered ``states`` into lanes of batches; also returns the
+    states that must go the create path instead (a session event that cannot be made or is too
+    big for a batch: the create path reports it as it always did)."""
+    config = flusher.config
+    limit = config.max_batch_bytes - _BATCH_OVERHEAD
+    batch_size = config.batch_size
+    lanes: list[Lane] = []
+    lane: Lane = []
+    batch: list[Entry] = []
+    size = 0
+    rest: list[SessionState] = []
+    for state in states:
+        try:
+            entries = _encode(flusher, state, limit)
+        except Exception:
+            internal_error("encode session")
+            entries = None
+        if entries is None:
+            rest.append(state)
+            continue
+        for entry in entries:
+            length = len(entry[1]) + 1
+            if batch and (len(batch) >= batch_size or size + length > limit):
+                lane.append(batch)
+                if batch[-1][2] is not state:  # a session boundary: the next lane may overlap
+                    lanes.append(lane)
+                    lane = []
+                batch, size = [], 0
+            batch.append(entry)
+            size += length
+    if batch:
+        lane.append(batch)
+    if lane:
+        lanes.append(lane)
+    return lanes, rest
+
+
+def _encode(flusher: Flusher, state: SessionState, limit: int) -> list[Entry] | None:
+    session = state.session
+    session_id = session.session_id
+    lost = state.losses()
+    try:
+        head = _fit(lambda e: e.session_event(session, state.direct, lost), flusher, limit)
+    except InvalidEvent:
+        return None  # the create path drops it and says why, once
+    if head is None:
+        return None
+    if lost:
+        state.reported = lost
+    entries: list[Entry] = [(head[0], head[1], state, True)]
+    children = state.children
+    encode = flusher.encoder.event
+    to_json = _json()
+    for span in state.events:
+        kids = children.pop(span.id, None)
+        try:
+            body = encode(span, kids)
+        except InvalidEvent as exc:
+            flusher.invalid(exc, state)
+            continue
+        body["session_id"] = session_id  # this route takes each event's own session
+        raw = to_json(body)
+        if len(raw) > limit:
+
+            def make(encoder: Encoder, span: Any = span, kids: Any = kids) -> Body:
+                shrunk = encoder.event(span, kids)
+                shrunk["session_id"] = session_id
+                return shrunk
+
+            try:
+                fitted = _fit(make, flusher, limit, start=4)
+            except InvalidEvent as exc:
+                flusher.invalid(exc, state)
+                continue
+            if fitted is None:
+                flusher.lose(1, "too_large", state)
+                continue
+            body, raw = fitted
+        entries.append((body, raw, state, False))
+    return entries
+
+
+def _fit(
+    make: Callable[[Encoder], Body], flusher: Flusher, limit: int, start: int = 1
+) -> tuple[Body, bytes] | None:
+    """The body ``make`` builds, with values cut further until it fits ``limit`` (None when it
+    never does)."""
+    to_json = _json()
+    factor = start
+    while factor <= 4096:
+        encoder = flusher.encoder if factor == 1 else flusher.encoder.shrunk(factor)
+        body = make(encoder)
+        raw = to_json(body)
+        if len(raw) <= limit:
+            return body, raw
+        factor *= 4
+    return None
+
+
+def send_lane(flusher: Flusher, lane: Lane) -> None:
+    """Send a lane's batches in order; nothing escapes (an internal error loses what of its
+    sessions is not yet counted)."""
+    try:
+        for batch in lane:
+            _send(flusher, batch)
+    except Exception:
+        for state in {id(entry[2]): entry[2] for batch in lane for entry in batch}.values():
+            flusher.lose(state.outstanding, "internal_error", state)
+        internal_error("deliver sessions")
+
+
+def _send(flusher: Flusher, batch: list[Entry]) -> None:
+    kept: list[Entry] = []
+    for entry in batch:
+        state = entry[2]
+        if state.failed is not None:  # its session event did not arrive: nor do its events
+            flusher.lose(1, state.failed, state)
+        else:
+            kept.append(entry)
+    if not kept:
+        return
+    blocked = flusher.blocked
+    if blocked is not None:
+        _failed(flusher, kept, blocked)
+        return
+    try:
+        flusher.exporter_now().create_events(  # type: ignore[attr-defined]
+            [entry[0] for entry in kept], [entry[1] for entry in kept]
+        )
+    except Spooled as spooled:
+        if not spooled.accepted:
+            _failed(flusher, kept, "spool_full")
+            return
+        for entry in kept:
+            flusher.spooled(1, entry[2])
+            if entry[3]:
+                entry[2].created = True
+        return
+    except RejectedError as exc:
+        if len(kept) > 1 and exc.names_events:  # one bad event must not sink its neighbours
+            middle = len(kept) // 2
+            _send(flusher, kept[:middle])
+            _send(flusher, kept[middle:])
+            return
+        key = exc.reason if exc.reason in ("tls", "redirect") else f"{exc.reason}-event"
+        log_once(key, logging.ERROR, "honeytrace: event rejected: %s", exc)
+        _failed(flusher, kept, exc.reason)
+        return
+    except Exception as exc:
+        _failed(flusher, kept, flusher.reason(exc, "event batch"))
+        return
+    for entry in kept:
+        flusher.sent(1, entry[2])
+        if entry[3]:
+            entry[2].created = True
+
+
+def _failed(flusher: Flusher, entries: list[Entry], reason: str) -> None:
+    for entry in entries:
+        state = entry[2]
+        flusher.lose(1, reason, state)
+        if entry[3]:
+            state.failed = reason  # its events in later batches go the same way
+
+
+def settle(flusher: Flusher, states: list[SessionState]) -> None:
+    """After the lanes: a delivered session whose events were dropped since its session event
+    was made gets the count on its record (a follow-up update), as the create path does."""
+    for state in states:
+        if not state.created or state.failed is not None:
+            continue
+        lost = state.losses()
+        if lost == state.reported:
+            continue
+        try:
+            followup = flusher.encoder.session_followup(state.session, lost)
+        except InvalidEvent as exc:
+            flusher.reason(exc, "session follow-up")
+            continue
+        if followup is not None:
+            flusher.send_update(state.session, followup)
+        state.reported = lost
+
+
+def _json() -> Callable[[Any], bytes]:
+    from pydantic_core import to_json  # imported on the flusher thread, not at import time
+
+    return to_json
