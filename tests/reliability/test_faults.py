@@ -92,11 +92,11 @@ def test_each_transient_status_is_retried_to_delivery(fake_api: FakeApi, status:
 def test_retry_after_as_an_http_date(fake_api: FakeApi) -> None:
     point_at(fake_api)
     when = datetime.now(timezone.utc) + timedelta(seconds=2)
-    fake_api.fail_next(1, status=503, retry_after=when, route="sessions")
+    fake_api.fail_next(1, status=503, retry_after=when, route="events")
     with honeytrace.session("dated"):
         pass
     assert honeytrace.flush(30)
-    first, second = fake_api.requests_for("sessions")
+    first, second = fake_api.requests_for("events")
     assert second.received_at - first.received_at >= 0.5  # waited, not hammered
 
 
@@ -106,11 +106,12 @@ def test_connection_resets_and_read_timeouts_are_retried(fake_api: FakeApi) -> N
     with honeytrace.session("reset") as s:
         tool(1)
     assert honeytrace.flush(30)
-    fake_api.slow(2.0, route="batch")  # longer than the read timeout
+    fake_api.slow(2.0, route="events")  # longer than the read timeout
+    before = len(fake_api.requests_for("events"))
     with honeytrace.session("timeout") as t:
         tool(2)
-    assert fake_api.wait_for_requests(1, route="batch", timeout=10)
-    fake_api.slow(0, route="batch")
+    assert fake_api.wait_for_requests(before + 1, route="events", timeout=10)
+    fake_api.slow(0, route="events")
     assert honeytrace.flush(30)
     assert len(fake_api.events_for(s.session_id)) == 1
     assert len(fake_api.events_for(t.session_id)) == 1

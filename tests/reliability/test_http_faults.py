@@ -50,15 +50,19 @@ def test_a_waf_403_on_one_batch_drops_that_batch_only(
     fake_api: FakeApi, caplog: pytest.LogCaptureFixture
 ) -> None:
     point_at(fake_api)
-    fake_api.fail_next(1, status=403, route="batch", body="<html>Request blocked</html>")
+    # The key has worked: a 403 now is this request's alone (sessions go whole, so the
+    # request is the one that creates them; a key never seen working would be tried again).
+    record_session("first", 1)
+    assert honeytrace.flush(10)
+    fake_api.fail_next(1, status=403, route="events", body="<html>Request blocked</html>")
     with caplog.at_level(logging.ERROR, logger="honeytrace"):
         blocked = record_session("blocked", 3)
         assert honeytrace.flush(10) is False
         later = [record_session(f"later-{n}", 2) for n in range(3)]
         assert honeytrace.flush(10)
-    assert fake_api.events_for(blocked) == []
+    assert fake_api.events_for(blocked) == [] and blocked not in fake_api.sessions
     assert all(len(fake_api.events_for(session_id)) == 2 for session_id in later)
-    assert honeytrace.stats().dropped == {"forbidden": 3}
+    assert honeytrace.stats().dropped == {"forbidden": 4}  # the session and its 3 events
     assert "Check HH_API_KEY" not in caplog.text
     assert_accounted()
 
@@ -69,8 +73,8 @@ def test_a_bad_key_is_still_found_and_stops_sending(fake_api: FakeApi) -> None:
         record_session(f"s{n}", 1)
     honeytrace.flush(10)
     assert honeytrace.stats().dropped == {"auth": 6}
-    # Creates only (sent side by side, each refused, one repeated), then nothing.
-    assert {r.route for r in fake_api.requests} == {"sessions"}
+    # Creates only (the sessions go whole, together: refused, repeated once), then nothing.
+    assert {r.route for r in fake_api.requests} == {"events"}
     assert len(fake_api.requests) <= 4
 
 
@@ -144,7 +148,7 @@ def test_a_redirect_says_where_it_pointed_and_is_not_followed(
 ) -> None:
     point_at(fake_api)
     target = "https://elsewhere.example/v1/sessions"
-    fake_api.fail_next(1, status=308, route="sessions", headers={"Location": target})
+    fake_api.fail_next(1, status=308, route="events", headers={"Location": target})
     with caplog.at_level(logging.ERROR, logger="honeytrace"):
         record_session("moved", 2)
         assert honeytrace.flush(10) is False
@@ -156,11 +160,11 @@ def test_a_redirect_says_where_it_pointed_and_is_not_followed(
 
 def test_a_blanket_400_is_not_bisected(fake_api: FakeApi) -> None:
     point_at(fake_api)
-    fake_api.fail_next(100, status=400, route="batch", body="<html>400 Bad Request</html>")
+    fake_api.fail_next(100, status=400, route="events", body="<html>400 Bad Request</html>")
     record_session("proxied", 8)
     honeytrace.flush(10)
-    assert len(fake_api.requests_for("batch")) == 1
-    assert honeytrace.stats().dropped == {"rejected": 8}
+    assert len(fake_api.requests_for("events")) == 1
+    assert honeytrace.stats().dropped == {"rejected": 9}  # the session and its 8 events
     assert_accounted()
 
 

@@ -43,7 +43,8 @@ def test_an_outage_goes_to_the_spool_and_is_replayed_in_order(
     stats = honeytrace.stats()
     assert stats.spooled == 15 and stats.sent == 0 and stats.dropped == {}
     assert stats.recorded == stats.sent + stats.dropped_total + stats.spooled + stats.pending
-    assert len(spooled_files(spool_dir)) == 6  # a create and a batch per session
+    # The sessions ended before they were taken: each goes whole, several to a request.
+    assert 1 <= len(spooled_files(spool_dir)) <= 3
 
     fake_api.start()
     assert honeytrace.flush(30)
@@ -73,9 +74,11 @@ def test_new_events_queue_behind_the_spool_until_it_drains(
         tool(2)
     assert honeytrace.flush(30)
     stored = [
-        r.json.get("session_id")
+        event["session_id"]
         for r in fake_api.requests
-        if r.status == 200 and r.route == "sessions"
+        if r.status == 200 and r.route == "events"
+        for event in r.json["events"]
+        if event["event_type"] == "session"
     ]
     assert stored == [first.session_id, second.session_id]
 
@@ -113,7 +116,7 @@ def test_the_next_process_delivers_what_a_dead_one_spooled(
     )
     assert result.returncode == 0, result.stderr
     session_id = result.stdout.strip()
-    assert len(spooled_files(spool_dir)) == 2
+    assert len(spooled_files(spool_dir)) == 1  # the session whole, in one request
 
     fake_api.start()
     honeytrace.configure(api_key="test-key", server_url=fake_api.url, spool_dir=str(spool_dir))
@@ -138,7 +141,7 @@ def test_the_spool_is_bounded(fake_api: FakeApi, tmp_path: Path) -> None:
     for n in range(10):
         with honeytrace.session(f"s{n}"):
             tool(n)
-    honeytrace.flush(5)
+        honeytrace.flush(5)  # a request per session: some fit, then the spool is full
     stats = honeytrace.stats()
     assert stats.dropped.get("spool_full", 0) > 0
     assert stats.spooled > 0

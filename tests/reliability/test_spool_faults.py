@@ -59,12 +59,17 @@ def test_a_request_the_server_always_refuses_neither_blocks_nor_stays(
     )
     fake_api.stop()
     poison = record_session("poison", 1)
+    assert honeytrace.flush(5) is False  # a request of its own (sessions go many to one)
     good = [record_session(f"good-{n}", 2) for n in range(5)]
     assert honeytrace.flush(5) is False
     assert honeytrace.stats().spooled == 2 + 5 * 3
 
     def is_poison(request: RecordedRequest) -> bool:
-        return isinstance(request.json, dict) and request.json.get("session_id") == poison
+        body = request.json
+        if not isinstance(body, dict):
+            return False
+        events = body.get("events") or [body]
+        return any(isinstance(e, dict) and e.get("session_id") == poison for e in events)
 
     fake_api.fail_where(is_poison, status=500)
     fake_api.start()
@@ -78,7 +83,7 @@ def test_a_request_the_server_always_refuses_neither_blocks_nor_stays(
     assert served[0] < tries[-1]  # something was delivered between its tries
     assert len(tries) >= 4
     stats = honeytrace.stats()
-    assert stats.dropped == {"spool_expired": 2}  # the create, and its batch behind it
+    assert stats.dropped == {"spool_expired": 2}  # the session and its event, in one request
     assert stats.sent == 15
     assert fake_api.events_for(poison) == [] and fake_api.violations == []
     assert spool_files(spool_dir) == []
@@ -114,7 +119,7 @@ def test_a_spooled_request_past_its_age_is_dropped(fake_api: FakeApi, tmp_path: 
     record_session("new", 1)
     assert honeytrace.flush(10) is False  # the old request was dropped: not everything arrived
     assert honeytrace.stats().dropped == {"spool_expired": 1}
-    assert fake_api.requests_for("sessions")[0].json["session_name"] == "new"
+    assert fake_api.requests_for("events")[0].json["events"][0]["event_name"] == "new"
 
 
 # -- item 8: a broken spool degrades to "no spool", delivery goes on ----------------------------
@@ -210,6 +215,7 @@ def test_a_backlog_does_not_hold_a_new_session_back(fake_api: FakeApi, tmp_path:
         "HONEYTRACE_SPOOL_DIR": str(spool_dir),
         "HONEYTRACE_RETRY_DEADLINE": "0.2",
         "HONEYTRACE_EXIT_TIMEOUT": "10",
+        "HONEYTRACE_BATCH_SIZE": "2",  # a request per session (a session and its event)
     }
     code = (
         "import honeytrace\n"
@@ -223,7 +229,7 @@ def test_a_backlog_does_not_hold_a_new_session_back(fake_api: FakeApi, tmp_path:
     backlog = len(spool_files(spool_dir))
     assert backlog >= 150
     fake_api.start()
-    fake_api.slow(0.03)  # a replay of ~300 requests takes about 10 s
+    fake_api.slow(0.06)  # a replay of ~150 requests takes about 10 s
     honeytrace.configure(api_key="test-key", server_url=fake_api.url, spool_dir=str(spool_dir))
     fresh = record_session("fresh", 1)
     assert fake_api.wait_for(lambda: len(fake_api.events_for(fresh)) == 1, 30)

@@ -97,10 +97,11 @@ def test_a_run_killed_as_pid_1_is_taken_over_by_the_next_pid_1(
         assert first.stdout is not None
         started = json.loads(first.stdout.readline())
         assert started["pid"] == 1
-        assert fake_api.wait_for(lambda: len(list(spool_dir.glob("*.req"))) == 2, 20)
-        fake_api.blackhole("sessions")
+        # The session ended before it was taken: one request carries it whole.
+        assert fake_api.wait_for(lambda: len(list(spool_dir.glob("*.req"))) == 1, 20)
+        fake_api.blackhole("events")
         fake_api.start()
-        assert fake_api.wait_for_requests(1, "sessions", timeout=20)
+        assert fake_api.wait_for_requests(1, "events", timeout=20)
         assert list(spool_dir.glob("*.claimed-*")) != []  # it holds a claim
         os.kill(child_of(first.pid), signal.SIGKILL)
         first.wait(20)
@@ -125,13 +126,13 @@ def test_a_run_killed_as_pid_1_is_taken_over_by_the_next_pid_1(
     started, stats = (json.loads(line) for line in second.stdout.splitlines())
     assert started["pid"] == 1
     assert stats["delivered"] is True
-    # Its own session (2) and the dead run's (the create carrying the ended session, and a
-    # batch of 2): adopted, counted once, sent in order.
+    # Its own session (2) and the dead run's (the session and its 2 events, in one request):
+    # adopted, counted once, sent in order.
     assert stats["recorded"] == stats["sent"] == 2 + 3
     assert (stats["spooled"], stats["dropped"]) == (0, {})
     killed = started_session = None
     for session in fake_api.sessions.values():
-        if session["session_name"] == "killed":
+        if session["event_name"] == "killed":
             killed = session["session_id"]
         else:
             started_session = session["session_id"]
@@ -156,16 +157,17 @@ def test_a_spooled_request_goes_only_where_and_as_whom_it_was_meant(tmp_path: Pa
         )
         assert result.returncode == 0, result.stderr
         session_a = json.loads(result.stdout.splitlines()[0])["session_id"]
-        assert len(list(spool_dir.glob("*.req"))) == 2
+        assert len(list(spool_dir.glob("*.req"))) == 1  # the session whole, in one request
         # App B, another server and key, same spool_dir: sends its own, leaves A's alone.
         honeytrace.configure(api_key="key-b", server_url=server_b.url, spool_dir=str(spool_dir))
         with honeytrace.session("app-b") as session_b:
             honeytrace.trace_tool(lambda i: i, name="work")(1)
         assert honeytrace.flush(10)
         assert list(server_b.sessions) == [session_b.session_id]
-        assert server_b.requests_for("batch")[0].path.count(session_b.session_id) == 1
-        assert len(server_b.requests) == 2
-        assert len(list(spool_dir.glob("*.req"))) == 2
+        sent = server_b.requests_for("events")[0].json["events"]
+        assert {event["session_id"] for event in sent} == {session_b.session_id}
+        assert len(server_b.requests) == 1
+        assert len(list(spool_dir.glob("*.req"))) == 1
         stats = honeytrace.stats()
         assert stats.recorded == stats.sent == 2
         # The key is never on disk, in any form a reader could use.
