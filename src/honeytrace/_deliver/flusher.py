@@ -10,10 +10,11 @@ a session the server has not accepted. Every event taken ends up counted as sent
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from honeytrace._config import Config
@@ -319,28 +320,27 @@ class Flusher:
                     state.children.setdefault(parent.id, []).append(span.id)
         states = list(order.values())
         exporter = self._exporter()
-        work: list[SessionState | fresh.Lane] = list(states)
+        work: Iterable[SessionState | fresh.Lane] = states
         whole: list[SessionState] = []
+        fallback: list[SessionState] = []
         if getattr(exporter, "create_events", None) is not None and self._blocked is None:
             # Sessions that ended before their first delivery go many to a request, as
             # session events with their events (see fresh.py); the others the create path.
             whole = [s for s in states if s.ended and not s.created and not s.rejected]
             if whole:
-                lanes, others = fresh.pack(self, whole)
-                if others:
-                    keep = {id(state) for state in others}
-                    whole = [state for state in whole if id(state) not in keep]
                 keep = {id(state) for state in whole}
-                work = [*lanes, *(state for state in states if id(state) not in keep)]
-        if len(work) > 1 and getattr(exporter, "concurrent", False):
+                rest = [state for state in states if id(state) not in keep]
+                work = itertools.chain(fresh.lanes(self, whole, fallback), rest)
+        if len(states) > 1 and getattr(exporter, "concurrent", False):
             # Sessions are independent: their requests overlap on several connections, each
-            # session's own requests staying in order (create, batches, end) in one sender.
-            fan_out(work, self._deliver_item, _SENDERS)
+            # session's own requests staying in order (create, batches, end) in one sender;
+            # lanes of whole sessions are encoded by whichever sender is free.
+            fan_out(work, self._deliver_item, _SENDERS, count=len(states))
         else:
             for item in work:
                 self._deliver_item(item)
         if whole:
-            fresh.settle(self, whole)
+            fresh.settle(self, whole, fallback)
         for state in states:
             state.events = []
             session = state.session

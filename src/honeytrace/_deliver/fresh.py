@@ -18,7 +18,7 @@ A batch whose session event was not delivered takes its session's later events w
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from honeytrace._deliver.exporters import InvalidEvent, RejectedError, Spooled
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from honeytrace._deliver.encode import Encoder
     from honeytrace._deliver.flusher import Flusher
 
-__all__ = ["Entry", "Lane", "pack", "send_lane", "settle"]
+__all__ = ["Entry", "Lane", "lanes", "send_lane", "settle"]
 
 Body = dict[str, Any]
 Entry = tuple[Body, bytes, SessionState, bool]
@@ -39,18 +39,19 @@ Lane = list[list[Entry]]
 _BATCH_OVERHEAD = 32  # bytes of '{"events":[' ... ']}' around the events
 
 
-def pack(flusher: Flusher, states: list[SessionState]) -> tuple[list[Lane], list[SessionState]]:
-    """Encode the ended, never delivered ``states`` into lanes of batches; also returns the
-    states that must go the create path instead (a session event that cannot be made or is too
-    big for a batch: the create path reports it as it always did)."""
+def lanes(
+    flusher: Flusher, states: list[SessionState], fallback: list[SessionState]
+) -> Iterator[Lane | SessionState]:
+    """Encode the ended, never delivered ``states`` into lanes of batches, yielded as each is
+    complete so that its requests overlap the encoding of the next. A state whose session
+    event cannot be made, or is too big for a batch, is yielded as is (and added to
+    ``fallback``): the create path delivers or reports it as it always did."""
     config = flusher.config
     limit = config.max_batch_bytes - _BATCH_OVERHEAD
     batch_size = config.batch_size
-    lanes: list[Lane] = []
     lane: Lane = []
     batch: list[Entry] = []
     size = 0
-    rest: list[SessionState] = []
     for state in states:
         try:
             entries = _encode(flusher, state, limit)
@@ -58,14 +59,15 @@ def pack(flusher: Flusher, states: list[SessionState]) -> tuple[list[Lane], list
             internal_error("encode session")
             entries = None
         if entries is None:
-            rest.append(state)
+            fallback.append(state)
+            yield state
             continue
         for entry in entries:
             length = len(entry[1]) + 1
             if batch and (len(batch) >= batch_size or size + length > limit):
                 lane.append(batch)
                 if batch[-1][2] is not state:  # a session boundary: the next lane may overlap
-                    lanes.append(lane)
+                    yield lane
                     lane = []
                 batch, size = [], 0
             batch.append(entry)
@@ -73,8 +75,7 @@ def pack(flusher: Flusher, states: list[SessionState]) -> tuple[list[Lane], list
     if batch:
         lane.append(batch)
     if lane:
-        lanes.append(lane)
-    return lanes, rest
+        yield lane
 
 
 def _encode(flusher: Flusher, state: SessionState, limit: int) -> list[Entry] | None:
@@ -205,11 +206,12 @@ def _failed(flusher: Flusher, entries: list[Entry], reason: str) -> None:
             state.failed = reason  # its events in later batches go the same way
 
 
-def settle(flusher: Flusher, states: list[SessionState]) -> None:
+def settle(flusher: Flusher, states: list[SessionState], fallback: list[SessionState]) -> None:
     """After the lanes: a delivered session whose events were dropped since its session event
     was made gets the count on its record (a follow-up update), as the create path does."""
+    skip = {id(state) for state in fallback}
     for state in states:
-        if not state.created or state.failed is not None:
+        if not state.created or state.failed is not None or id(state) in skip:
             continue
         lost = state.losses()
         if lost == state.reported:

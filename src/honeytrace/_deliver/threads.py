@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sized
 from typing import TypeVar
 
 from honeytrace._errors import log_once
@@ -50,12 +50,18 @@ def start_without_signals(thread: threading.Thread) -> None:
         block(signal.SIG_SETMASK, previous)
 
 
-def fan_out(items: list[_T], work: Callable[[_T], None], workers: int) -> None:
+def fan_out(
+    items: Iterable[_T], work: Callable[[_T], None], workers: int, count: int | None = None
+) -> None:
     """Run ``work`` on every item with the calling thread and up to ``workers - 1`` short-lived
     daemon threads (not a pool: at interpreter exit concurrent.futures refuses new work). When
     no thread can start (interpreter exit, from 3.12 on), the calling thread, which already
     runs, does all of it: exit is when delivery matters most. The first exception is raised
-    here once every item is done."""
+    here once every item is done.
+
+    ``items`` may be a generator: it is advanced under a lock by whichever thread is free, so
+    the work of making the next item overlaps the others' requests. ``count`` says how many
+    items there are when ``items`` has no length (no more threads than items)."""
     pending = iter(items)
     lock = threading.Lock()
     errors: list[BaseException] = []
@@ -63,7 +69,11 @@ def fan_out(items: list[_T], work: Callable[[_T], None], workers: int) -> None:
     def run() -> None:
         while True:
             with lock:
-                item = next(pending, None)
+                try:
+                    item = next(pending, None)
+                except BaseException as exc:  # made by a generator: handed over below
+                    errors.append(exc)
+                    return
             if item is None:
                 return
             try:
@@ -77,7 +87,9 @@ def fan_out(items: list[_T], work: Callable[[_T], None], workers: int) -> None:
         run()
 
     threads = []
-    for _ in range(min(workers, len(items)) - 1):
+    if count is None:
+        count = len(items) if isinstance(items, Sized) else workers
+    for _ in range(min(workers, count) - 1):
         thread = threading.Thread(target=helper, name="honeytrace-sender", daemon=True)
         try:
             start_without_signals(thread)
