@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 import honeytrace
 from honeytrace._deliver.session_state import SESSION_CHILDREN
@@ -127,3 +128,24 @@ def test_honeytrace_serve_shows_sessions_sent_whole(collector: CollectorServer) 
         (top,) = tree["children"]
         assert top["event_name"] == "chain"
         assert [c["event_name"] for c in top["children"]] == ["tool", "tool"]
+
+
+def test_fan_out_takes_items_from_a_generator_and_raises_its_error() -> None:
+    import threading
+
+    from honeytrace._deliver.threads import fan_out
+
+    done: list[int] = []
+    lock = threading.Lock()
+
+    def made() -> Any:
+        yield from range(1, 9)
+        raise RuntimeError("the eighth was the last")
+
+    def work(item: int) -> None:
+        with lock:
+            done.append(item)
+
+    with pytest.raises(RuntimeError, match="last"):
+        fan_out(made(), work, 4, count=9)
+    assert sorted(done) == list(range(1, 9))
