@@ -1,11 +1,12 @@
 """The flusher: one daemon thread that turns finished spans into API calls.
 
 Each cycle (every ``flush_interval``, or early when ``batch_size`` events wait, or on a flush
-request) it takes everything pending, groups it by session, and per session sends, in order:
-the session create (with the end state folded in when the session already ended), the event
-batches bounded by count and bytes, and the session's end as an update. No batch is sent for
-a session the server has not accepted. Every event taken ends up counted as sent, dropped
-(with a reason) or spooled.
+request) it takes everything pending and groups it by session. A session that had already
+ended when first taken goes whole, many sessions to a request (``POST /v1/events/batch``, see
+:mod:`.fresh`). Any other session gets, in order: the session create, the event batches
+bounded by count and bytes, and the session's end as an update. No batch is sent for a session
+the server has not accepted. Every event taken ends up counted as sent, dropped (with a
+reason) or spooled.
 """
 
 from __future__ import annotations

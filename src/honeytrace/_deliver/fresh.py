@@ -9,10 +9,11 @@ a session goes as its session event followed by its events, each carrying its
 that is still open when first taken keeps the create, batches, end path (its record must
 exist before its end is known).
 
-Order: a session's event precedes its children, in the same batch or an earlier one of the
-same *lane*. A lane is a run of batches sent one after the other by one sender; a new lane
-starts at a session boundary, so lanes are independent and overlap on several connections.
-A batch whose session event was not delivered takes its session's later events with it.
+Order: a session's event precedes its children, in the same batch or, for a session bigger
+than a batch, in an earlier one of the same *lane* (a run of batches sent one after the other
+by one sender). Batches end at session boundaries otherwise, so each is independent and goes
+as soon as it is made, on whichever of the senders' connections is free. A batch whose
+session event was not delivered takes its session's later events with it.
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ def lanes(
     config = flusher.config
     limit = config.max_batch_bytes - _BATCH_OVERHEAD
     batch_size = config.batch_size
-    lane: Lane = []
     batch: list[Entry] = []
     size = 0
     for state in states:
@@ -62,20 +62,31 @@ def lanes(
             fallback.append(state)
             yield state
             continue
+        total = sum(len(entry[1]) + 1 for entry in entries)
+        # Batches end at session boundaries, so that each is independent of the others
+        # and goes as soon as it is made, on whichever connection is free.
+        if batch and (len(batch) + len(entries) > batch_size or size + total > limit):
+            yield [batch]
+            batch, size = [], 0
+        if len(entries) <= batch_size and total <= limit:
+            batch.extend(entries)
+            size += total
+            continue
+        # Bigger than a batch: a lane of its own, its batches in order.
+        lane: Lane = []
+        part: list[Entry] = []
+        part_size = 0
         for entry in entries:
             length = len(entry[1]) + 1
-            if batch and (len(batch) >= batch_size or size + length > limit):
-                lane.append(batch)
-                if batch[-1][2] is not state:  # a session boundary: the next lane may overlap
-                    yield lane
-                    lane = []
-                batch, size = [], 0
-            batch.append(entry)
-            size += length
-    if batch:
-        lane.append(batch)
-    if lane:
+            if part and (len(part) >= batch_size or part_size + length > limit):
+                lane.append(part)
+                part, part_size = [], 0
+            part.append(entry)
+            part_size += length
+        lane.append(part)
         yield lane
+    if batch:
+        yield [batch]
 
 
 def _encode(flusher: Flusher, state: SessionState, limit: int) -> list[Entry] | None:
