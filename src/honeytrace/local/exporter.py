@@ -58,6 +58,11 @@ class LocalExporter:
         """Insert events, idempotent on ``event_id``."""
         self._call("add_events", session_id, events)
 
+    def create_events(self, events: list[Body], raw: list[bytes] | None = None) -> None:
+        """Events of several sessions, sessions as session events, in one transaction: as
+        ``POST /v1/events/batch`` does (each event keeps its own ``session_id``)."""
+        self._call("add_events", None, events)
+
     def update_event(self, event_id: str, body: Body, *, events: int = 0) -> None:
         """Merge an update, as ``PUT /v1/events/{event_id}`` does."""
         self._call("update_event", event_id, body)
