@@ -119,7 +119,8 @@ class Exporter(Protocol):
 
     # An exporter may also offer ``create_events(events, raw=None)``: ``POST /v1/events/batch``,
     # events of many sessions in one request (sessions as session events). The flusher sends
-    # the sessions that ended before their first delivery that way when it is there (HTTP).
+    # the sessions that ended before their first delivery that way when it is there (the
+    # HTTP and local exporters; MemoryExporter keeps the create path that tests look at).
 
 
 class MemoryExporter:
