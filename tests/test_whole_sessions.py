@@ -149,3 +149,16 @@ def test_fan_out_takes_items_from_a_generator_and_raises_its_error() -> None:
     with pytest.raises(RuntimeError, match="last"):
         fan_out(made(), work, 4, count=9)
     assert sorted(done) == list(range(1, 9))
+
+
+def test_a_spooled_request_of_whole_sessions_counts_as_their_create(tmp_path: Any) -> None:
+    # Dropped from the spool (expired, refused), it takes the later requests of its first
+    # session with it, as a dropped POST /v1/sessions does, and its refusals count as a
+    # create's when a bad key is being told from a passing refusal.
+    from honeytrace._deliver.spool import Spool
+
+    spool = Spool(tmp_path, 1 << 20)
+    assert spool.put("POST", "/v1/events/batch", b'{"events":[]}', 2, "s")
+    assert spool.put("POST", "/v1/sessions/s/events/batch", b'{"events":[]}', 1, "s")
+    whole, batch = spool.replayable()
+    assert whole.is_create and not batch.is_create

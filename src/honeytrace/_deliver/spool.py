@@ -81,8 +81,10 @@ class SpoolEntry:
 
     @property
     def is_create(self) -> bool:
-        """A session create (its group's batches cannot go without it)."""
-        return self.method == "POST" and self.url_path == "/v1/sessions"
+        """A session create (its group's batches cannot go without it): ``POST /v1/sessions``,
+        or ``POST /v1/events/batch``, which carries whole sessions (its group is the session of
+        its first event, whose later batches cannot go without it either)."""
+        return self.method == "POST" and self.url_path in ("/v1/sessions", "/v1/events/batch")
 
 
 def destination_of(server_url: str) -> str:
