@@ -185,10 +185,8 @@ def _send(flusher: Flusher, batch: list[Entry]) -> None:
         if not spooled.accepted:
             _failed(flusher, kept, "spool_full")
             return
-        for entry in kept:
-            flusher.spooled(1, entry[2])
-            if entry[3]:
-                entry[2].created = True
+        for state, count in _by_state(kept):
+            flusher.spooled(count, state)
         return
     except RejectedError as exc:
         if len(kept) > 1 and exc.names_events:  # one bad event must not sink its neighbours
@@ -203,18 +201,35 @@ def _send(flusher: Flusher, batch: list[Entry]) -> None:
     except Exception as exc:
         _failed(flusher, kept, flusher.reason(exc, "event batch"))
         return
-    for entry in kept:
-        flusher.sent(1, entry[2])
+    for state, count in _by_state(kept):
+        flusher.sent(count, state)
+
+
+def _by_state(entries: list[Entry]) -> list[tuple[SessionState, int]]:
+    """The sessions of ``entries`` with how many each has there (counted once per session,
+    not per event: each count takes the counters' lock); a session whose own event is among
+    them is created (or spooled) from now on."""
+    for entry in entries:
         if entry[3]:
             entry[2].created = True
+    return _count(entries)
 
 
 def _failed(flusher: Flusher, entries: list[Entry], reason: str) -> None:
     for entry in entries:
-        state = entry[2]
-        flusher.lose(1, reason, state)
         if entry[3]:
-            state.failed = reason  # its events in later batches go the same way
+            entry[2].failed = reason  # its events in later batches go the same way
+    for state, count in _count(entries):
+        flusher.lose(count, reason, state)
+
+
+def _count(entries: list[Entry]) -> list[tuple[SessionState, int]]:
+    counts: dict[int, tuple[SessionState, int]] = {}
+    for entry in entries:
+        state = entry[2]
+        known = counts.get(id(state))
+        counts[id(state)] = (state, 1 if known is None else known[1] + 1)
+    return list(counts.values())
 
 
 def settle(flusher: Flusher, states: list[SessionState], fallback: list[SessionState]) -> None:
