@@ -24,6 +24,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from random import getrandbits
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -180,16 +181,16 @@ racing application threads errs by one event's estimate, never blocks anyone."""
 max_updates = 10_000
 """Room for late enrichments waiting for the flusher."""
 
-_SAMPLE = 8  # below measure_all pending events, one event in this many is measured
-_tick = 0
-measure_all = 2_000
-"""From this many pending events on, every event is measured (4 batches' worth)."""
-
+_STRIDE_BITS = 4  # below half the byte bound, one event in 8 on average is measured (weighted)
+_stride = 1  # events the last measured one stands for
 batch_size = 500
 fast_limit = batch_size - 1
 """Below this many pending events, an append needs neither a drop, a measure nor a wake-up: the
-wrappers then append to :data:`QUEUE` themselves instead of calling :func:`record`. So at most
-this many pending events are unmeasured at any time."""
+wrappers then append to :data:`QUEUE` themselves instead of calling :func:`record`.
+:func:`record` moves it on to the next pending count at which it has something to do (the
+next sampled measure, at most ``limit``), so that a backlog costs the calling threads one
+:func:`record` call per sampled event, not one per event; the flusher's :func:`woken` and
+:func:`set_limits` put it back."""
 _wake_requested = False
 
 
@@ -202,12 +203,11 @@ def set_limits(
     updates: int | None = None,
 ) -> None:
     """Set the bounds (and with them :data:`fast_limit`)."""
-    global limit, batch_size, fast_limit, session_room, max_bytes, max_updates, measure_all
+    global limit, batch_size, fast_limit, session_room, max_bytes, max_updates
     if room is not None:
         limit = room
     if batch is not None:
         batch_size = batch
-        measure_all = 4 * batch
     if sessions is not None:
         session_room = sessions
     if bytes_ is not None:
@@ -227,33 +227,38 @@ wake: Callable[[], None] = _no_flusher
 
 def record(span: Event) -> None:
     """Hand a finished event to the flusher (any thread; O(1); never blocks; no lock)."""
-    global _wake_requested, pending_bytes, _tick
+    global _wake_requested, pending_bytes, fast_limit, _stride
     queue = QUEUE
     pending = len(queue)
     if pending >= limit:
         counters.queue_full.__next__()
         span.session.lost_full.__next__()
+        fast_limit = 0  # every event comes here until the flusher makes room (set_limits)
         return
     if pending_bytes >= max_bytes:
         counters.queue_bytes.__next__()
         span.session.lost_bytes.__next__()
+        fast_limit = 0
         return
-    # Measured: every event once a backlog builds (the flusher is stuck or outpaced), one in
-    # _SAMPLE (weighted) before that, when a burst merely outruns the flusher for a moment.
-    _tick += 1
-    if pending >= measure_all:
+    # Measured: from half the byte bound on, every event (the bound is then near: precision
+    # matters); below it, one event at a random stride of 1 to 16 (8 on average), weighted by
+    # the events it stands for. The stride is random so that an app alternating between small
+    # and large calls in a fixed pattern cannot keep its large ones out of the estimate.
+    if pending_bytes >= max_bytes >> 1:
         size = estimate(span)
-    elif not _tick & (_SAMPLE - 1):
-        size = estimate(span) * _SAMPLE
+        next_at = pending + 1
     else:
-        size = 0
-    if size:
-        MEASURED[id(span)] = size
-        pending_bytes += size
+        size = estimate(span) * _stride
+        _stride = getrandbits(_STRIDE_BITS) + 1
+        next_at = pending + _stride
+    MEASURED[id(span)] = size
+    pending_bytes += size
     queue.append(span)
     if pending + 1 >= batch_size and not _wake_requested:
         _wake_requested = True
         wake()
+    # Below the wake-up at batch_size nothing is measured (see fast_limit).
+    fast_limit = min(limit, next_at if _wake_requested else batch_size - 1)
 
 
 def record_session(session: Session) -> None:
@@ -305,8 +310,9 @@ def _wake_once() -> None:
 
 def woken() -> None:
     """The flusher calls this when it starts draining, re-arming the early wake-up."""
-    global _wake_requested
+    global _wake_requested, fast_limit
     _wake_requested = False
+    fast_limit = min(limit, batch_size - 1)
 
 
 def released(size: int) -> None:
@@ -360,7 +366,7 @@ def estimate(span: Event) -> int:
 
 def reset_after_fork() -> None:
     """In a forked child: the parent's pending events are the parent's to send."""
-    global counters, _wake_requested, pending_bytes
+    global counters, _wake_requested, pending_bytes, fast_limit
     QUEUE.clear()
     CONTROL.clear()
     UPDATES.clear()
@@ -368,3 +374,4 @@ def reset_after_fork() -> None:
     counters = Counters()
     pending_bytes = 0
     _wake_requested = False
+    fast_limit = min(limit, batch_size - 1)
