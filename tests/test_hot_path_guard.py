@@ -236,3 +236,22 @@ def test_the_byte_estimate_of_a_backlog_is_not_fooled_by_a_regular_pattern(
     measured_region = list(_buffer.QUEUE)[_buffer.batch_size :]
     truth = sum(_buffer.estimate(event) for event in measured_region)
     assert 0.6 < _buffer.pending_bytes / truth < 1.6
+
+
+def test_the_flusher_steps_aside_only_while_the_application_records() -> None:
+    # Issue 16 goal 4: a flusher computing for milliseconds stalled a computing application
+    # thread for the GIL's whole switch interval (5 ms) at a time. pace(), called between its
+    # pieces of work, sleeps a moment (handing the GIL over) when events were recorded since
+    # its last look, and does nothing when no one records.
+    pace = _buffer._pace
+    pace.busy, pace.seen, pace.next = False, len(_buffer.QUEUE), 0.0
+    steps = pace.steps
+    _buffer.pace()
+    assert pace.steps == steps  # nothing recorded since: no sleep
+    pace.next = 0.0
+    with honeytrace.session("burst"):
+        tool(1, 2)  # an application thread recorded meanwhile
+    _buffer.pace()
+    assert pace.steps == steps + 1
+    _buffer.pace()  # within half a millisecond of the last look: not even a look
+    assert pace.steps == steps + 1

@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from random import getrandbits
+from time import perf_counter, sleep
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -256,6 +257,7 @@ def record(span: Event) -> None:
     queue.append(span)
     if pending + 1 >= batch_size and not _wake_requested:
         _wake_requested = True
+        _pace.woken_at = perf_counter()  # once a cycle: see pace()
         wake()
     # Below the wake-up at batch_size nothing is measured (see fast_limit).
     fast_limit = min(limit, next_at if _wake_requested else batch_size - 1)
@@ -311,8 +313,60 @@ def _wake_once() -> None:
 def woken() -> None:
     """The flusher calls this when it starts draining, re-arming the early wake-up."""
     global _wake_requested, fast_limit
+    if _wake_requested and _pace.woken_at:
+        # Woken by a full batch but let run only now: the thread that recorded it kept the
+        # GIL meanwhile (it is computing), so the flusher gives way from its first piece on.
+        _pace.busy = perf_counter() - _pace.woken_at > _Pace.CONTENDED
+    _pace.woken_at = 0.0
     _wake_requested = False
     fast_limit = min(limit, batch_size - 1)
+
+
+class _Pace:
+    """What :func:`pace` remembers between calls (one flusher thread reads and writes it)."""
+
+    EVERY = 0.0005  # seconds of the flusher's own work between two chances to give way
+    STEP = 0.0001  # seconds it steps aside: the waiting thread takes the GIL meanwhile
+    CONTENDED = 0.001  # a wait this long for the GIL means another thread was computing
+
+    def __init__(self) -> None:
+        self.next = 0.0  # when pace() next looks
+        self.busy = False  # an application thread was computing when last seen
+        self.seen = 0  # pending events then
+        self.woken_at = 0.0  # when a full batch asked for the flusher (0: not asked)
+        self.steps = 0  # times the flusher stepped aside (for tests and benchmarks)
+
+
+_pace = _Pace()
+
+
+def pace() -> None:
+    """The flusher calls this between pieces of its own work (say, each event it encodes):
+    while an application thread is computing, the flusher steps aside every half millisecond.
+
+    Under the GIL a thread that wants to run waits for the running one to block, or for the
+    switch interval (5 ms) and then forces a switch. A flusher that computes for milliseconds
+    on end (encoding a batch) thus stalls a computing application thread 5 ms at a time: half
+    its time during a burst of traced calls, the calling-thread cost of the benchmark's
+    "sender running" case. A short sleep releases the GIL and the waiting thread takes it at
+    once; the flusher gets it back at the application's next block or switch interval. While
+    the application computes, delivery runs in slices of half a millisecond; as soon as it
+    waits (on I/O, on a lock) the flusher gets the GIL straight back, sees that no one
+    wanted it, and runs at full speed again. Costs a clock read when not due."""
+    state = _pace
+    now = perf_counter()
+    if now < state.next:
+        return
+    pending = len(QUEUE)
+    if state.busy or pending > state.seen:  # someone computes, or recorded since last time
+        sleep(_Pace.STEP)
+        state.steps += 1
+        after = perf_counter()
+        state.busy = after - now > _Pace.STEP + _Pace.CONTENDED
+        now = after
+        pending = len(QUEUE)
+    state.seen = pending
+    state.next = now + _Pace.EVERY
 
 
 def released(size: int) -> None:
@@ -366,11 +420,12 @@ def estimate(span: Event) -> int:
 
 def reset_after_fork() -> None:
     """In a forked child: the parent's pending events are the parent's to send."""
-    global counters, _wake_requested, pending_bytes, fast_limit
+    global counters, _wake_requested, pending_bytes, fast_limit, _pace
     QUEUE.clear()
     CONTROL.clear()
     UPDATES.clear()
     MEASURED.clear()
+    _pace = _Pace()
     counters = Counters()
     pending_bytes = 0
     _wake_requested = False
