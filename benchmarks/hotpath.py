@@ -8,6 +8,9 @@ OpenTelemetry SDK exports over OTLP/HTTP to the minimal local sink, force-flushe
 samples the same way. Every span gets the same two inputs as honeytrace records. The other
 peers (Logfire, Langfuse, LangSmith, the honeyhive SDK) install process-wide state, so they are
 timed in processes of their own (:mod:`benchmarks.peers`).
+
+``python -m benchmarks.hotpath [samples]`` times these cases alone, as ``python -m benchmarks``
+does, and prints goal 4's budgets (a minute instead of the whole run).
 """
 
 from __future__ import annotations
@@ -228,3 +231,34 @@ def otel_cases(url: str) -> list[Case]:
         case("OpenTelemetry SDK span, 2 attributes", provider),
         case("OpenTelemetry SDK disabled (OTEL_SDK_DISABLED)", disabled),
     ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Goal 4 alone: the honeytrace cases, timed as ``python -m benchmarks`` times them."""
+    import statistics
+    import sys
+
+    from . import sinks
+    from .report import hot_path_checks
+    from .timing import measure
+
+    args = sys.argv[1:] if argv is None else argv
+    samples = int(args[0]) if args else 21
+    with sinks.strict_sink() as (url, count_url):
+        cases = honeytrace_cases(url, sinks.STRICT_KEY)
+        measure(cases, 5_000, samples)
+        strict = sinks.stats(count_url)
+    results = {"hot_path": {case.name: {"samples_ns": case.samples_ns} for case in cases}}
+    for case in cases:
+        print(f"{case.name:52} {statistics.median(case.samples_ns) / 1000:8.2f}µs")
+    failed = strict["refused"] + strict["violation_count"]
+    for what, value, limit, op in hot_path_checks(results):
+        ok = value <= limit if op == "<=" else value >= limit
+        failed += not ok
+        print(f"{'PASS' if ok else 'FAIL'} {what}: {value:.3f} (limit {op} {limit})")
+    print(f"strict sink: {strict['refused']} refused, {strict['violation_count']} violations")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -82,6 +82,36 @@ ALL_IN = {
 KIB, MIB = 1024, 2**20
 
 
+def hot_path_checks(results: dict[str, Any]) -> list[tuple[str, float, float, str]]:
+    """Goal 4's budgets, as paired ratios over the hot-path rounds (see :func:`_paired`)."""
+
+    def sync(at: Callable[[str], float]) -> float:
+        return at(SYNC) - at("bare call")
+
+    return [
+        (
+            "G4 (sync - bare) / floor call, sender running",
+            _paired(results, lambda at: sync(at) / at(FLOOR)),
+            2,
+            "<=",
+        ),
+        (
+            "G4 generator overhead / sync overhead",
+            _paired(
+                results, lambda at: (at("honeytrace generator") - at("bare generator")) / sync(at)
+            ),
+            1.3,
+            "<=",
+        ),
+        (
+            "G4 disabled by HONEYTRACE_ENABLED=false / by configure(enabled=False)",
+            _paired(results, lambda at: at(BY_ENV) / at(BY_CONFIGURE)),
+            2,
+            "<=",
+        ),
+    ]
+
+
 def budgets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Every budget, as measured in this run: hot-path budgets as paired ratios (see
     :func:`_paired`), the others directly. Each: (what, measured, limit, op)."""
@@ -135,28 +165,7 @@ def budgets(results: dict[str, Any]) -> list[dict[str, Any]]:
             )
         )
     # Goal 4: the hot path, sender running.
-    checks += [
-        (
-            "G4 (sync - bare) / floor call, sender running",
-            _paired(results, lambda at: sync(at) / at(FLOOR)),
-            2,
-            "<=",
-        ),
-        (
-            "G4 generator overhead / sync overhead",
-            _paired(
-                results, lambda at: (at("honeytrace generator") - at("bare generator")) / sync(at)
-            ),
-            1.3,
-            "<=",
-        ),
-        (
-            "G4 disabled by HONEYTRACE_ENABLED=false / by configure(enabled=False)",
-            _paired(results, lambda at: at(BY_ENV) / at(BY_CONFIGURE)),
-            2,
-            "<=",
-        ),
-    ]
+    checks += hot_path_checks(results)
     # Goal 5: memory.
     mem = results["memory"]
     if "big_session" in mem:

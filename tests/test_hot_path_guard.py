@@ -26,6 +26,11 @@ def tool(a: int, b: int) -> int:
 
 
 @honeytrace.trace_tool
+def echo(text: str) -> int:
+    return len(text)
+
+
+@honeytrace.trace_tool
 def stream(a: int, b: int) -> Iterator[int]:
     yield a + b
 
@@ -167,3 +172,86 @@ def test_encoding_a_plain_event_stays_within_its_call_budget(quiet_flusher: None
     # (one flat copy), the validation: 15 (28 before the path was shortened)
     assert len(calls) <= 15, calls
     assert "walk" not in calls and "to_jsonable" not in calls
+
+
+def test_disabled_by_the_environment_costs_one_lookup_not_an_environ_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Issue 16 goal 4: HONEYTRACE_ENABLED=false is honoured at call time, but reading it went
+    # through os.environ.get (encode the key, decode the value: ~0.4 µs, more than the whole
+    # disabled call). Now: one lookup in the mapping behind os.environ, no Python call.
+    monkeypatch.setenv("HONEYTRACE_ENABLED", "false")
+    tool(1, 2)  # the changed value is parsed once, here
+    seen = profile(lambda: tool(1, 2))
+    calls = [name.rsplit(":", 1)[1] for name in python_calls(seen, "tool", "<lambda>")]
+    assert calls == ["traced", "enabled_at_root"]
+    assert honeytrace.stats().recorded == 0
+    monkeypatch.setenv("HONEYTRACE_ENABLED", "true")  # and a change is still seen at once
+    tool(1, 2)
+    assert honeytrace.stats().recorded == 2  # the implicit session and the call
+
+
+@pytest.fixture
+def stalled_flusher(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A backlog: the flusher sleeps (wake-ups go nowhere) while events pile up past
+    ``batch_size``; everything is delivered at the end."""
+    honeytrace.configure(exporter="none", flush_interval=3600, batch_size=100)
+    with honeytrace.session("warm"):
+        tool(1, 2)
+    assert honeytrace.flush(10)  # the flusher runs, then sleeps for the interval
+    wake = _buffer.wake
+    monkeypatch.setattr(_buffer, "wake", lambda: None)
+    yield
+    _buffer.wake = wake
+    wake()  # the wake-up the backlog asked for (it went nowhere)
+    assert honeytrace.flush(10)
+
+
+def test_a_backlog_costs_a_record_call_per_sampled_event_only(stalled_flusher: None) -> None:
+    # Issue 16 goal 4: past batch_size every event went through record() and, past 2,000
+    # pending, through a size estimate: the calling thread's cost per call rose by half while
+    # the flusher caught up. Now the wrappers append inline between two sampled measures.
+    def burst() -> None:
+        with honeytrace.session("burst"):
+            for _ in range(3000):
+                tool(1, 2)
+
+    seen = profile(burst)
+    records = [name for name in python_calls(seen) if name.endswith(":record")]
+    assert len(_buffer.QUEUE) > 3000  # nothing was taken: a real backlog
+    assert 3000 // 30 < len(records) < 3000 // 4  # about one in 8 (random strides of 1-16)
+    assert _buffer.pending_bytes > 0
+
+
+@pytest.mark.parametrize("period", [2, 8, 16])
+def test_the_byte_estimate_of_a_backlog_is_not_fooled_by_a_regular_pattern(
+    stalled_flusher: None, period: int
+) -> None:
+    # Sampling at a fixed stride would see only one phase of an app that alternates small and
+    # large calls; random strides see them all, in proportion.
+    large = "y" * 20_000
+    with honeytrace.session("pattern"):
+        for i in range(8000):
+            echo(large if i % period == 0 else "x")
+    measured_region = list(_buffer.QUEUE)[_buffer.batch_size :]
+    truth = sum(_buffer.estimate(event) for event in measured_region)
+    assert 0.6 < _buffer.pending_bytes / truth < 1.6
+
+
+def test_the_flusher_steps_aside_only_while_the_application_records() -> None:
+    # Issue 16 goal 4: a flusher computing for milliseconds stalled a computing application
+    # thread for the GIL's whole switch interval (5 ms) at a time. pace(), called between its
+    # pieces of work, sleeps a moment (handing the GIL over) when events were recorded since
+    # its last look, and does nothing when no one records.
+    pace = _buffer._pace
+    pace.busy, pace.seen, pace.next = False, len(_buffer.QUEUE), 0.0
+    steps = pace.steps
+    _buffer.pace()
+    assert pace.steps == steps  # nothing recorded since: no sleep
+    pace.next = 0.0
+    with honeytrace.session("burst"):
+        tool(1, 2)  # an application thread recorded meanwhile
+    _buffer.pace()
+    assert pace.steps == steps + 1
+    _buffer.pace()  # within half a millisecond of the last look: not even a look
+    assert pace.steps == steps + 1

@@ -217,7 +217,14 @@ OPTIONS: tuple[Option, ...] = (
         _text,
         "SQLite file of the local exporter.",
     ),
-    Option("enabled", "HONEYTRACE_ENABLED", True, _parse_bool, "False: decorators pass through."),
+    Option(
+        "enabled",
+        "HONEYTRACE_ENABLED",
+        True,
+        _parse_bool,
+        "False: decorators pass through. Unless configure(enabled=...) was given, the variable"
+        " is read at every call outside a session, through os.environ.",
+    ),
     Option("capture_inputs", "HONEYTRACE_CAPTURE_INPUTS", True, _parse_bool, "Record arguments."),
     Option("capture_outputs", "HONEYTRACE_CAPTURE_OUTPUTS", True, _parse_bool, "Record results."),
     Option(
@@ -486,5 +493,6 @@ def _from_env(option: Option, env: Mapping[str, str]) -> Any:
 
 
 def env_enabled(environ: Mapping[str, str] | None = None) -> bool:
-    """Read ``HONEYTRACE_ENABLED`` now (it is honoured at call time unless configure() set it)."""
+    """Parse ``HONEYTRACE_ENABLED`` now. The runtime calls this only when the variable's raw
+    value changed (``_runtime.enabled_at_root`` watches it with one dict lookup per call)."""
     return bool(_from_env(_BY_NAME["enabled"], os.environ if environ is None else environ))

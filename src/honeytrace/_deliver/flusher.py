@@ -299,7 +299,9 @@ class Flusher:
 
     def _deliver(self, taken: list[Event], updates: list[Update]) -> None:
         order: dict[int, SessionState] = {}  # sessions in the order they first appear
+        pace = _buffer.pace
         for span in taken:
+            pace()  # gives way to a computing application thread (see buffer.pace)
             session = span.session
             key = id(session)
             state = order.get(key)
@@ -445,7 +447,9 @@ class Flusher:
         bodies: list[dict[str, Any]] = []
         raws: list[bytes] = []
         size = 0
+        pace = _buffer.pace
         for span in state.events:
+            pace()  # gives way to a computing application thread (see buffer.pace)
             kids = children.pop(span.id, None)
             try:
                 body = encode(span, kids)

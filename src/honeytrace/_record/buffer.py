@@ -24,6 +24,8 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from random import getrandbits
+from time import perf_counter, sleep
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -180,16 +182,16 @@ racing application threads errs by one event's estimate, never blocks anyone."""
 max_updates = 10_000
 """Room for late enrichments waiting for the flusher."""
 
-_SAMPLE = 8  # below measure_all pending events, one event in this many is measured
-_tick = 0
-measure_all = 2_000
-"""From this many pending events on, every event is measured (4 batches' worth)."""
-
+_STRIDE_BITS = 4  # below half the byte bound, one event in 8 on average is measured (weighted)
+_stride = 1  # events the last measured one stands for
 batch_size = 500
 fast_limit = batch_size - 1
 """Below this many pending events, an append needs neither a drop, a measure nor a wake-up: the
-wrappers then append to :data:`QUEUE` themselves instead of calling :func:`record`. So at most
-this many pending events are unmeasured at any time."""
+wrappers then append to :data:`QUEUE` themselves instead of calling :func:`record`.
+:func:`record` moves it on to the next pending count at which it has something to do (the
+next sampled measure, at most ``limit``), so that a backlog costs the calling threads one
+:func:`record` call per sampled event, not one per event; the flusher's :func:`woken` and
+:func:`set_limits` put it back."""
 _wake_requested = False
 
 
@@ -202,12 +204,11 @@ def set_limits(
     updates: int | None = None,
 ) -> None:
     """Set the bounds (and with them :data:`fast_limit`)."""
-    global limit, batch_size, fast_limit, session_room, max_bytes, max_updates, measure_all
+    global limit, batch_size, fast_limit, session_room, max_bytes, max_updates
     if room is not None:
         limit = room
     if batch is not None:
         batch_size = batch
-        measure_all = 4 * batch
     if sessions is not None:
         session_room = sessions
     if bytes_ is not None:
@@ -227,33 +228,39 @@ wake: Callable[[], None] = _no_flusher
 
 def record(span: Event) -> None:
     """Hand a finished event to the flusher (any thread; O(1); never blocks; no lock)."""
-    global _wake_requested, pending_bytes, _tick
+    global _wake_requested, pending_bytes, fast_limit, _stride
     queue = QUEUE
     pending = len(queue)
     if pending >= limit:
         counters.queue_full.__next__()
         span.session.lost_full.__next__()
+        fast_limit = 0  # every event comes here until the flusher makes room (set_limits)
         return
     if pending_bytes >= max_bytes:
         counters.queue_bytes.__next__()
         span.session.lost_bytes.__next__()
+        fast_limit = 0
         return
-    # Measured: every event once a backlog builds (the flusher is stuck or outpaced), one in
-    # _SAMPLE (weighted) before that, when a burst merely outruns the flusher for a moment.
-    _tick += 1
-    if pending >= measure_all:
+    # Measured: from half the byte bound on, every event (the bound is then near: precision
+    # matters); below it, one event at a random stride of 1 to 16 (8 on average), weighted by
+    # the events it stands for. The stride is random so that an app alternating between small
+    # and large calls in a fixed pattern cannot keep its large ones out of the estimate.
+    if pending_bytes >= max_bytes >> 1:
         size = estimate(span)
-    elif not _tick & (_SAMPLE - 1):
-        size = estimate(span) * _SAMPLE
+        next_at = pending + 1
     else:
-        size = 0
-    if size:
-        MEASURED[id(span)] = size
-        pending_bytes += size
+        size = estimate(span) * _stride
+        _stride = getrandbits(_STRIDE_BITS) + 1
+        next_at = pending + _stride
+    MEASURED[id(span)] = size
+    pending_bytes += size
     queue.append(span)
     if pending + 1 >= batch_size and not _wake_requested:
         _wake_requested = True
+        _pace.woken_at = perf_counter()  # once a cycle: see pace()
         wake()
+    # Below the wake-up at batch_size nothing is measured (see fast_limit).
+    fast_limit = min(limit, next_at if _wake_requested else batch_size - 1)
 
 
 def record_session(session: Session) -> None:
@@ -305,8 +312,61 @@ def _wake_once() -> None:
 
 def woken() -> None:
     """The flusher calls this when it starts draining, re-arming the early wake-up."""
-    global _wake_requested
+    global _wake_requested, fast_limit
+    if _wake_requested and _pace.woken_at:
+        # Woken by a full batch but let run only now: the thread that recorded it kept the
+        # GIL meanwhile (it is computing), so the flusher gives way from its first piece on.
+        _pace.busy = perf_counter() - _pace.woken_at > _Pace.CONTENDED
+    _pace.woken_at = 0.0
     _wake_requested = False
+    fast_limit = min(limit, batch_size - 1)
+
+
+class _Pace:
+    """What :func:`pace` remembers between calls (one flusher thread reads and writes it)."""
+
+    EVERY = 0.0005  # seconds of the flusher's own work between two chances to give way
+    STEP = 0.0001  # seconds it steps aside: the waiting thread takes the GIL meanwhile
+    CONTENDED = 0.001  # a wait this long for the GIL means another thread was computing
+
+    def __init__(self) -> None:
+        self.next = 0.0  # when pace() next looks
+        self.busy = False  # an application thread was computing when last seen
+        self.seen = 0  # pending events then
+        self.woken_at = 0.0  # when a full batch asked for the flusher (0: not asked)
+        self.steps = 0  # times the flusher stepped aside (for tests and benchmarks)
+
+
+_pace = _Pace()
+
+
+def pace() -> None:
+    """The flusher calls this between pieces of its own work (say, each event it encodes):
+    while an application thread is computing, the flusher steps aside every half millisecond.
+
+    Under the GIL a thread that wants to run waits for the running one to block, or for the
+    switch interval (5 ms) and then forces a switch. A flusher that computes for milliseconds
+    on end (encoding a batch) thus stalls a computing application thread 5 ms at a time: half
+    its time during a burst of traced calls, the calling-thread cost of the benchmark's
+    "sender running" case. A short sleep releases the GIL and the waiting thread takes it at
+    once; the flusher gets it back at the application's next block or switch interval. While
+    the application computes, delivery runs in slices of half a millisecond; as soon as it
+    waits (on I/O, on a lock) the flusher gets the GIL straight back, sees that no one
+    wanted it, and runs at full speed again. Costs a clock read when not due."""
+    state = _pace
+    now = perf_counter()
+    if now < state.next:
+        return
+    pending = len(QUEUE)
+    if state.busy or pending > state.seen:  # someone computes, or recorded since last time
+        sleep(_Pace.STEP)
+        state.steps += 1
+        after = perf_counter()
+        state.busy = after - now > _Pace.STEP + _Pace.CONTENDED
+        now = after
+        pending = len(QUEUE)
+    state.seen = pending
+    state.next = now + _Pace.EVERY
 
 
 def released(size: int) -> None:
@@ -360,11 +420,13 @@ def estimate(span: Event) -> int:
 
 def reset_after_fork() -> None:
     """In a forked child: the parent's pending events are the parent's to send."""
-    global counters, _wake_requested, pending_bytes
+    global counters, _wake_requested, pending_bytes, fast_limit, _pace
     QUEUE.clear()
     CONTROL.clear()
     UPDATES.clear()
     MEASURED.clear()
+    _pace = _Pace()
     counters = Counters()
     pending_bytes = 0
     _wake_requested = False
+    fast_limit = min(limit, batch_size - 1)
