@@ -255,3 +255,26 @@ def test_the_flusher_steps_aside_only_while_the_application_records() -> None:
     assert pace.steps == steps + 1
     _buffer.pace()  # within half a millisecond of the last look: not even a look
     assert pace.steps == steps + 1
+
+
+def test_the_flusher_does_not_step_aside_once_half_the_room_is_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Giving way while the queue fills would let a computing application run it full and lose
+    # events: past half of max_queue (or of max_queue_bytes) the flusher catches up first.
+    pace = _buffer._pace
+    monkeypatch.setattr(_buffer, "limit", 2 * len(_buffer.QUEUE) + 1)
+    pace.busy, pace.seen, pace.next = True, 0, 0.0
+    steps = pace.steps
+    _buffer.pace()
+    assert pace.steps == steps + 1  # below half the room: a computing app gets the GIL
+    monkeypatch.setattr(_buffer, "limit", 1)
+    monkeypatch.setattr(_buffer, "QUEUE", _buffer.QUEUE.__class__([object(), object()]))
+    pace.busy, pace.next = True, 0.0
+    _buffer.pace()
+    assert pace.steps == steps + 1  # past half the room: no step aside
+    monkeypatch.undo()
+    monkeypatch.setattr(_buffer, "pending_bytes", _buffer.max_bytes)
+    pace.busy, pace.next = True, 0.0
+    _buffer.pace()
+    assert pace.steps == steps + 1  # past half the bytes: no step aside either

@@ -358,6 +358,12 @@ def pace() -> None:
     if now < state.next:
         return
     pending = len(QUEUE)
+    if pending > limit >> 1 or pending_bytes > max_bytes >> 1:
+        # Half the room is taken: giving way now would let the application fill the rest and
+        # lose events. Delivery catches up first; a slower call beats a dropped event.
+        state.seen = pending
+        state.next = now + _Pace.EVERY
+        return
     if state.busy or pending > state.seen:  # someone computes, or recorded since last time
         sleep(_Pace.STEP)
         state.steps += 1
