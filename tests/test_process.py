@@ -77,6 +77,54 @@ def test_events_are_delivered_at_exit_without_flush(fake_api: FakeApi) -> None:
     assert session_id in fake_api.sessions
 
 
+PLUGIN = """
+import threading
+
+# What Logfire's pydantic plugin does on import: work that a Python at exit refuses.
+threading._register_atexit(lambda: None)
+
+
+class Plugin:
+    def new_schema_validator(self, *args, **kwargs):
+        return None, None, None
+
+
+plugin = Plugin()
+"""
+
+
+def test_a_pydantic_plugin_that_fails_at_exit_loses_nothing(fake_api: FakeApi, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # A short script with Logfire installed lost every event: the flusher imported its
+    # pydantic models for the first time as the interpreter shut down, pydantic loaded the
+    # installed plugins then, and Logfire's refused to load after shutdown had begun.
+    (tmp_path / "failing_plugin.py").write_text(PLUGIN)
+    info = tmp_path / "failing_plugin-0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: failing-plugin\nVersion: 0\n")
+    (info / "entry_points.txt").write_text("[pydantic]\nfailing = failing_plugin:plugin\n")
+    result = run_script(
+        """
+        import honeytrace
+
+        @honeytrace.trace_tool
+        def work(i):
+            return i
+
+        with honeytrace.session("exit") as s:
+            for i in range(5):
+                work(i)
+        print(s.session_id)
+        """,
+        fake_api,
+        HONEYTRACE_FLUSH_INTERVAL="3600",
+        PYTHONPATH=os.pathsep.join([SRC, str(tmp_path)]),
+    )
+    assert result.returncode == 0, result.stderr
+    session_id = result.stdout.strip()
+    assert len(fake_api.events_for(session_id)) == 5, result.stderr
+    assert session_id in fake_api.sessions
+
+
 def test_a_session_still_open_at_exit_is_closed_and_marked_incomplete(fake_api: FakeApi) -> None:
     result = run_script(
         """
