@@ -160,3 +160,18 @@ def test_concurrent_collector_writes_each_return_once_committed(
     assert not errors
     assert sorted(len(ids) for ids in results) == list(range(1, 17))
     assert count(path) == sum(range(1, 17)) + 1
+
+
+def test_put_session_stores_what_create_session_stores(path: str) -> None:
+    with Store(path) as store:
+        sid = new_id().upper()
+        body = {"session_id": sid, "session_name": "chat", "start_time": T0, "inputs": {"q": 1}}
+        assert store.put_session(body) == sid.lower()
+        other = store.create_session({**body, "session_id": new_id()})
+        put = store.get_event(sid)
+        assert put is not None
+        skip = {"event_id", "session_id"}
+        assert {k: v for k, v in put.items() if k not in skip} == {
+            k: v for k, v in other.items() if k not in skip
+        }
+        assert put["event_name"] == "chat" and put["inputs"] == {"q": 1}

@@ -52,7 +52,7 @@ class LocalExporter:
 
     def create_session(self, body: Body, *, events: int = 0) -> None:
         """Insert or merge the session row."""
-        self._call("create_session", body)
+        self._call("put_session", body)
 
     def send_events(
         self, session_id: str, events: list[Body], raw: list[bytes] | None = None

@@ -226,14 +226,20 @@ class Store:
         ``session_name``, else ``event_name``, else "unknown"; ``source`` defaults to "unknown"
         and ``start_time`` to now.
         """
+        session_id = self.put_session(body)
+        stored = self.get_event(session_id)
+        assert stored is not None  # committed just above; rows are never deleted
+        return stored
+
+    def put_session(self, body: Body) -> str:
+        """:meth:`create_session` without reading the stored session back (the Local
+        exporter's create, once per session); returns its id."""
         given = lower_id(body.get("session_id"))
         session_id = given if given is not None and is_uuid(given) else str(uuid.uuid4())
         name = body.get("session_name") or body.get("event_name")
         with self._write() as conn:
             self._upsert_session(conn, session_id, {**body, "event_name": name})
-        stored = self.get_event(session_id)
-        assert stored is not None  # committed just above; rows are never deleted
-        return stored
+        return session_id
 
     def add_events(
         self,
