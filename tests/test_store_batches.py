@@ -4,6 +4,7 @@ concurrent requests (``StoreAccess``)."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import uuid
@@ -175,3 +176,17 @@ def test_put_session_stores_what_create_session_stores(path: str) -> None:
             k: v for k, v in other.items() if k not in skip
         }
         assert put["event_name"] == "chat" and put["inputs"] == {"q": 1}
+
+
+def test_column_json_is_what_the_json_module_reads_back() -> None:
+    from honeytrace.local.rows import dumps
+
+    class Opaque:
+        def __str__(self) -> str:
+            return "opaque!"
+
+    plain = {"q": 'é " \n', "k": [1, 2.5, 1e16, -0.0, True, None], "n": {"deep": {}}, "7": 1}
+    assert json.loads(dumps(plain)) == plain
+    assert dumps({"a": float("nan"), "b": [float("inf")]}) == '{"a":null,"b":[null]}'
+    assert json.loads(dumps({"o": Opaque(), 3: (1, 2)})) == {"o": "opaque!", "3": [1, 2]}
+    assert json.loads(dumps("\ud800 lone surrogate")) == "\ud800 lone surrogate"

@@ -139,7 +139,25 @@ def _make_encoder() -> Any:
     return encode
 
 
-_ENCODE = _make_encoder()
+def _make_fast_encoder() -> Any:
+    """pydantic-core's Rust serializer (pydantic is a dependency anyway), three times as fast
+    as the C encoder on the small objects of an event: NaN and infinities as null, a value it
+    does not know raises (then :func:`dumps` takes the slow path). None where this
+    pydantic-core lacks ``inf_nan_mode``."""
+    try:
+        from pydantic_core import to_json
+
+        to_json({}, inf_nan_mode="null", fallback=_not_json)
+    except (ImportError, TypeError):  # pragma: no cover -- an old pydantic-core
+        return None
+
+    def encode(value: Any) -> str:
+        return to_json(value, inf_nan_mode="null", fallback=_not_json).decode()
+
+    return encode
+
+
+_ENCODE = _make_fast_encoder() or _make_encoder()
 
 
 def dumps(value: Any) -> str:
