@@ -190,3 +190,26 @@ def test_column_json_is_what_the_json_module_reads_back() -> None:
     assert dumps({"a": float("nan"), "b": [float("inf")]}) == '{"a":null,"b":[null]}'
     assert json.loads(dumps({"o": Opaque(), 3: (1, 2)})) == {"o": "opaque!", "3": [1, 2]}
     assert json.loads(dumps("\ud800 lone surrogate")) == "\ud800 lone surrogate"
+
+
+def test_a_search_gives_the_planner_statistics_of_a_grown_store(path: str) -> None:
+    with Store(path) as store:
+        for _ in range(11):  # past the 10,000 events from which statistics are kept
+            sid = new_id()
+            store.add_events(
+                sid,
+                [
+                    event(event_type=("model", "tool", "chain")[i % 3], start_time=T0 + i)
+                    for i in range(1000)
+                ],
+            )
+        found, total = store.search(
+            [{"field": "event_type", "operator": "is", "value": "model"}], None, 5
+        )
+        assert total == 11 * 334 and len(found) == 5
+        assert [e["start_time"] for e in found] == sorted(
+            (e["start_time"] for e in found), reverse=True
+        )
+        conn = store.connection
+        stats = dict(conn.execute("SELECT idx, stat FROM sqlite_stat1").fetchall())
+        assert int(stats["events_types"].split()[0]) >= 11_000
