@@ -538,6 +538,8 @@ class Store:
         session itself), ``errors`` (events with an error, the session included), and the
         ``tokens`` (``total_tokens``) and ``cost`` (``cost_usd``) of its model events, None
         when none reports any."""
+        # INDEXED BY: the partial index of session rows, already in start order; the planner,
+        # without statistics, would rather take events_types and sort every session.
         with _busy_as_error():
             rows = self._conn.execute(
                 """SELECT s.event_id, s.event_name, s.start_time, s.end_time, s.duration,
@@ -551,7 +553,8 @@ class Store:
                         WHERE e.session_id = s.event_id AND e.event_type = 'model'),
                     (SELECT SUM(json_extract(e.metrics, '$.cost_usd')) FROM events e
                         WHERE e.session_id = s.event_id AND e.event_type = 'model')
-                FROM events s WHERE s.event_type = 'session' AND s.event_id = s.session_id
+                FROM events s INDEXED BY events_sessions
+                WHERE s.event_type = 'session' AND s.event_id = s.session_id
                 ORDER BY s.start_time DESC, s.rowid DESC LIMIT ?""",
                 (limit,),
             ).fetchall()
