@@ -213,3 +213,12 @@ def test_a_search_gives_the_planner_statistics_of_a_grown_store(path: str) -> No
         conn = store.connection
         stats = dict(conn.execute("SELECT idx, stat FROM sqlite_stat1").fetchall())
         assert int(stats["events_types"].split()[0]) >= 11_000
+
+
+def test_the_store_connection_settings(path: str) -> None:
+    with Store(path) as store:
+        conn = store.connection
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+        assert conn.execute("PRAGMA cache_size").fetchone()[0] == -16 * 1024
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 16_000
