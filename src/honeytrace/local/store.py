@@ -52,6 +52,7 @@ from honeytrace.local.rows import (
     event_values,
     insert_row,
     lower_id,
+    new_id,
     row_to_event,
     update_row,
 )
@@ -247,7 +248,7 @@ class Store:
         """:meth:`create_session` without reading the stored session back (the Local
         exporter's create, once per session); returns its id."""
         given = lower_id(body.get("session_id"))
-        session_id = given if given is not None and is_uuid(given) else str(uuid.uuid4())
+        session_id = given if given is not None and is_uuid(given) else new_id()
         name = body.get("session_name") or body.get("event_name")
         with self._write() as conn:
             self._upsert_session(conn, session_id, {**body, "event_name": name})
@@ -283,8 +284,8 @@ class Store:
         sessions: dict[str, Any] = {}  # session id -> start time of its first event
         upserts: list[tuple[str, Body]] = []
         for body in events:
-            sid = forced or lower_id(body.get("session_id")) or str(uuid.uuid4())
-            eid = lower_id(body.get("event_id")) or str(uuid.uuid4())
+            sid = forced or lower_id(body.get("session_id")) or new_id()
+            eid = lower_id(body.get("event_id")) or new_id()
             ids.append(eid)
             event_type = body.get("event_type") or "chain"
             if eid == sid and event_type == "session":
