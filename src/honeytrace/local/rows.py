@@ -85,30 +85,50 @@ if hasattr(os, "register_at_fork"):
 
 def event_row(body: Body, event_id: str, session_id: str, parent_id: str) -> tuple[Any, ...]:
     """The values of :data:`_INSERT_EVENT` for one event: what ``event_values`` and the
-    table's defaults make of it, in one pass (this runs once per event of every batch)."""
+    table's defaults make of it, in one pass (this runs once per event of every batch, so it
+    calls nothing per field beyond ``body.get`` and the JSON encoder of non-empty objects)."""
     get = body.get
     name, source, project, error = get("event_name"), get("source"), get("project_id"), get("error")
     start, end, duration = get("start_time"), get("end_time"), get("duration")
     children = get("children_ids")
+    config, inputs, outputs = get("config"), get("inputs"), get("outputs")
+    metadata, feedback, metrics = get("metadata"), get("feedback"), get("metrics")
+    properties = get("user_properties")
     return (
         event_id,
         session_id,
         parent_id,
         get("event_type") or "chain",  # the legacy routes let an event omit its type
-        "unknown" if name is None else str(name),
-        "unknown" if source is None else str(source),
-        None if project is None else str(project),
-        None if error is None else str(error),
+        name if type(name) is str else "unknown" if name is None else str(name),
+        source if type(source) is str else "unknown" if source is None else str(source),
+        project if project is None or type(project) is str else str(project),
+        error if error is None or type(error) is str else str(error),
         start if type(start) in _NUMBER_TYPES else None,  # bool is not a number here
         end if type(end) in _NUMBER_TYPES else None,
         duration if type(duration) in _NUMBER_TYPES else None,
-        "[]" if children is None else dumps(children),
-        *[dumps(value) if value else "{}" for value in map(get, _OBJECT_COLUMNS)],
+        "[]" if children is None or children == [] else dumps(children),
+        dumps(config) if config else "{}",
+        dumps(inputs) if inputs else "{}",
+        dumps(outputs) if outputs else "{}",
+        dumps(metadata) if metadata else "{}",
+        dumps(feedback) if feedback else "{}",
+        dumps(metrics) if metrics else "{}",
+        dumps(properties) if properties else "{}",
     )
 
 
 _NUMBER_TYPES = frozenset({int, float})
-_OBJECT_COLUMNS = JSON_COLUMNS[1:]  # all but children_ids, in the table's order
+# event_row writes the JSON columns in this order, the table's.
+assert JSON_COLUMNS == (
+    "children_ids",
+    "config",
+    "inputs",
+    "outputs",
+    "metadata",
+    "feedback",
+    "metrics",
+    "user_properties",
+)
 
 
 def encode_columns(values: Mapping[str, Any]) -> JsonObject:

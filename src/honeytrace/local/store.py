@@ -283,17 +283,24 @@ class Store:
         rows: list[tuple[Any, ...]] = []
         sessions: dict[str, Any] = {}  # session id -> start time of its first event
         upserts: list[tuple[str, Body]] = []
+        # lower_id inlined (isinstance, then lower): this loop runs once per event.
         for body in events:
-            sid = forced or lower_id(body.get("session_id")) or new_id()
-            eid = lower_id(body.get("event_id")) or new_id()
+            get = body.get
+            sid = forced
+            if sid is None:
+                value = get("session_id")
+                sid = value.lower() if isinstance(value, str) and value else new_id()
+            value = get("event_id")
+            eid = value.lower() if isinstance(value, str) and value else new_id()
             ids.append(eid)
-            event_type = body.get("event_type") or "chain"
-            if eid == sid and event_type == "session":
+            if eid == sid and (get("event_type") or "chain") == "session":
                 upserts.append((sid, body))
                 continue
             if sid not in sessions:
-                sessions[sid] = body.get("start_time")
-            rows.append(event_row(body, eid, sid, lower_id(body.get("parent_id")) or sid))
+                sessions[sid] = get("start_time")
+            value = get("parent_id")
+            parent = value.lower() if isinstance(value, str) and value else sid
+            rows.append(event_row(body, eid, sid, parent))
         with self._write() as conn:
             for old, new in (moves or {}).items():
                 self._move_placeholder(conn, old.lower(), new.lower())
