@@ -164,6 +164,34 @@ def test_malformed_json_is_a_400(client: httpx.Client) -> None:
     assert_error(client.post("/v1/sessions", content=b""), 400, "JSON")
 
 
+@pytest.mark.parametrize(
+    ("position", "field", "value"),
+    [
+        (2, "event_id", "chat-42"),
+        (0, "parent_id", "6f4de29f-9b31-41e0-8000-00000000000"),  # one digit short
+        # Two UUIDs joined by a newline: the batch check joins ids with newlines too.
+        (
+            1,
+            "parent_id",
+            "6f4de29f-9b31-41e0-8000-000000000001\n6f4de29f-9b31-41e0-8000-000000000002",
+        ),
+        (1, "event_id", ""),
+    ],
+)
+def test_event_ids_in_a_batch_must_be_uuids(
+    client: httpx.Client, position: int, field: str, value: str
+) -> None:
+    sid = create(client)
+    events = [event(), event(parent_id=new_id().upper()), event()]
+    events[position][field] = value
+    error = assert_error(batch(client, sid, *events), 400, f"events[{position}].{field}", "UUID")
+    assert error.errorCode == "INVALID_ID"
+    assert tree(client, sid)["children"] == []  # nothing of a rejected batch is stored
+    events[position][field] = new_id().upper()  # the same batch with valid ids (any case)
+    assert batch(client, sid, *events).status_code == 200
+    assert len(tree(client, sid)["children"]) == 3
+
+
 def test_a_path_session_id_must_be_a_uuid(client: httpx.Client) -> None:
     assert_error(batch(client, "chat-42", event()), 400, "session_id")
     assert_error(client.get("/v1/sessions/chat-42"), 400, "session_id")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from honeytrace._deliver.exporters import Body, RetryableError, Unavailable
@@ -50,7 +52,7 @@ class LocalExporter:
 
     def create_session(self, body: Body, *, events: int = 0) -> None:
         """Insert or merge the session row."""
-        self._call("create_session", body)
+        self._call("put_session", body)
 
     def send_events(
         self, session_id: str, events: list[Body], raw: list[bytes] | None = None
@@ -83,6 +85,25 @@ class LocalExporter:
         if not self._announced:
             self._announced = True
             _announce(self.path)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Commit every call made inside the block at once, when it ends (one commit for a
+        cycle of many sessions instead of one per call; :meth:`Store.transaction`). A call
+        that fails inside raises as usual and stores nothing, the others are kept; a failure
+        of the commit itself raises here (:class:`RetryableError` when the store is busy),
+        and then nothing of the block was stored."""
+        store = self._open()
+        try:
+            with store.transaction():
+                yield
+        except StoreBusyError as exc:
+            raise RetryableError(str(exc)) from exc
+        except sqlite3.ProgrammingError:
+            if self._store is store:
+                raise
+            # A call inside failed the storage and closed this store (see _call), which
+            # raised then: the calls after it went to a reopened store, each committed.
 
     def close(self) -> None:
         """Close the database connection."""

@@ -145,6 +145,8 @@ class StoreAccess:
         self.db_path = db_path
         self.busy_timeout = busy_timeout
         self._lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Write] = []
         self._store: Store | None = None
         self._read_lock = threading.Lock()
         self._reader: Store | None = None
@@ -180,11 +182,44 @@ class StoreAccess:
 
     def _call_prepared(self, method: str, prepare: Callable[[], tuple[Any, ...]]) -> Any:
         args = prepare()
-        return self._call(method, *args)
+        return self._grouped(_Write(method, args))
+
+    def _grouped(self, write: _Write) -> Any:
+        """Group commit: the write joins the queue, and whichever thread gets the store's
+        lock runs every queued write in one transaction (each all-or-nothing on its own, see
+        :meth:`Store.transaction`). Concurrent requests then share a commit, the cost that
+        grows with each transaction, and each still returns only once its write is
+        committed (the lock is released after the commit)."""
+        with self._queue_lock:
+            self._queue.append(write)
+        with self._lock:
+            if not write.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._run_batch(batch)
+        if write.error is not None:
+            raise write.error
+        return write.result
+
+    def _run_batch(self, batch: list[_Write]) -> None:
+        try:
+            store = self._opened()
+            if len(batch) == 1:
+                batch[0].run(store)
+            else:
+                with store.transaction():
+                    for write in batch:
+                        with contextlib.suppress(Exception):  # kept in write.error
+                            write.run(store)
+        except Exception as exc:  # the open, BEGIN or COMMIT: nothing of the group was stored
+            for write in batch:
+                write.result, write.error = None, write.error or exc
+        finally:
+            for write in batch:
+                write.done = True
 
     def _call(self, method: str, *args: Any) -> Any:
-        with self._lock:
-            return getattr(self._opened(), method)(*args)
+        return self._grouped(_Write(method, args))
 
     def _opened(self) -> Store:
         if self._store is None:
@@ -201,6 +236,25 @@ class StoreAccess:
             if self._reader is not None:
                 self._reader.close()
                 self._reader = None
+
+
+class _Write:
+    """One queued write of :meth:`StoreAccess._grouped`, and its outcome."""
+
+    __slots__ = ("args", "done", "error", "method", "result")
+
+    def __init__(self, method: str, args: tuple[Any, ...]) -> None:
+        self.method, self.args = method, args
+        self.done = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def run(self, store: Store) -> None:
+        try:
+            self.result = getattr(store, self.method)(*self.args)
+        except Exception as exc:
+            self.error = exc
+            raise
 
 
 def store_of(request: Request) -> StoreAccess:

@@ -52,7 +52,9 @@ __all__ = [
 IDENTITY = {"org_id": "local", "workspace_id": "local", "project_id": "local"}
 """What the hosted API derives from the key; a local collector has one fixed project."""
 
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_UUID_TEXT = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_UUID = re.compile(_UUID_TEXT)
+_UUID_LINES = re.compile(rf"{_UUID_TEXT}(?:\n{_UUID_TEXT})*")
 _ID_FIELDS = ("event_id", "session_id", "parent_id")
 _TIMES = ("start_time", "end_time", "duration")
 # The batch routes validate into dicts (see .bodies): same rules, half the cost.
@@ -65,6 +67,9 @@ def check_ids(events: Iterable[dict[str, Any]], where: str) -> None:
     UUID: such an event could be stored but never read back (``GET /v1/events/{event_id}``
     takes UUIDs only), so it is refused on write. Case does not matter; ids are stored in
     lower case."""
+    events = events if isinstance(events, list) else list(events)
+    if _all_uuids(events):
+        return  # the common case, checked in one regex match instead of one per id
     for index, event in enumerate(events):
         for key in _ID_FIELDS:
             value = event.get(key)
@@ -73,6 +78,20 @@ def check_ids(events: Iterable[dict[str, Any]], where: str) -> None:
                 raise ApiError(
                     400, f"invalid body: {place}: must be a UUID, got {value!r}", "INVALID_ID"
                 )
+
+
+def _all_uuids(events: list[dict[str, Any]]) -> bool:
+    """True when every id of ``events`` is a UUID. The ids are joined by newlines and
+    matched at once: when no id holds a newline (the count of newlines is one less than the
+    count of ids), the pieces between newlines are exactly the ids."""
+    ids = [value for event in events for value in map(event.get, _ID_FIELDS) if value is not None]
+    if not ids:
+        return True
+    try:
+        text = "\n".join(ids)
+    except TypeError:  # an id that is no string: the loop of check_ids names it
+        return False
+    return text.count("\n") == len(ids) - 1 and _UUID_LINES.fullmatch(text) is not None
 
 
 def lower_ids(search_filter: dict[str, Any]) -> dict[str, Any]:
