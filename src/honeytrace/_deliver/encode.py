@@ -26,7 +26,7 @@ from honeytrace._config import Config
 from honeytrace._deliver import models
 from honeytrace._deliver.exporters import InvalidEvent
 from honeytrace._deliver.mask import scrub
-from honeytrace._deliver.plain import own_dict
+from honeytrace._deliver.plain import check_dict, fast_limits
 from honeytrace._deliver.pricing import Pricer
 from honeytrace._deliver.serialize import Limits, flat_dict, to_jsonable
 from honeytrace._errors import log_once
@@ -44,6 +44,7 @@ _SESSION_VALIDATOR = models.body_validator(models.SessionStart).validator
 _UPDATE_VALIDATOR = models.body_validator(models.EventUpdate).validator
 # The wire type of each event type (a session function called inside a session is a chain).
 _WIRE_TYPES = {"model": "model", "tool": "tool", "chain": "chain", "session": "chain"}
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _VERSION_MASK = ~(0xF000 << 64) & ~(0xC000 << 48)
 _VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
 
@@ -72,6 +73,7 @@ class Encoder:
         self._capture_outputs = config.capture_outputs
         # Bodies go unvalidated when this module alone made them (see the module doc).
         self._trusting = config.redact is None and not validate
+        self._plain = fast_limits(self.limits)
         self._anchor()
 
     def _anchor(self) -> None:
@@ -132,7 +134,7 @@ class Encoder:
     def _own(self, value: Body) -> Body:
         """:meth:`_object` of a dict made here (nobody else holds it): fixed in place when
         its values are plain, which spares the copy."""
-        if own_dict(value, self.limits, self._mask):
+        if self._plain and check_dict(value, 1, self.limits, self._mask) >= 0:
             return value
         return self._walked(value)
 
@@ -168,8 +170,16 @@ class Encoder:
         if not capture:
             return None
         outputs: Body | None = None
-        if span.result is not NO_RESULT:
-            outputs = {"result": span.result}
+        result = span.result
+        if result is not NO_RESULT:
+            kind = type(result)
+            if not span.extra and (  # the commonest outputs: nothing to check
+                (kind is int and _INT64_MIN <= result <= _INT64_MAX)
+                or kind is bool
+                or result is None
+            ):
+                return {"result": result}
+            outputs = {"result": result}
         extra = span.extra
         if extra and "outputs" in extra:
             if extra.get("outputs_replace") or outputs is None:

@@ -25,7 +25,7 @@ from honeytrace._deliver.mask import MASK, MIN_SECRET, needs_scrub, secret_tail
 if TYPE_CHECKING:
     from honeytrace._deliver.serialize import Limits
 
-__all__ = ["BEARER", "MAYBE_BEARER", "own_dict", "own_list"]
+__all__ = ["BEARER", "MAYBE_BEARER", "check_dict", "fast_limits", "own_dict", "own_list"]
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 # Past these sizes a value goes to the walker (which may cut it); every value within them is
@@ -66,22 +66,24 @@ def _key_rule(key: str) -> int:
     return rule
 
 
+def fast_limits(limits: Limits) -> bool:
+    """Whether the fast path can serve these limits (tighter ones cut keys or levels: the
+    walker's business)."""
+    return limits.max_string >= _KEY and limits.max_depth > _DEPTH
+
+
 def own_dict(obj: dict[Any, Any], limits: Limits, mask: bool) -> bool:
     """Whether ``obj``, a dict the caller owns (nobody else holds it), is now exactly what the
     walker would make of it: True after fixing it in place, False with ``obj`` unchanged."""
-    if limits.max_string < _KEY or limits.max_depth <= _DEPTH:
-        return False  # limits this tight cut keys or levels: the walker's business
-    return _check_dict(obj, 1, limits, mask) >= 0
+    return fast_limits(limits) and check_dict(obj, 1, limits, mask) >= 0
 
 
 def own_list(obj: list[Any], limits: Limits, mask: bool) -> bool:
     """:func:`own_dict` for a list the caller owns."""
-    if limits.max_string < _KEY or limits.max_depth <= _DEPTH:
-        return False
-    return _check_list(obj, 1, limits, mask) >= 0
+    return fast_limits(limits) and _check_list(obj, 1, limits, mask) >= 0
 
 
-def _check_dict(obj: dict[Any, Any], depth: int, limits: Limits, mask: bool) -> int:
+def check_dict(obj: dict[Any, Any], depth: int, limits: Limits, mask: bool) -> int:
     """An upper bound of the walker's size estimate of ``obj``, a private dict whose values
     are at level ``depth``, after fixing it in place; -1 (``obj`` unchanged) when the walker
     must decide, or when it may not fit the walker's budget."""
@@ -129,7 +131,7 @@ def _check_dict(obj: dict[Any, Any], depth: int, limits: Limits, mask: bool) -> 
                 return -1
             copy: Any = dict(value) if kind is dict else list(value)
             size = (
-                _check_dict(copy, depth + 1, limits, mask)
+                check_dict(copy, depth + 1, limits, mask)
                 if kind is dict
                 else _check_list(copy, depth + 1, limits, mask)
             )
@@ -180,7 +182,7 @@ def _check_list(obj: list[Any], depth: int, limits: Limits, mask: bool) -> int:
                 return -1
             copy: Any = dict(value) if kind is dict else list(value)
             size = (
-                _check_dict(copy, depth + 1, limits, mask)
+                check_dict(copy, depth + 1, limits, mask)
                 if kind is dict
                 else _check_list(copy, depth + 1, limits, mask)
             )
