@@ -98,6 +98,18 @@ class Encoder:
             text = self._ids[value] = _format_id(value)
         return text
 
+    def _format_all(self, values: list[int]) -> list[str]:
+        # Inline: a session's create lists all its events (the first, for most of them, to
+        # format their ids).
+        ids = self._ids
+        texts = []
+        for value in values:
+            text = ids.get(value)
+            if text is None:
+                text = ids[value] = _format_id(value)
+            texts.append(text)
+        return texts
+
     def refresh_clock(self) -> None:
         """Start a cycle: forget formatted ids; re-read the wall clock offset if it is more
         than a minute old."""
@@ -252,8 +264,15 @@ class Encoder:
             "event_type": wire_type or event_type,
             "event_name": name,
             "source": source,
-            "inputs": self._inputs(span),
         }
+        if span.extra or span.args is None:
+            body["inputs"] = self._inputs(span)
+        else:  # _inputs(), inline: the common case
+            capture = spec.capture_inputs
+            if capture is None:
+                capture = self._capture_inputs
+            inputs = spec.bind(span.args, span.kwargs or {}) if capture else None
+            body["inputs"] = self._own(inputs) if inputs else {}
         outputs = self._outputs(span)
         if outputs is not None:
             body["outputs"] = outputs
@@ -267,7 +286,7 @@ class Encoder:
         if span.error is not None:
             self._error(span, body, into_metadata=False)
         if children:
-            body["children_ids"] = [ids.get(child) or self._format(child) for child in children]
+            body["children_ids"] = self._format_all(children)
         if event_type == "model":
             self.pricer.price(body)
         # What this module did not make itself is checked here (see the module doc).
@@ -307,7 +326,7 @@ class Encoder:
             if outputs is not None:
                 body["outputs"] = outputs
             if children:
-                body["children_ids"] = [self._format(child) for child in children]
+                body["children_ids"] = self._format_all(children)
             _mark_lost(body, lost)
         # The create has no metrics or feedback: they follow as an update (session_followup).
         body.pop("metrics", None)
@@ -339,7 +358,7 @@ class Encoder:
         self._merged(session, body)
         self._session_details(session, body)
         if children:
-            body["children_ids"] = [self._format(child) for child in children]
+            body["children_ids"] = self._format_all(children)
         _mark_lost(body, lost)
         return self._finish(body, _UPDATE_VALIDATOR, True)
 
