@@ -349,3 +349,21 @@ def test_the_fast_path_never_changes_the_callers_containers() -> None:
     assert result == {"list": [1, ["a", "b"]], "nested": {"api_key": "***"}}
     assert value == {"list": [1, ("a", "b")], "nested": {"api_key": "k"}}
     assert inner == [1, ("a", "b")]
+
+
+def test_a_value_the_encoder_did_not_make_is_still_validated() -> None:
+    """An event name that is not a str (a span named by a number, say) is not trusted: the
+    body goes through the strict models, which refuse it, rather than out."""
+    from honeytrace._deliver.exporters import InvalidEvent
+    from honeytrace._record.signature import Spec
+    from honeytrace._record.span import Event, Session
+
+    session = Session(Spec("root", "session"))
+    event = Event(Spec(123, "tool"), session)  # type: ignore[arg-type]
+    event.end = event.start + 1
+    encoder = Encoder(get_config())
+    with pytest.raises(InvalidEvent, match="event_name"):
+        encoder.event(event, None)
+    good = Event(Spec("fine", "tool"), session)
+    good.end = good.start + 1
+    on_the_wire(encoder.event(good, None), EVENT)
