@@ -1,9 +1,10 @@
 """`python -m benchmarks.encoding`: the flusher's encoding cost per event, on 50,000 events.
 
-Three shapes of event, recorded for real (decorators, a quiet flusher) and then encoded with
+Four shapes of event, recorded for real (decorators, a quiet flusher) and then encoded with
 :class:`honeytrace._deliver.encode.Encoder` as the flusher does: ``plain`` (small int
-arguments), ``chat`` (a question, a user id, a 1,000-character answer: strings that secret
-masking has to look at), ``long`` (a 16 KiB document in, a 4 KiB answer out). Prints the median
+arguments), ``gen`` (a generator of two ints: its outputs are a list), ``chat`` (a question, a
+user id, a 1,000-character answer: strings that secret masking has to look at), ``long`` (a
+16 KiB document in, a 4 KiB answer out). Prints the median
 of interleaved samples, in CPU microseconds per event (CPU time: the machine is shared).
 
 For exact counts, instructions under callgrind: the difference between ``--samples 1`` and
@@ -46,12 +47,21 @@ def long(document: str) -> str:
     return (_PROSE * 30)[:4096]
 
 
+@honeytrace.trace_tool
+def gen(a: int, b: int) -> Any:
+    yield a
+    yield b
+
+
 def _record(kind: str, count: int) -> list[Any]:
     _buffer.QUEUE.clear()
     with honeytrace.session("bench"):
         for number in range(count):
             if kind == "plain":
                 plain(number, 2)
+            elif kind == "gen":
+                for _ in gen(number, 2):
+                    pass
             elif kind == "chat":
                 chat(f"How do refunds work for order {number}? I returned it last week.", "u-42")
             else:
@@ -65,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.encoding", description=__doc__)
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--samples", type=int, default=7)
-    parser.add_argument("--kinds", default="plain,chat,long", help="comma-separated")
+    parser.add_argument("--kinds", default="plain,gen,chat,long", help="comma-separated")
     args = parser.parse_args(argv)
     honeytrace.configure(exporter="none", flush_interval=3600, batch_size=100_000)
     encoder = Encoder(get_config())

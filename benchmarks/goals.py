@@ -1,6 +1,7 @@
 """The measurements behind budgets 2, 3 and 5 of the performance issue, each in a fresh process.
 
-- :func:`encoding`: the flusher's CPU per plain event, encoding and JSON included, with the
+- :func:`encoding`: the flusher's CPU per plain event (and per generator event: two items
+  yielded, ``generator_us_per_event``), encoding and JSON included, with the
   ``none`` exporter (the flusher builds, validates and serializes every body; nothing is sent):
   50,000 events are recorded first with the flusher asleep, then one ``flush()`` encodes them
   all, and the CPU of every thread but the calling one over that flush is the figure.
@@ -48,7 +49,13 @@ _COMMON = textwrap.dedent(
 
 ENCODING = _COMMON + textwrap.dedent(
     """
+    @honeytrace.trace_tool
+    def items(i, text):
+        yield i
+        yield text
+
     events, per_session = int(sys.argv[1]), 100
+    generators = sys.argv[2:] == ["generator"]
     honeytrace.configure(exporter="none", flush_interval=3600, batch_size=100_000, max_queue=10**7)
     with honeytrace.session("warm-up"):
         step(0, "x")
@@ -56,7 +63,11 @@ ENCODING = _COMMON + textwrap.dedent(
     for n in range(events // per_session):
         with honeytrace.session("root", inputs={"root": n}):
             for i in range(per_session):
-                step(i, "some text")
+                if generators:
+                    for _ in items(i, "some text"):
+                        pass
+                else:
+                    step(i, "some text")
     gc.collect()
     cpu0, main0, started = cpu(), time.thread_time(), time.perf_counter()
     assert honeytrace.flush(600)
@@ -140,8 +151,12 @@ def _python(code: str, *args: str, timeout: float = 1800) -> dict[str, Any]:
 
 
 def encoding(events: int = 50_000) -> dict[str, Any]:
-    """Flusher CPU per plain event, encoding and JSON included (budget 2)."""
-    return _python(ENCODING, str(events))
+    """Flusher CPU per plain event, encoding and JSON included (budget 2); and the same for
+    the events of a generator function (two items yielded), which the budget says must take
+    the same fast path: ``generator_us_per_event``."""
+    result = _python(ENCODING, str(events))
+    result["generator_us_per_event"] = _python(ENCODING, str(events), "generator")["us_per_event"]
+    return result
 
 
 def store(events: int = 50_000) -> dict[str, Any]:

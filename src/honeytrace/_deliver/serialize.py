@@ -26,21 +26,15 @@ import decimal
 import enum
 import math
 import pathlib
-import re
 import types
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set, ValuesView
 from itertools import islice
 from typing import Any
 
-from honeytrace._deliver.mask import (
-    MASK,
-    MIN_SECRET,
-    is_secret_key,
-    needs_scrub,
-    scrub,
-    secret_tail,
-)
+from honeytrace._deliver.mask import MASK, MIN_SECRET, is_secret_key, scrub
+from honeytrace._deliver.plain import BEARER as _BEARER
+from honeytrace._deliver.plain import own_dict
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -100,43 +94,13 @@ def to_jsonable(obj: object, limits: Limits = DEFAULT_LIMITS, *, mask_secrets: b
 
 
 def flat_dict(obj: dict[Any, Any], limits: Limits, mask_secrets: bool) -> dict[str, Any] | None:
-    """The common case, fast: a small dict of plain ASCII strings, ints, finite floats, bools
-    and None under str keys, copied as is (secrets masked). Anything else: None, and the
-    general walker takes over."""
-    size = len(obj)
-    if size > 64 or size > limits.max_items:
+    """The common case, fast: a copy of a dict of plain values (str, int, float, bool, None,
+    and small dicts, lists and tuples of them), exactly what the walker would make of it
+    (:mod:`.plain`); None when the walker must decide."""
+    if len(obj) > 256:
         return None
-    out: dict[str, Any] = {}
-    budget = limits.max_total
-    max_string = limits.max_string
-    for key, value in obj.items():
-        if type(key) is not str:
-            return None
-        kind = type(value)
-        if kind is str:
-            if len(value) > max_string or not value.isascii():
-                return None
-            if value[:1] in _MAYBE_BEARER and _BEARER.match(value):
-                return None
-            if mask_secrets and len(value) >= MIN_SECRET and needs_scrub(value):
-                return None  # a secret inside: the walker masks it
-            budget -= len(value) + len(key)
-        elif kind is int:
-            if not _INT64_MIN <= value <= _INT64_MAX:
-                return None
-        elif kind is float:
-            if not math.isfinite(value):
-                return None
-        elif value is not None and kind is not bool:
-            return None
-        out[key] = MASK if mask_secrets and secret_tail(key[-64:]) else value
-    return out if budget >= 0 else None
-
-
-_MAYBE_BEARER = frozenset(" \t\n\rbB")
-
-
-_BEARER = re.compile(r"\s*bearer ", re.IGNORECASE)
+    copy = dict(obj)  # one C call: safe from another thread changing obj meanwhile
+    return copy if own_dict(copy, limits, mask_secrets) else None
 
 
 def safe_repr(obj: object, limit: int = 1000) -> str:
