@@ -20,10 +20,9 @@ import dataclasses
 import time
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic_core import ValidationError
 
 from honeytrace._config import Config
-from honeytrace._deliver import models
 from honeytrace._deliver.exporters import InvalidEvent
 from honeytrace._deliver.mask import scrub
 from honeytrace._deliver.plain import check_dict, fast_limits
@@ -37,11 +36,22 @@ __all__ = ["Encoder", "InvalidEvent"]
 Body = dict[str, Any]
 
 _MERGED = ("metadata", "config", "metrics", "feedback", "user_properties")
-# The core validators (pydantic-core), called without TypeAdapter's Python wrapper, for bodies
-# that are not made by this module alone (see the module doc).
-_EVENT_VALIDATOR = models.body_validator(models.Event).validator
-_SESSION_VALIDATOR = models.body_validator(models.SessionStart).validator
-_UPDATE_VALIDATOR = models.body_validator(models.EventUpdate).validator
+_EVENT, _SESSION, _UPDATE = "Event", "SessionStart", "EventUpdate"
+_validators: dict[str, Any] = {}
+
+
+def _validator(model: str) -> Any:
+    """The core validator (pydantic-core, called without TypeAdapter's Python wrapper) of a
+    body that is not made by this module alone (see the module doc). The models are built on
+    first need only: building a pydantic model loads the installed pydantic plugins, and one
+    that cannot load while the interpreter exits (Logfire's) must not cost a short script the
+    events its flusher encodes then."""
+    found = _validators.get(model)
+    if found is None:
+        from honeytrace._deliver import models
+
+        found = _validators[model] = models.body_validator(getattr(models, model)).validator
+    return found
 # The wire type of each event type (a session function called inside a session is a chain).
 _WIRE_TYPES = {"model": "model", "tool": "tool", "chain": "chain", "session": "chain"}
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -300,7 +310,7 @@ class Encoder:
             and type(end) is int
         ):
             return body
-        return self._finish(body, _EVENT_VALIDATOR)
+        return self._finish(body, _EVENT)
 
     def session_create(
         self, session: Session, children: list[int] | None, lost: dict[str, int] | None = None
@@ -332,7 +342,7 @@ class Encoder:
         body.pop("metrics", None)
         body.pop("feedback", None)
         made = type(session_id) is str and type(name) is str and type(source) is str
-        return self._finish(body, _SESSION_VALIDATOR, made)
+        return self._finish(body, _SESSION, made)
 
     def session_followup(self, session: Session, lost: dict[str, int] | None = None) -> Body | None:
         """The metrics and feedback of a session whose end was folded into its create (and
@@ -342,7 +352,7 @@ class Encoder:
         body = {key: body[key] for key in ("metrics", "feedback") if key in body}
         if lost:
             _mark_lost(body, lost)
-        return self._finish(body, _UPDATE_VALIDATOR, True) if body else None
+        return self._finish(body, _UPDATE, True) if body else None
 
     def session_end(
         self, session: Session, children: list[int] | None, lost: dict[str, int] | None = None
@@ -360,7 +370,7 @@ class Encoder:
         if children:
             body["children_ids"] = self._format_all(children)
         _mark_lost(body, lost)
-        return self._finish(body, _UPDATE_VALIDATOR, True)
+        return self._finish(body, _UPDATE, True)
 
     def session_event(
         self, session: Session, children: list[int] | None, lost: dict[str, int] | None = None
@@ -369,13 +379,14 @@ class Encoder:
         (``event_id`` == ``session_id``, ``event_type`` "session"), with everything its create
         and end would carry, metrics and feedback included (``lost``: its events dropped so
         far, by reason)."""
-        session_id = session.session_id
+        session_id, name = session.session_id, session.spec.name
+        source = session.source or self._source
         body: Body = {
             "event_id": session_id,
             "session_id": session_id,
             "event_type": "session",
-            "event_name": session.spec.name,
-            "source": session.source or self.config.source,
+            "event_name": name,
+            "source": source,
             "inputs": self._inputs(session),
         }
         outputs = self._outputs(session)
@@ -387,9 +398,10 @@ class Encoder:
         # the same whichever route delivered it.
         self._session_details(session, body)
         if children:
-            body["children_ids"] = [self._format(child) for child in children]
+            body["children_ids"] = self._format_all(children)
         _mark_lost(body, lost)
-        return self._finish(body, _EVENT_VALIDATOR)
+        made = type(session_id) is str and type(name) is str and type(source) is str
+        return self._finish(body, _EVENT, made)
 
     def _session_details(self, session: Session, body: Body) -> None:
         if session.key is not None:
@@ -409,9 +421,9 @@ class Encoder:
                     "honeytrace: %r cannot change after an event ended; ignored",
                     key,
                 )
-        return self._finish(body, _UPDATE_VALIDATOR, True)
+        return self._finish(body, _UPDATE, True)
 
-    def _finish(self, body: Body, validator: Any, made: bool = False) -> Body:
+    def _finish(self, body: Body, model: str, made: bool = False) -> Body:
         """The body, after the ``redact`` hook; validated unless this module alone made it
         (``made``: its foreign values were checked) and ``validate`` is off."""
         redact = self.config.redact
@@ -430,7 +442,7 @@ class Encoder:
                 raise InvalidEvent("the redact hook returned None", "redacted")
             body = redacted
         try:
-            validator.validate_python(body)
+            _validator(model).validate_python(body)
         except ValidationError as exc:
             raise InvalidEvent(_describe(exc)) from None
         return body
