@@ -27,7 +27,9 @@ def test_ids_are_uuid4_strings_of_one_process_that_sort_together() -> None:
             with honeytrace.session("ids"):
                 for i in range(50):
                     step(i)
-    ids = [event["event_id"] for event in captured.events] + [s["session_id"] for s in captured.sessions]
+    ids = [event["event_id"] for event in captured.events] + [
+        s["session_id"] for s in captured.sessions
+    ]
     assert len(ids) == 153 and len(set(ids)) == 153
     for text in ids:
         assert UUID4.fullmatch(text), text

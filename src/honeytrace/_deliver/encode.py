@@ -52,6 +52,8 @@ def _validator(model: str) -> Any:
 
         found = _validators[model] = models.body_validator(getattr(models, model)).validator
     return found
+
+
 # The wire type of each event type (a session function called inside a session is a chain).
 _WIRE_TYPES = {"model": "model", "tool": "tool", "chain": "chain", "session": "chain"}
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
