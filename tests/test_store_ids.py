@@ -25,8 +25,12 @@ def test_generated_ids_are_v4_distinct_and_ordered(tmp_path: Path) -> None:
     with Store(tmp_path / "t.db") as store:
         ids = store.add_events(None, [{"event_name": f"e{n}"} for n in range(200)])
         session = store.put_session({"session_name": "s"})
-        for value in [*ids, session]:
+        other = store.put_session({"session_name": "t"})
+        for value in [*ids, session, other]:
             assert_v4(value)
+        # Sessions' ids stay random: people read them shortened (8 characters) and search
+        # by prefix.
+        assert session[:8] != other[:8]
         assert len(set(ids)) == len(ids)
         # One process's ids share their first 19 characters and increase: neighbours in the
         # index (random uuid4 ids would share nothing).

@@ -17,6 +17,7 @@ import traceback
 import uuid
 from contextvars import Token
 from itertools import count
+from random import getrandbits
 from time import perf_counter_ns
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -383,7 +384,9 @@ class Session(Span):
         self.end_dropped = False  # its end found no room: the flusher must not wait for it
         self.settled = False  # its end was delivered (or counted): the flusher forgot it
         if session_id is None:
-            self._id = new_id()
+            # Random, not new_id(): a session's id is what people see shortened (its first
+            # 8 characters in the viewer and `honeytrace show`) and search by prefix.
+            self._id = getrandbits(128)
             self._session_id: str | None = None
         else:
             self._session_id, self.key = normalize_session_id(session_id)

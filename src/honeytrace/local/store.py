@@ -248,7 +248,8 @@ class Store:
         """:meth:`create_session` without reading the stored session back (the Local
         exporter's create, once per session); returns its id."""
         given = lower_id(body.get("session_id"))
-        session_id = given if given is not None and is_uuid(given) else new_id()
+        # A session's id is random (uuid4): it is what people see shortened and search by.
+        session_id = given if given is not None and is_uuid(given) else str(uuid.uuid4())
         name = body.get("session_name") or body.get("event_name")
         with self._write() as conn:
             self._upsert_session(conn, session_id, {**body, "event_name": name})
@@ -289,7 +290,7 @@ class Store:
             sid = forced
             if sid is None:
                 value = get("session_id")
-                sid = value.lower() if isinstance(value, str) and value else new_id()
+                sid = value.lower() if isinstance(value, str) and value else str(uuid.uuid4())
             value = get("event_id")
             eid = value.lower() if isinstance(value, str) and value else new_id()
             ids.append(eid)
