@@ -3,10 +3,10 @@
 Each cycle (every ``flush_interval``, or early when ``batch_size`` events wait, or on a flush
 request) it takes everything pending and groups it by session. A session that had already
 ended when first taken goes whole, many sessions to a request (``POST /v1/events/batch``, see
-:mod:`.fresh`). Any other session gets, in order: the session create, the event batches
-bounded by count and bytes, and the session's end as an update. No batch is sent for a session
-the server has not accepted. Every event taken ends up counted as sent, dropped (with a
-reason) or spooled.
+:mod:`.fresh`). Any other session gets, in order, the session create, the event batches
+bounded by count and bytes, and the session's end as an update (see :mod:`.opened`). No batch
+is sent for a session the server has not accepted. Every event taken ends up counted as sent,
+dropped (with a reason) or spooled.
 """
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from honeytrace._config import Config
-from honeytrace._deliver import fresh
+from honeytrace._deliver import fresh, opened
 from honeytrace._deliver.exporters import (
     AuthError,
     Exporter,
     InvalidEvent,
-    RejectedError,
     RetryableError,
     Spooled,
     drop_reason,
@@ -49,7 +48,6 @@ _T = TypeVar("_T")
 
 logger = logging.getLogger("honeytrace")
 
-_BATCH_OVERHEAD = 32  # bytes of '{"events":[' ... ']}' around the events
 _SENDERS = 4  # sessions delivered at once, when the exporter can (HTTP)
 
 
@@ -364,165 +362,17 @@ class Flusher:
 
     def _deliver_one(self, state: SessionState) -> None:
         try:
-            self._deliver_session(state)
+            opened.deliver(self, state)
         except Exception:
             # Only what this session has not yet counted: a failure after its events went
             # out (a follow-up, say) must not count them again.
             self._lose(state.outstanding, "internal_error", state)
             internal_error("deliver session")
 
-    def _deliver_session(self, state: SessionState) -> None:
-        session = state.session
-        if self._blocked is not None or state.rejected:
-            self._lose(state.outstanding, self._blocked or "rejected", state)
-            return
-        folded = False
-        if not state.created:
-            folded = state.ended or session.end_dropped
-            if not self._create(state, folded):
-                return
-        if state.events:
-            self._send_events(state)
-        if not state.ended:
-            return
-        if folded:
-            lost = state.losses()
-            try:
-                followup = self.encoder.session_followup(
-                    session, lost if lost != state.reported else None
-                )
-            except InvalidEvent as exc:
-                self._reason(exc, "session follow-up")
-                return
-            if followup is not None:
-                self._send_update(session, followup)
-            return
-        try:
-            end = self.encoder.session_end(session, state.direct, state.losses())
-            self._exporter().update_event(session.session_id, end, events=1)
-        except Spooled as spooled:
-            if spooled.accepted:
-                self._spooled(1, state)
-            else:
-                self._lose(1, "spool_full", state)
-        except Exception as exc:
-            self._lose(1, self._reason(exc, "session end"), state)
-        else:
-            self._sent(1, state)
-
-    def _create(self, state: SessionState, folded: bool) -> bool:
-        """Send the session's create (its end folded in when it already ended); False when
-        nothing more can be sent for it (its events are then counted as lost)."""
-        session = state.session
-        children = state.direct if folded else None
-        lost = state.losses() if folded else None
-        try:
-            body = self.encoder.session_create(session, children, lost)
-            self._exporter().create_session(body, events=int(state.ended))
-        except Spooled as spooled:
-            if not spooled.accepted:
-                self._lose(state.outstanding, "spool_full", state)
-                return False
-            if state.ended:
-                self._spooled(1, state)
-        except Exception as exc:
-            self._lose(state.outstanding, self._reason(exc, "session create"), state)
-            if isinstance(exc, RejectedError | InvalidEvent):
-                state.rejected = True
-            return False
-        else:
-            if state.ended:
-                self._sent(1, state)
-            if lost:
-                state.reported = lost
-        state.created = True
-        return True
-
-    def _send_events(self, state: SessionState) -> None:
-        config = self.config
-        limit = config.max_batch_bytes - _BATCH_OVERHEAD
-        batch_size = config.batch_size
-        encode = self.encoder.event
-        children = state.children
-        bodies: list[dict[str, Any]] = []
-        raws: list[bytes] = []
-        size = 0
-        pace = _buffer.pace
-        for span in state.events:
-            pace()  # gives way to a computing application thread (see buffer.pace)
-            kids = children.pop(span.id, None)
-            try:
-                body = encode(span, kids)
-            except InvalidEvent as exc:
-                self._invalid(exc, state)
-                continue
-            raw = _to_json(body)
-            if len(raw) > limit:
-                shrunk = self._shrink(span, kids, limit, state)
-                if shrunk is None:
-                    continue
-                body, raw = shrunk
-            if bodies and (len(bodies) >= batch_size or size + len(raw) + 1 > limit):
-                self._send_batch(state, bodies, raws)
-                bodies, raws, size = [], [], 0
-            bodies.append(body)
-            raws.append(raw)
-            size += len(raw) + 1
-        if bodies:
-            self._send_batch(state, bodies, raws)
-
     def _invalid(self, exc: InvalidEvent, state: SessionState) -> None:
         self._lose(1, exc.reason, state)
         if exc.reason != "redacted":
             log_once(f"{exc.reason}-event", logging.ERROR, "honeytrace: dropped an event: %s", exc)
-
-    def _shrink(
-        self, span: Event, children: list[int] | None, limit: int, state: SessionState
-    ) -> tuple[dict[str, Any], bytes] | None:
-        """An event too big for any batch, with its values cut further rather than lost."""
-        factor = 4
-        while factor <= 4096:
-            try:
-                body = self.encoder.shrunk(factor).event(span, children)
-            except InvalidEvent as exc:
-                self._invalid(exc, state)
-                return None
-            raw = _to_json(body)
-            if len(raw) <= limit:
-                return body, raw
-            factor *= 4
-        self._lose(1, "too_large", state)
-        return None
-
-    def _send_batch(
-        self, state: SessionState, bodies: list[dict[str, Any]], raws: list[bytes]
-    ) -> None:
-        if self._blocked is not None:
-            self._lose(len(bodies), self._blocked, state)
-            return
-        try:
-            self._exporter().send_events(state.session.session_id, bodies, raws)
-        except Spooled as spooled:
-            if spooled.accepted:
-                self._spooled(len(bodies), state)
-            else:
-                self._lose(len(bodies), "spool_full", state)
-            return
-        except RejectedError as exc:
-            if len(bodies) == 1 or not exc.names_events:  # a blanket refusal: no bisecting
-                self._lose(len(bodies), exc.reason, state)
-                key = exc.reason if exc.reason in ("tls", "redirect") else f"{exc.reason}-event"
-                log_once(key, logging.ERROR, "honeytrace: event rejected: %s", exc)
-                return
-            # One bad event must not sink its neighbours: halve until it is found.
-            middle = len(bodies) // 2
-            self._send_batch(state, bodies[:middle], raws[:middle])
-            self._send_batch(state, bodies[middle:], raws[middle:])
-            return
-        except Exception as exc:
-            self._lose(len(bodies), self._reason(exc, "event batch"), state)
-            return
-        self._sent(len(bodies), state)
 
     def _send_updates(self, updates: list[Update]) -> None:
         """Late enrichments, coalesced into one update per event. Once one has run out of
@@ -635,11 +485,3 @@ class Flusher:
     send_update = _send_update
     sent = _sent
     spooled = _spooled
-
-
-def _to_json(body: dict[str, Any]) -> bytes:
-    global _to_json
-    from pydantic_core import to_json  # imported on the flusher thread, not at import time
-
-    _to_json = to_json  # type: ignore[assignment]  # later calls go straight to it
-    return to_json(body)
