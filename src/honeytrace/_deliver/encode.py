@@ -54,6 +54,19 @@ def _validator(model: str) -> Any:
     return found
 
 
+def load_models() -> None:
+    """Build the validators now, at the flusher's start (before ``ready``: a fork must not
+    catch the thread half-way through importing pydantic, or the child inherits the import's
+    lock and hangs on its first validation). A plugin that refuses to load (Logfire's, while
+    the interpreter exits) fails only this early build: pydantic then carries on without its
+    plugins, and the bodies this module makes never needed the models anyway."""
+    try:
+        for model in (_EVENT, _SESSION, _UPDATE):
+            _validator(model)
+    except Exception:  # built again on first need; nothing is lost meanwhile
+        pass
+
+
 # The wire type of each event type (a session function called inside a session is a chain).
 _WIRE_TYPES = {"model": "model", "tool": "tool", "chain": "chain", "session": "chain"}
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1

@@ -156,6 +156,9 @@ class Flusher:
             # Do the lazy imports and build the exporter now, once: a fork must not catch this
             # thread half-way through an import (see _runtime._before_fork).
             self.encoder.refresh_clock()
+            from honeytrace._deliver.encode import load_models
+
+            load_models()
             self._exporter()
             "warm-up".encode("idna")  # getaddrinfo imports this codec lazily on first connect
         except Exception:
