@@ -8,6 +8,7 @@ import json
 import math
 import os
 import sqlite3
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +21,7 @@ __all__ = [
     "event_row",
     "event_values",
     "insert_row",
+    "is_uuid",
     "lower_id",
     "new_id",
     "row_to_event",
@@ -46,6 +48,17 @@ def event_values(body: Body) -> JsonObject:
     values.setdefault("event_name", "unknown")
     values.setdefault("source", "unknown")
     return values
+
+
+def is_uuid(value: object) -> bool:
+    """True for the 36-character hyphenated form of a UUID (what the API calls a UUID)."""
+    if not isinstance(value, str) or len(value) != 36:
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def lower_id(value: Any) -> str | None:

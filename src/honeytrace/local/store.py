@@ -39,9 +39,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from honeytrace.local import schema
 from honeytrace.local.query import (
-    JSON_COLUMNS,
-    SCALAR_COLUMNS,
     build_tree,
     compile_search,
     is_number,
@@ -51,6 +50,7 @@ from honeytrace.local.rows import (
     event_row,
     event_values,
     insert_row,
+    is_uuid,
     lower_id,
     new_id,
     row_to_event,
@@ -67,73 +67,6 @@ _CHECKPOINT_PAGES = 16_000  # of 4 KiB: 64 MiB of WAL between checkpoints
 # The planner's statistics (Store._refresh_plan_stats): from this many events on, and when
 # the table doubled since (so their cost, a scan of the indexes, stays proportional to writes).
 _STATS_MIN_ROWS, _STATS_EVERY_S = 10_000, 300.0
-SCHEMA_VERSION = 2  # 2: the viewer's filter indexes (every statement is IF NOT EXISTS)
-
-_COLUMNS = SCALAR_COLUMNS + JSON_COLUMNS
-_SELECT = "SELECT " + ", ".join(_COLUMNS) + ", placeholder FROM events"
-# The two statements of a batch, each prepared once (sqlite3 caches them by text) and run
-# with executemany: every event row has every column, in this order.
-_INSERT_EVENT = (
-    f"INSERT OR IGNORE INTO events ({', '.join(_COLUMNS)})"
-    f" VALUES ({', '.join('?' * len(_COLUMNS))})"
-)
-_PLACEHOLDER_FIELDS = ("event_name", "source", "start_time", "end_time", "duration")
-_DESCRIBE_PLACEHOLDER = (
-    "UPDATE events SET "
-    + ", ".join(f"{name} = coalesce(?, {name})" for name in _PLACEHOLDER_FIELDS)
-    + " WHERE event_id = ? AND placeholder = 1"
-)
-_INSERT_PLACEHOLDER = (
-    "INSERT OR IGNORE INTO events (event_id, session_id, event_type, event_name, source,"
-    " start_time, placeholder) VALUES (?, ?, 'session', 'unknown', 'unknown', ?, 1)"
-)
-
-_SCHEMA = (
-    # Times and duration have no declared type on purpose: SQLite then keeps each value as
-    # given (an int stays an int, 12.5 stays 12.5) instead of converting it.
-    """CREATE TABLE IF NOT EXISTS events (
-        event_id TEXT PRIMARY KEY,
-        session_id TEXT NOT NULL,
-        parent_id TEXT,
-        event_type TEXT NOT NULL,
-        event_name TEXT,
-        source TEXT,
-        project_id TEXT,
-        error TEXT,
-        start_time,
-        end_time,
-        duration,
-        children_ids TEXT NOT NULL DEFAULT '[]',
-        config TEXT NOT NULL DEFAULT '{}',
-        inputs TEXT NOT NULL DEFAULT '{}',
-        outputs TEXT NOT NULL DEFAULT '{}',
-        metadata TEXT NOT NULL DEFAULT '{}',
-        feedback TEXT NOT NULL DEFAULT '{}',
-        metrics TEXT NOT NULL DEFAULT '{}',
-        user_properties TEXT NOT NULL DEFAULT '{}',
-        placeholder INTEGER NOT NULL DEFAULT 0
-    )""",
-    "CREATE INDEX IF NOT EXISTS events_session ON events (session_id, start_time)",
-    "CREATE INDEX IF NOT EXISTS events_parent ON events (parent_id)",
-    "CREATE INDEX IF NOT EXISTS events_start ON events (start_time)",
-    # The session list reads only session rows, newest first.
-    """CREATE INDEX IF NOT EXISTS events_sessions ON events (start_time)
-        WHERE event_type = 'session' AND event_id = session_id""",
-    # The viewer (local/viewer_query.py): the session list's columns (covering, so a filter
-    # checks 100k sessions without reading their rows), then the sessions with an error, with an
-    # event of a type, with a model, and the events that report usage (the cost sort): indexes
-    # instead of scans of every event's JSON. The partial ones hold only the rows they are about.
-    """CREATE INDEX IF NOT EXISTS events_session_list ON events (start_time, event_id, source,
-        duration, end_time, event_type, session_id)
-        WHERE event_type = 'session' AND event_id = session_id""",
-    """CREATE INDEX IF NOT EXISTS events_errors ON events (session_id)
-        WHERE error IS NOT NULL AND error != ''""",
-    "CREATE INDEX IF NOT EXISTS events_types ON events (event_type, session_id)",
-    """CREATE INDEX IF NOT EXISTS events_models ON events (json_extract(config, '$.model'),
-        session_id) WHERE event_type = 'model'""",
-    "CREATE INDEX IF NOT EXISTS events_metrics ON events (session_id) WHERE metrics != '{}'",
-)
-
 # Fields a repeated session create merges into the stored ones, and those it sets when given.
 _SESSION_MERGED = ("metadata", "user_properties")
 _SESSION_SET = ("end_time", "duration", "outputs", "error")
@@ -202,17 +135,17 @@ class Store:
     def _migrate(self) -> None:
         with _busy_as_error():
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-        if version == SCHEMA_VERSION:
+        if version == schema.SCHEMA_VERSION:
             return  # the common case, a reader (the CLI) included: no write lock needed
         with self._write() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
+            if version > schema.SCHEMA_VERSION:
                 raise sqlite3.DatabaseError(
                     f"{self.path} was written by a newer honeytrace (schema {version})"
                 )
-            for statement in _SCHEMA:
+            for statement in schema.SCHEMA:
                 conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -310,18 +243,18 @@ class Store:
             if sessions:
                 now = _now_ms()
                 conn.executemany(
-                    _INSERT_PLACEHOLDER,
+                    schema.INSERT_PLACEHOLDER,
                     [(sid, sid, t if is_number(t) else now) for sid, t in sessions.items()],
                 )
             if placeholders:
                 conn.executemany(
-                    _DESCRIBE_PLACEHOLDER,
+                    schema.DESCRIBE_PLACEHOLDER,
                     [
-                        (*(fields.get(key) for key in _PLACEHOLDER_FIELDS), sid.lower())
+                        (*(fields.get(key) for key in schema.PLACEHOLDER_FIELDS), sid.lower())
                         for sid, fields in placeholders.items()
                     ],
                 )
-            conn.executemany(_INSERT_EVENT, rows)
+            conn.executemany(schema.INSERT_EVENT, rows)
         return ids
 
     def add_event(self, event: Body) -> str:
@@ -336,7 +269,7 @@ class Store:
         ignored. Raises :class:`KeyError` when no event has this id."""
         event_id = event_id.lower()
         with self._write() as conn:
-            row = conn.execute(_SELECT + " WHERE event_id = ?", (event_id,)).fetchone()
+            row = conn.execute(schema.SELECT + " WHERE event_id = ?", (event_id,)).fetchone()
             if row is None:
                 raise KeyError(event_id)
             current = row_to_event(row)
@@ -366,10 +299,10 @@ class Store:
             (new, old, new, old, old),
         )
         conn.execute("DELETE FROM events WHERE event_id = ?", (old,))
-        conn.execute(_INSERT_PLACEHOLDER, (new, new, _now_ms()))
+        conn.execute(schema.INSERT_PLACEHOLDER, (new, new, _now_ms()))
 
     def _upsert_session(self, conn: sqlite3.Connection, session_id: str, body: Body) -> None:
-        row = conn.execute(_SELECT + " WHERE event_id = ?", (session_id,)).fetchone()
+        row = conn.execute(schema.SELECT + " WHERE event_id = ?", (session_id,)).fetchone()
         values = event_values(body)
         values.update(event_type="session", parent_id=None, placeholder=0)
         values.setdefault("start_time", _now_ms())
@@ -459,7 +392,7 @@ class Store:
             params.append(since_ms)
         rewritten = unpriced = 0
         with self._write() as conn:
-            for row in conn.execute(f"{_SELECT} WHERE {where}", params).fetchall():
+            for row in conn.execute(f"{schema.SELECT} WHERE {where}", params).fetchall():
                 event = row_to_event(row)
                 if not price(event):
                     continue
@@ -476,7 +409,7 @@ class Store:
         """The event (or session) with this id, as the API's JSON, or None."""
         with _busy_as_error():
             row = self._conn.execute(
-                _SELECT + " WHERE event_id = ?", (event_id.lower(),)
+                schema.SELECT + " WHERE event_id = ?", (event_id.lower(),)
             ).fetchone()
         return None if row is None else row_to_event(row)
 
@@ -487,7 +420,8 @@ class Store:
         session_id = session_id.lower()
         with _busy_as_error():
             rows = self._conn.execute(
-                _SELECT + " WHERE session_id = ? ORDER BY start_time IS NULL, start_time, rowid",
+                schema.SELECT
+                + " WHERE session_id = ? ORDER BY start_time IS NULL, start_time, rowid",
                 (session_id,),
             ).fetchall()
         return build_tree(session_id, [row_to_event(row) for row in rows])
@@ -512,7 +446,8 @@ class Store:
                 f"SELECT COUNT(*) FROM events WHERE {where}", params
             ).fetchone()[0]
             rows = self._conn.execute(
-                f"{_SELECT} WHERE {where} ORDER BY start_time DESC, rowid DESC LIMIT ? OFFSET ?",
+                f"{schema.SELECT} WHERE {where}"
+                " ORDER BY start_time DESC, rowid DESC LIMIT ? OFFSET ?",
                 [*params, limit, (page - 1) * limit],
             ).fetchall()
         return [row_to_event(row) for row in rows], int(count)
@@ -598,7 +533,7 @@ class Store:
         all), each session's own row first, sessions oldest first. Read lazily, row by row, so
         that exporting a large store holds one event at a time."""
         where, params = ("", ()) if since is None else (" AND s.start_time >= ?", (since,))
-        columns = ", ".join(f"e.{column}" for column in _COLUMNS)
+        columns = ", ".join(f"e.{column}" for column in schema.COLUMNS)
         with _busy_as_error():
             cursor = self._conn.execute(
                 f"""SELECT {columns}, e.placeholder FROM events e JOIN events s
@@ -629,17 +564,6 @@ class Store:
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def is_uuid(value: object) -> bool:
-    """True for the 36-character hyphenated form of a UUID (what the API calls a UUID)."""
-    if not isinstance(value, str) or len(value) != 36:
-        return False
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 @contextmanager

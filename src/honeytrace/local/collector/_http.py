@@ -22,7 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from honeytrace.local.store import Store, StoreBusyError, is_uuid
+from honeytrace.local.rows import is_uuid
+from honeytrace.local.store import Store, StoreBusyError
 
 __all__ = [
     "SESSION_COOKIE",

@@ -38,7 +38,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from honeytrace.local.store import is_uuid
+from honeytrace.local.rows import is_uuid
 from honeytrace.otel.mapping import SpanData, SpanEvent, map_span_data
 
 __all__ = ["Converted", "OtlpDecodeError", "SessionLinks", "convert", "decode"]

@@ -1,0 +1,84 @@
+"""The embedded store's schema: the one ``events`` table, its indexes, and the statements a
+batch of writes runs (each prepared once: sqlite3 caches them by text). :mod:`.store` uses them.
+"""
+
+from __future__ import annotations
+
+from honeytrace.local.query import JSON_COLUMNS, SCALAR_COLUMNS
+
+__all__ = [
+    "COLUMNS",
+    "DESCRIBE_PLACEHOLDER",
+    "INSERT_EVENT",
+    "INSERT_PLACEHOLDER",
+    "PLACEHOLDER_FIELDS",
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "SELECT",
+]
+
+SCHEMA_VERSION = 2  # 2: the viewer's filter indexes (every statement is IF NOT EXISTS)
+
+COLUMNS = SCALAR_COLUMNS + JSON_COLUMNS
+SELECT = "SELECT " + ", ".join(COLUMNS) + ", placeholder FROM events"
+# The two statements of a batch, each prepared once (sqlite3 caches them by text) and run
+# with executemany: every event row has every column, in this order.
+INSERT_EVENT = (
+    f"INSERT OR IGNORE INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+)
+PLACEHOLDER_FIELDS = ("event_name", "source", "start_time", "end_time", "duration")
+DESCRIBE_PLACEHOLDER = (
+    "UPDATE events SET "
+    + ", ".join(f"{name} = coalesce(?, {name})" for name in PLACEHOLDER_FIELDS)
+    + " WHERE event_id = ? AND placeholder = 1"
+)
+INSERT_PLACEHOLDER = (
+    "INSERT OR IGNORE INTO events (event_id, session_id, event_type, event_name, source,"
+    " start_time, placeholder) VALUES (?, ?, 'session', 'unknown', 'unknown', ?, 1)"
+)
+
+SCHEMA = (
+    # Times and duration have no declared type on purpose: SQLite then keeps each value as
+    # given (an int stays an int, 12.5 stays 12.5) instead of converting it.
+    """CREATE TABLE IF NOT EXISTS events (
+        event_id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        parent_id TEXT,
+        event_type TEXT NOT NULL,
+        event_name TEXT,
+        source TEXT,
+        project_id TEXT,
+        error TEXT,
+        start_time,
+        end_time,
+        duration,
+        children_ids TEXT NOT NULL DEFAULT '[]',
+        config TEXT NOT NULL DEFAULT '{}',
+        inputs TEXT NOT NULL DEFAULT '{}',
+        outputs TEXT NOT NULL DEFAULT '{}',
+        metadata TEXT NOT NULL DEFAULT '{}',
+        feedback TEXT NOT NULL DEFAULT '{}',
+        metrics TEXT NOT NULL DEFAULT '{}',
+        user_properties TEXT NOT NULL DEFAULT '{}',
+        placeholder INTEGER NOT NULL DEFAULT 0
+    )""",
+    "CREATE INDEX IF NOT EXISTS events_session ON events (session_id, start_time)",
+    "CREATE INDEX IF NOT EXISTS events_parent ON events (parent_id)",
+    "CREATE INDEX IF NOT EXISTS events_start ON events (start_time)",
+    # The session list reads only session rows, newest first.
+    """CREATE INDEX IF NOT EXISTS events_sessions ON events (start_time)
+        WHERE event_type = 'session' AND event_id = session_id""",
+    # The viewer (local/viewer_query.py): the session list's columns (covering, so a filter
+    # checks 100k sessions without reading their rows), then the sessions with an error, with an
+    # event of a type, with a model, and the events that report usage (the cost sort): indexes
+    # instead of scans of every event's JSON. The partial ones hold only the rows they are about.
+    """CREATE INDEX IF NOT EXISTS events_session_list ON events (start_time, event_id, source,
+        duration, end_time, event_type, session_id)
+        WHERE event_type = 'session' AND event_id = session_id""",
+    """CREATE INDEX IF NOT EXISTS events_errors ON events (session_id)
+        WHERE error IS NOT NULL AND error != ''""",
+    "CREATE INDEX IF NOT EXISTS events_types ON events (event_type, session_id)",
+    """CREATE INDEX IF NOT EXISTS events_models ON events (json_extract(config, '$.model'),
+        session_id) WHERE event_type = 'model'""",
+    "CREATE INDEX IF NOT EXISTS events_metrics ON events (session_id) WHERE metrics != '{}'",
+)
