@@ -25,6 +25,7 @@ __all__ = [
     "lower_id",
     "new_id",
     "row_to_event",
+    "session_row",
     "update_row",
 ]
 
@@ -130,6 +131,33 @@ def event_row(body: Body, event_id: str, session_id: str, parent_id: str) -> tup
     )
 
 
+def session_row(body: Body, session_id: str, now: int) -> tuple[Any, ...]:
+    """The row of a new session (the values of :data:`schema.INSERT_EVENT`): what the first
+    create of :meth:`Store._upsert_session` stores, ``event_values`` with the session's own
+    fields and the table's defaults (a JSON column given, even empty, is kept as given)."""
+    values = event_values(body)
+    get = values.get
+    start = get("start_time")
+    return (
+        session_id,
+        session_id,
+        None,
+        "session",
+        values["event_name"],
+        values["source"],
+        get("project_id"),
+        get("error"),
+        now if start is None else start,
+        get("end_time"),
+        get("duration"),
+        *(
+            (_DEFAULTS[field] if field not in values else dumps(values[field]))
+            for field in JSON_COLUMNS
+        ),
+    )
+
+
+_DEFAULTS = {field: "[]" if field == "children_ids" else "{}" for field in JSON_COLUMNS}
 _NUMBER_TYPES = frozenset({int, float})
 # event_row writes the JSON columns in this order, the table's.
 assert JSON_COLUMNS == (

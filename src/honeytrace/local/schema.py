@@ -4,17 +4,21 @@ batch of writes runs (each prepared once: sqlite3 caches them by text). :mod:`.s
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from honeytrace.local.query import JSON_COLUMNS, SCALAR_COLUMNS
 
 __all__ = [
     "COLUMNS",
     "DESCRIBE_PLACEHOLDER",
     "INSERT_EVENT",
+    "INSERT_EVENTS_CHUNKS",
     "INSERT_PLACEHOLDER",
     "PLACEHOLDER_FIELDS",
     "SCHEMA",
     "SCHEMA_VERSION",
     "SELECT",
+    "insert_events",
 ]
 
 SCHEMA_VERSION = 2  # 2: the viewer's filter indexes (every statement is IF NOT EXISTS)
@@ -26,6 +30,23 @@ SELECT = "SELECT " + ", ".join(COLUMNS) + ", placeholder FROM events"
 INSERT_EVENT = (
     f"INSERT OR IGNORE INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 )
+
+
+@lru_cache(maxsize=64)
+def insert_events(rows: int) -> str:
+    """INSERT_EVENT for ``rows`` rows at once (one multi-row VALUES): one call into SQLite for
+    a whole chunk, which runs without the GIL from start to end, where ``executemany`` takes
+    the GIL back after every row (and, on a thread that shares the GIL with a busy one, waits
+    up to a switch interval, 5 ms, each time)."""
+    row = f"({', '.join('?' * len(COLUMNS))})"
+    return f"INSERT OR IGNORE INTO events ({', '.join(COLUMNS)}) VALUES {', '.join([row] * rows)}"
+
+
+INSERT_EVENTS_CHUNKS = (256, 64, 16)
+"""The chunk sizes a batch of rows is cut into (the rest, under 16 rows, goes as one statement
+of its own size): few statements per batch, and few distinct texts for sqlite3's statement
+cache (128). 256 rows of 19 values stay under SQLite's 32766 variables."""
+
 PLACEHOLDER_FIELDS = ("event_name", "source", "start_time", "end_time", "duration")
 DESCRIBE_PLACEHOLDER = (
     "UPDATE events SET "

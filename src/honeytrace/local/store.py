@@ -54,6 +54,7 @@ from honeytrace.local.rows import (
     lower_id,
     new_id,
     row_to_event,
+    session_row,
     update_row,
 )
 
@@ -201,7 +202,7 @@ class Store:
         (a fresh session id when it has none). ``parent_id`` defaults to the session, a
         missing ``event_id`` gets a UUIDv4, and a session event whose id is its session's is
         merged like a session create. Ids are stored in lower case. All events are committed
-        in one transaction, written with one prepared statement (``executemany``).
+        in one transaction, written with a few multi-row statements (:func:`_insert_rows`).
 
         ``placeholders`` (session id -> ``event_name``, ``source``, ``start_time``,
         ``end_time``, ``duration``) names and times the sessions of these events that are still
@@ -238,8 +239,8 @@ class Store:
         with self._write() as conn:
             for old, new in (moves or {}).items():
                 self._move_placeholder(conn, old.lower(), new.lower())
-            for sid, body in upserts:
-                self._upsert_session(conn, sid, body)
+            if upserts:
+                self._put_sessions(conn, upserts)
             if sessions:
                 now = _now_ms()
                 conn.executemany(
@@ -254,7 +255,7 @@ class Store:
                         for sid, fields in placeholders.items()
                     ],
                 )
-            conn.executemany(schema.INSERT_EVENT, rows)
+            _insert_rows(conn, rows)
         return ids
 
     def add_event(self, event: Body) -> str:
@@ -285,6 +286,31 @@ class Store:
             if body.get("children_ids"):
                 changes["children_ids"] = list(body["children_ids"])
             update_row(conn, event_id, changes)
+
+    def _put_sessions(self, conn: sqlite3.Connection, upserts: list[tuple[str, Body]]) -> None:
+        """The session events of a batch: the sessions not stored yet (nearly always all of
+        them: a session goes whole once it ended) as new rows in one statement, after one
+        look-up of which exist; the others merged one by one (:meth:`_upsert_session`), in
+        their order, after the new rows (so a repeat of a new session merges into it)."""
+        known: set[str] = set()
+        ids = list(dict.fromkeys(sid for sid, _ in upserts))
+        for start in range(0, len(ids), _LOOKUP_CHUNK):
+            part = ids[start : start + _LOOKUP_CHUNK]
+            marks = ", ".join("?" * len(part))
+            found = conn.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", part)
+            known.update(row[0] for row in found)
+        rows: list[tuple[Any, ...]] = []
+        merges: list[tuple[str, Body]] = []
+        now = _now_ms()
+        for sid, body in upserts:
+            if sid in known:
+                merges.append((sid, body))
+            else:
+                known.add(sid)
+                rows.append(session_row(body, sid, now))
+        _insert_rows(conn, rows)
+        for sid, body in merges:
+            self._upsert_session(conn, sid, body)
 
     def _move_placeholder(self, conn: sqlite3.Connection, old: str, new: str) -> None:
         row = conn.execute(
@@ -564,6 +590,27 @@ class Store:
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Insert event rows (``INSERT OR IGNORE``), a chunk per statement: a few long calls into
+    SQLite instead of one per row (see :func:`schema.insert_events`)."""
+    start, total = 0, len(rows)
+    for size in _CHUNKS:
+        if total - start < size:
+            continue
+        statement = schema.insert_events(size)
+        while total - start >= size:
+            conn.execute(statement, [value for row in rows[start : start + size] for value in row])
+            start += size
+    if start < total:
+        rest = rows[start:]
+        conn.execute(schema.insert_events(len(rest)), [value for row in rest for value in row])
+
+
+# SQLite before 3.32 allows 999 variables in a statement (19 columns: 52 rows), since 32766.
+_CHUNKS = schema.INSERT_EVENTS_CHUNKS if sqlite3.sqlite_version_info >= (3, 32, 0) else (32, 16)
+_LOOKUP_CHUNK = 500
 
 
 @contextmanager
