@@ -222,15 +222,28 @@ class Flusher:
             if measured:  # some events were measured on their way in
                 pop = measured.pop
                 _buffer.released(sum([pop(id(span), 0) for span in taken]))
+        settled = self._drained(counters.taken)
         waiting = []
         for request, target, losses in self._waiting:
-            if counters.taken >= target and not (draining and self._backlog()):
+            if counters.taken >= target and settled and not (draining and self._backlog()):
                 # (A spool that is being sent, a share per cycle, is waited for; one the server
                 # does not take is not: the answer is False at once.)
                 request.resolve(self._losses == losses and not self._backlog())
             else:
                 waiting.append((request, target, losses))
         self._waiting = waiting
+
+    def _drained(self, taken: int) -> bool:
+        """Before a flush request is answered: an exporter that commits on a thread of its own
+        (local: ``drain``) has committed and accounted everything handed to it. Waits only when
+        some request is due, a second at most per cycle (the cycle after tries again)."""
+        drain = getattr(self.exporter, "drain", None)
+        if drain is None or not any(taken >= target for _, target, _ in self._waiting):
+            return True
+        timeout = 1.0
+        if self.hard_deadline is not None:
+            timeout = max(0.0, min(timeout, self.hard_deadline - time.monotonic()))
+        return bool(drain(timeout))
 
     def _set_room(self) -> None:
         in_flight = max(0, self.counters.in_flight)  # never more room than max_queue

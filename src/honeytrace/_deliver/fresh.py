@@ -104,7 +104,7 @@ def _encode(flusher: Flusher, state: SessionState, limit: int) -> list[Entry] | 
     entries: list[Entry] = [(head[0], head[1], state, True)]
     children = state.children
     encode = flusher.encoder.event
-    to_json = _json()
+    to_json = _json() if getattr(flusher.exporter_now(), "needs_json", True) else None
     for span in state.events:
         kids = children.pop(span.id, None)
         try:
@@ -113,6 +113,9 @@ def _encode(flusher: Flusher, state: SessionState, limit: int) -> list[Entry] | 
             flusher.invalid(exc, state)
             continue
         body["session_id"] = session_id  # this route takes each event's own session
+        if to_json is None:  # an exporter that stores bodies as they are (local): no request
+            entries.append((body, b"", state, False))  # to fit, nothing to measure
+            continue
         raw = to_json(body)
         if len(raw) > limit:
 
@@ -153,7 +156,13 @@ def _fit(
 
 def send_lane(flusher: Flusher, lane: Lane) -> None:
     """Send a lane's batches in order; nothing escapes (an internal error loses what of its
-    sessions is not yet counted)."""
+    sessions is not yet counted). An exporter with ``submit_events`` (local) takes them
+    without waiting: each batch is accounted once it is committed (:func:`_submit`)."""
+    submit = getattr(flusher.exporter_now(), "submit_events", None)
+    if submit is not None:
+        for batch in lane:
+            _submit(flusher, submit, batch)
+        return
     try:
         for batch in lane:
             _send(flusher, batch)
@@ -205,6 +214,35 @@ def _send(flusher: Flusher, batch: list[Entry]) -> None:
         flusher.sent(count, state)
 
 
+def _submit(flusher: Flusher, submit: Callable[..., None], batch: list[Entry]) -> None:
+    """``_send`` in two halves, both run by the exporter's writer thread in order: which
+    entries still go (their session's own event was not lost in an earlier batch), then
+    the accounting once they are committed, or failed."""
+    kept: list[Entry] = []
+
+    def before() -> list[Body]:
+        for entry in batch:
+            state = entry[2]
+            if state.failed is not None:
+                flusher.lose(1, state.failed, state)
+            else:
+                kept.append(entry)
+        blocked = flusher.blocked
+        if kept and blocked is not None:
+            _failed(flusher, kept, blocked)
+            kept.clear()
+        return [entry[0] for entry in kept]
+
+    def after(error: BaseException | None) -> None:
+        if error is None:
+            for state, count in _by_state(kept):
+                flusher.sent(count, state)
+        else:
+            _failed(flusher, kept, flusher.reason(error, "event batch"))
+
+    submit(before, after, len(batch))
+
+
 def _by_state(entries: list[Entry]) -> list[tuple[SessionState, int]]:
     """The sessions of ``entries`` with how many each has there (counted once per session,
     not per event: each count takes the counters' lock); a session whose own event is among
@@ -234,7 +272,16 @@ def _count(entries: list[Entry]) -> list[tuple[SessionState, int]]:
 
 def settle(flusher: Flusher, states: list[SessionState], fallback: list[SessionState]) -> None:
     """After the lanes: a delivered session whose events were dropped since its session event
-    was made gets the count on its record (a follow-up update), as the create path does."""
+    was made gets the count on its record (a follow-up update), as the create path does.
+    After the batches an exporter's writer still holds, when it has one (``submit_call``)."""
+    later = getattr(flusher.exporter_now(), "submit_call", None)
+    if later is not None:
+        later(lambda: _settle(flusher, states, fallback))
+    else:
+        _settle(flusher, states, fallback)
+
+
+def _settle(flusher: Flusher, states: list[SessionState], fallback: list[SessionState]) -> None:
     skip = {id(state) for state in fallback}
     for state in states:
         if not state.created or state.failed is not None or id(state) in skip:

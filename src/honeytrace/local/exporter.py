@@ -1,21 +1,31 @@
 """The exporter of the embedded default: finished bodies into the local SQLite store.
 
-Runs on the flusher thread only. It lives with the store (``local/``), not with the delivery
-machinery, so that delivery never imports the local world; the runtime picks it.
+Called from the flusher thread; the store's work runs on the exporter's own writer thread
+(:mod:`.writer`), in the order it was asked for, so that SQLite writes one batch while the
+flusher encodes the next. Batches of sessions delivered whole are handed over without
+waiting (:meth:`LocalExporter.submit_events`: the flusher's accounting runs once they are
+committed), everything else waits for its answer as before. The flusher waits for the writer
+(:meth:`LocalExporter.drain`) before it answers a flush. It lives with the store (``local/``),
+not with the delivery machinery, so that delivery never imports the local world; the runtime
+picks it.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import sys
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from honeytrace._deliver.exporters import Body, RetryableError, Unavailable
+from honeytrace._errors import internal_error
 from honeytrace.local.paths import why_unusable
 from honeytrace.local.store import Store, StoreBusyError
+from honeytrace.local.writer import Job, Writer
 
 __all__ = ["LocalExporter"]
 
@@ -39,6 +49,84 @@ class LocalExporter:
         self.option = option
         self._store: Store | None = None
         self._announced = not announce  # the line saying where traces go, once
+        # Batches queued together go as one statement (Store.put_events), up to its largest.
+        self._writer = Writer(self._process, group_weight=_GROUP_EVENTS)
+        _exporters.add(self)
+
+    needs_json = False
+    """The flusher need not make the JSON of the bodies (nor size batches by it): they are
+    stored as columns, never sent."""
+
+    # -- the writer thread ----------------------------------------------------------------
+
+    def submit_events(
+        self,
+        before: Callable[[], list[Body]],
+        after: Callable[[BaseException | None], None],
+        weight: int,
+    ) -> None:
+        """Store events of several sessions (as :meth:`create_events`) on the writer thread,
+        without waiting: ``before()``, run there in order, gives the bodies (it drops those
+        that may no longer go); ``after(error)`` gets None once they are committed, or the
+        error :meth:`create_events` would have raised. Batches queued together are committed
+        together (then all or none of them is stored). Runs at once on the calling thread
+        when there is no writer thread."""
+        job = Job(before=before, after=after, weight=weight)
+        if self._writer.running():
+            self._writer.put(job)
+        else:
+            self._process([job])
+
+    def submit_call(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the writer thread once what was queued before it is done (the
+        flusher's follow-ups of the batches it handed over), without waiting."""
+        if self._writer.running():
+            self._writer.put(Job(call=fn))
+        else:
+            fn()
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until everything handed to the writer is committed and accounted; False when
+        ``timeout`` (seconds) passed first."""
+        return self._writer.drain(timeout)
+
+    def _process(self, jobs: list[Job]) -> None:
+        """The writer's work: consecutive batches as one ``add_events`` (one transaction),
+        calls one by one."""
+        index = 0
+        while index < len(jobs):
+            job = jobs[index]
+            if job.before is None:
+                _run_call(job)
+                index += 1
+                continue
+            group = []
+            while index < len(jobs) and jobs[index].before is not None:
+                group.append(jobs[index])
+                index += 1
+            self._write(group)
+
+    def _write(self, group: list[Job]) -> None:
+        parts: list[list[Body]] = []
+        for job in group:
+            try:
+                parts.append(job.before() if job.before is not None else [])
+            except Exception:
+                internal_error("deliver sessions")
+                parts.append([])
+        events = [body for part in parts for body in part]
+        error: BaseException | None = None
+        if events:
+            try:
+                self._call_here("put_events", events)
+            except Exception as exc:
+                error = exc
+        for job, part in zip(group, parts, strict=True):
+            if part and job.after is not None:
+                try:
+                    job.after(error)
+                except Exception:
+                    internal_error("deliver sessions")
 
     def _open(self) -> Store:
         if self._store is None:
@@ -63,13 +151,31 @@ class LocalExporter:
     def create_events(self, events: list[Body], raw: list[bytes] | None = None) -> None:
         """Events of several sessions, sessions as session events, in one transaction: as
         ``POST /v1/events/batch`` does (each event keeps its own ``session_id``)."""
-        self._call("add_events", None, events)
+        self._call("add_events", None, events, urgent=False)
 
     def update_event(self, event_id: str, body: Body, *, events: int = 0) -> None:
-        """Merge an update, as ``PUT /v1/events/{event_id}`` does."""
-        self._call("update_event", event_id, body)
+        """Merge an update, as ``PUT /v1/events/{event_id}`` does. ``events`` is 1 for the end
+        of a session on the create path (whose create waited for its answer), which goes
+        before the batches queued; other updates (late enrichments) go after them."""
+        self._call("update_event", event_id, body, urgent=events > 0)
 
-    def _call(self, method: str, *args: Any) -> None:
+    def _call(self, method: str, *args: Any, urgent: bool = True) -> None:
+        """``Store.<method>(*args)`` on the writer thread, waiting for it; on this thread when
+        there is no writer (or this is the writer). ``urgent`` calls go before the batches
+        queued, right after the piece in hand: the create path's, which concern a session
+        created by an earlier call that waited, never what the batches hold. Others go after
+        the batches queued (an update may be about an event in one of them)."""
+        writer = self._writer
+        if not writer.running():
+            self._call_here(method, *args)
+            return
+        try:
+            call = functools.partial(self._call_here, method, *args)
+            writer.call(call, _CALL_TIMEOUT_S, urgent=urgent)
+        except TimeoutError as exc:
+            raise RetryableError(str(exc)) from None
+
+    def _call_here(self, method: str, *args: Any) -> None:
         store = self._open()
         try:
             getattr(store, method)(*args)
@@ -80,7 +186,7 @@ class LocalExporter:
             # us); an IntegrityError or a ProgrammingError would be a bug of ours.
             if type(exc) not in (sqlite3.DatabaseError, sqlite3.OperationalError):
                 raise
-            self.close()
+            self._close_store()
             raise self._unavailable(exc) from None
         if not self._announced:
             self._announced = True
@@ -106,7 +212,14 @@ class LocalExporter:
             # raised then: the calls after it went to a reopened store, each committed.
 
     def close(self) -> None:
-        """Close the database connection."""
+        """Finish what the writer holds (bounded), stop it, and close the database connection
+        (left open when the writer is stuck in it: closing it under its feet would crash)."""
+        writer = self._writer
+        if not writer.stop(_CLOSE_TIMEOUT_S):
+            return
+        self._close_store()
+
+    def _close_store(self) -> None:
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -121,6 +234,40 @@ class LocalExporter:
             STORE_UNAVAILABLE,
         )
 
+
+_CALL_TIMEOUT_S = 120.0  # a call waits for the writer at most this long (each statement waits
+# at most the store's busy timeout, 5 s, for another process's lock)
+_CLOSE_TIMEOUT_S = 30.0
+_GROUP_EVENTS = 1024
+
+
+def _run_call(job: Job) -> None:
+    try:
+        assert job.call is not None
+        job.result = job.call()
+    except BaseException as exc:  # handed to the caller waiting for it
+        if job.done is None:
+            internal_error("store writer")
+        else:
+            job.error = exc
+
+
+_exporters: weakref.WeakSet[LocalExporter] = weakref.WeakSet()
+_inherited: list[Store] = []
+
+
+def _after_fork_in_child() -> None:
+    """A forked child never uses the parent's connection again, nor closes it (SQLite forbids
+    carrying a connection across fork): it is kept, untouched, and the next write opens a new
+    one (the child normally makes a new exporter anyway)."""
+    for exporter in list(_exporters):
+        if exporter._store is not None:
+            _inherited.append(exporter._store)
+            exporter._store = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 _announced_paths: set[str] = set()
 

@@ -32,7 +32,7 @@ INSERT_EVENT = (
 )
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=128)
 def insert_events(rows: int) -> str:
     """INSERT_EVENT for ``rows`` rows at once (one multi-row VALUES): one call into SQLite for
     a whole chunk, which runs without the GIL from start to end, where ``executemany`` takes

@@ -30,6 +30,7 @@ Write semantics follow the HoneyHive API (``api/API.md``):
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 import time
@@ -257,6 +258,54 @@ class Store:
                 )
             _insert_rows(conn, rows)
         return ids
+
+    def put_events(self, events: Sequence[Body]) -> None:
+        """:meth:`add_events` ``(None, events)`` for the Local exporter's batches of sessions
+        delivered whole (each session's own event before its events), as ONE statement when
+        it can: one call into SQLite, its own transaction, that runs without the GIL from
+        start to end (each statement of a longer transaction takes the GIL back, and on the
+        writer thread that waits for the flusher to give it up: up to 5 ms each time).
+
+        Sessions whose row already exists (a placeholder made by an earlier event) are merged
+        after that statement, in a second transaction (its failure then raises, though the
+        events stayed). Events of a session whose own event is not among ``events`` (a session
+        longer than a batch, or the create path) take :meth:`add_events` whole."""
+        heads: list[tuple[Any, ...]] = []
+        rows: list[tuple[Any, ...]] = []
+        bodies: list[tuple[str, Body]] = []
+        started: set[str] = set()
+        now = _now_ms()
+        for body in events:
+            get = body.get
+            value = get("session_id")
+            if not (isinstance(value, str) and value):
+                self.add_events(None, events)  # a session to make up: the general path
+                return
+            sid = value.lower()
+            value = get("event_id")
+            eid = value.lower() if isinstance(value, str) and value else new_id()
+            if eid == sid and (get("event_type") or "chain") == "session":
+                if sid not in started:
+                    started.add(sid)
+                    heads.append(session_row(body, sid, now))
+                bodies.append((sid, body))
+                continue
+            if sid not in started:
+                self.add_events(None, events)  # needs a placeholder, or a stored session
+                return
+            value = get("parent_id")
+            parent = value.lower() if isinstance(value, str) and value else sid
+            rows.append(event_row(body, eid, sid, parent))
+        heads.extend(rows)
+        if not heads:
+            return
+        with _busy_as_error():
+            stored = _insert_padded(self._conn, heads)
+        if stored == len(heads) and len(bodies) == len(started):
+            return  # every row was new: nothing to merge
+        with self._write() as conn:
+            for sid, body in bodies:  # merging a row made just above again changes nothing
+                self._upsert_session(conn, sid, body)
 
     def add_event(self, event: Body) -> str:
         """Add one event, as ``POST /v1/events`` does; returns its id. Without a
@@ -608,9 +657,41 @@ def _insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
         conn.execute(schema.insert_events(len(rest)), [value for row in rest for value in row])
 
 
+def _insert_padded(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
+    """Insert ``rows`` (``INSERT OR IGNORE``) in one statement, or, beyond the largest
+    chunk, in one transaction; returns how many rows were new. A statement's row count is
+    rounded up to one of a few sizes by repeating the last row (ignored as a duplicate), so
+    that a handful of prepared statements serve every batch."""
+    total = len(rows)
+    top = _PADDED[-1]
+    if total > top:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            stored = 0
+            for start in range(0, total, top):
+                stored += _insert_padded(conn, rows[start : start + top])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return stored
+    size = next(size for size in _PADDED if size >= total)
+    values = list(itertools.chain.from_iterable(rows))
+    if size > total:
+        values.extend(rows[-1] * (size - total))
+    return int(conn.execute(schema.insert_events(size), values).rowcount)
+
+
 # SQLite before 3.32 allows 999 variables in a statement (19 columns: 52 rows), since 32766.
 _CHUNKS = schema.INSERT_EVENTS_CHUNKS if sqlite3.sqlite_version_info >= (3, 32, 0) else (32, 16)
 _LOOKUP_CHUNK = 500
+# The statement sizes of _insert_padded: every size up to 16 rows, then steps of about 1.4
+# (at most 41% of a statement repeated rows); 1024 rows of 19 values stay under 32766.
+_PADDED = tuple(range(1, 17)) + (
+    (23, 32, 45, 64, 91, 128, 181, 256, 362, 512, 724, 1024)
+    if sqlite3.sqlite_version_info >= (3, 32, 0)
+    else (23, 32, 45)
+)
 
 
 @contextmanager
