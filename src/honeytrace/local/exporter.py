@@ -195,7 +195,8 @@ class LocalExporter:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Commit every call made inside the block at once, when it ends (one commit for a
-        cycle of many sessions instead of one per call; :meth:`Store.transaction`). A call
+        cycle of many sessions instead of one per call; :meth:`Store.transaction`), on the
+        calling thread: for an exporter whose writer thread has not started. A call
         that fails inside raises as usual and stores nothing, the others are kept; a failure
         of the commit itself raises here (:class:`RetryableError` when the store is busy),
         and then nothing of the block was stored."""

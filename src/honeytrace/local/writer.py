@@ -97,11 +97,15 @@ class Writer:
             self._thread = thread
         return thread is not threading.current_thread() and thread.is_alive()
 
+    def _alive(self) -> bool:
+        thread = self._thread
+        return not self._dead and thread is not None and thread.is_alive()
+
     def put(self, job: Job) -> None:
         """Queue ``job``, waiting (at most a minute) while the queue holds its maximum."""
         deadline = time.monotonic() + _ROOM_WAIT_S
         with self._cond:
-            while self._weight and self._weight + job.weight > MAX_WEIGHT and not self._dead:
+            while self._weight and self._weight + job.weight > MAX_WEIGHT and self._alive():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break  # a writer stuck that long: queue anyway rather than hang the flusher
@@ -132,7 +136,7 @@ class Writer:
         """Wait until every queued job is done; False when ``timeout`` passed first."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while (self._jobs or self._in_hand) and not self._dead:
+            while (self._jobs or self._in_hand) and self._alive():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
