@@ -12,7 +12,6 @@ __all__ = [
     "COLUMNS",
     "DESCRIBE_PLACEHOLDER",
     "INSERT_EVENT",
-    "INSERT_EVENTS_CHUNKS",
     "INSERT_PLACEHOLDER",
     "PLACEHOLDER_FIELDS",
     "SCHEMA",
@@ -34,18 +33,11 @@ INSERT_EVENT = (
 
 @lru_cache(maxsize=128)
 def insert_events(rows: int) -> str:
-    """INSERT_EVENT for ``rows`` rows at once (one multi-row VALUES): one call into SQLite for
-    a whole chunk, which runs without the GIL from start to end, where ``executemany`` takes
-    the GIL back after every row (and, on a thread that shares the GIL with a busy one, waits
-    up to a switch interval, 5 ms, each time)."""
+    """INSERT_EVENT for ``rows`` rows at once (one multi-row VALUES; see
+    :func:`honeytrace.local.store._insert_chunk`)."""
     row = f"({', '.join('?' * len(COLUMNS))})"
     return f"INSERT OR IGNORE INTO events ({', '.join(COLUMNS)}) VALUES {', '.join([row] * rows)}"
 
-
-INSERT_EVENTS_CHUNKS = (256, 64, 16)
-"""The chunk sizes a batch of rows is cut into (the rest, under 16 rows, goes as one statement
-of its own size): few statements per batch, and few distinct texts for sqlite3's statement
-cache (128). 256 rows of 19 values stay under SQLite's 32766 variables."""
 
 PLACEHOLDER_FIELDS = ("event_name", "source", "start_time", "end_time", "duration")
 DESCRIBE_PLACEHOLDER = (

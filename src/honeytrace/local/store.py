@@ -299,8 +299,12 @@ class Store:
         heads.extend(rows)
         if not heads:
             return
-        with _busy_as_error():
-            stored = _insert_padded(self._conn, heads)
+        if len(heads) <= _PADDED[-1] and not self._grouped:
+            with _busy_as_error():
+                stored = _insert_chunk(self._conn, heads)  # its own transaction
+        else:
+            with self._write() as conn:
+                stored = _insert_rows(conn, heads)
         if stored == len(heads) and len(bodies) == len(started):
             return  # every row was new: nothing to merge
         with self._write() as conn:
@@ -641,40 +645,23 @@ class Store:
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Insert event rows (``INSERT OR IGNORE``), a chunk per statement: a few long calls into
-    SQLite instead of one per row (see :func:`schema.insert_events`)."""
-    start, total = 0, len(rows)
-    for size in _CHUNKS:
-        if total - start < size:
-            continue
-        statement = schema.insert_events(size)
-        while total - start >= size:
-            conn.execute(statement, [value for row in rows[start : start + size] for value in row])
-            start += size
-    if start < total:
-        rest = rows[start:]
-        conn.execute(schema.insert_events(len(rest)), [value for row in rest for value in row])
-
-
-def _insert_padded(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
-    """Insert ``rows`` (``INSERT OR IGNORE``) in one statement, or, beyond the largest
-    chunk, in one transaction; returns how many rows were new. A statement's row count is
-    rounded up to one of a few sizes by repeating the last row (ignored as a duplicate), so
-    that a handful of prepared statements serve every batch."""
-    total = len(rows)
+def _insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
+    """Insert event rows (``INSERT OR IGNORE``) inside the transaction in progress, a chunk
+    per statement (:func:`_insert_chunk`); returns how many were new."""
     top = _PADDED[-1]
-    if total > top:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            stored = 0
-            for start in range(0, total, top):
-                stored += _insert_padded(conn, rows[start : start + top])
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return stored
+    return sum(_insert_chunk(conn, rows[start : start + top]) for start in range(0, len(rows), top))
+
+
+def _insert_chunk(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
+    """Insert at most ``_PADDED[-1]`` rows (``INSERT OR IGNORE``) in one statement: one call
+    into SQLite, which runs without the GIL from start to end, where ``executemany`` takes it
+    back after every row (and on a thread beside a busy one waits up to a switch interval, 5 ms,
+    each time). Its row count is rounded up to one of a few sizes by repeating the last row
+    (ignored as a duplicate), so that a few prepared statements serve every batch; returns how
+    many rows were new."""
+    total = len(rows)
+    if not total:
+        return 0
     size = next(size for size in _PADDED if size >= total)
     values = list(itertools.chain.from_iterable(rows))
     if size > total:
@@ -682,16 +669,13 @@ def _insert_padded(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int
     return int(conn.execute(schema.insert_events(size), values).rowcount)
 
 
-# SQLite before 3.32 allows 999 variables in a statement (19 columns: 52 rows), since 32766.
-_CHUNKS = schema.INSERT_EVENTS_CHUNKS if sqlite3.sqlite_version_info >= (3, 32, 0) else (32, 16)
 _LOOKUP_CHUNK = 500
-# The statement sizes of _insert_padded: every size up to 16 rows, then steps of about 1.4
-# (at most 41% of a statement repeated rows); 1024 rows of 19 values stay under 32766.
-_PADDED = tuple(range(1, 17)) + (
-    (23, 32, 45, 64, 91, 128, 181, 256, 362, 512, 724, 1024)
-    if sqlite3.sqlite_version_info >= (3, 32, 0)
-    else (23, 32, 45)
-)
+# The statement sizes of _insert_chunk: every size up to 16 rows, then steps of 2**(1/4)
+# (at most 19% of a statement repeated rows, 9% on average: each costs about a microsecond);
+# 1024 rows of 19 values stay under SQLite's 32766 variables (999 before 3.32: 52 rows).
+_PADDED = tuple(sorted({*range(1, 17), *(round(16 * 2 ** (step / 4)) for step in range(1, 25))}))
+if sqlite3.sqlite_version_info < (3, 32, 0):
+    _PADDED = tuple(size for size in _PADDED if size <= 52)
 
 
 @contextmanager
