@@ -239,7 +239,7 @@ class LocalExporter:
 _CALL_TIMEOUT_S = 120.0  # a call waits for the writer at most this long (each statement waits
 # at most the store's busy timeout, 5 s, for another process's lock)
 _CLOSE_TIMEOUT_S = 30.0
-_GROUP_EVENTS = 1024
+_GROUP_EVENTS = 512
 
 
 def _run_call(job: Job) -> None:

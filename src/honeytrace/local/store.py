@@ -670,12 +670,14 @@ def _insert_chunk(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
 
 
 _LOOKUP_CHUNK = 500
-# The statement sizes of _insert_chunk: every size up to 16 rows, then steps of 2**(1/4)
-# (at most 19% of a statement repeated rows, 9% on average: each costs about a microsecond);
-# 1024 rows of 19 values stay under SQLite's 32766 variables (999 before 3.32: 52 rows).
-_PADDED = tuple(sorted({*range(1, 17), *(round(16 * 2 ** (step / 4)) for step in range(1, 25))}))
+# The statement sizes of _insert_chunk: every size up to 16 rows, then steps of 1.5 and 1.33
+# (at most a third of a statement repeated rows, which cost about a microsecond each). Up to 512
+# rows: a statement is prepared once per size and connection, which grows faster than its rows
+# (0.9 ms at 64 rows, 6.8 at 512, 18 at 1024), and inserts no faster per row past a few
+# hundred. 512 rows of 19 values stay under SQLite's 32766 variables (999 before 3.32: 52 rows).
+_PADDED = (*range(1, 17), 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 if sqlite3.sqlite_version_info < (3, 32, 0):
-    _PADDED = tuple(size for size in _PADDED if size <= 52)
+    _PADDED = (*range(1, 17), 24, 32, 48)
 
 
 @contextmanager
