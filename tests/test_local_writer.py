@@ -264,3 +264,23 @@ def test_put_events_takes_the_general_path_for_a_session_it_does_not_hold(
         a.add_events(None, events)
         b.put_events(events)
         assert rows(a) == rows(b) and len(rows(b)) == 4  # the placeholder session too
+
+
+def test_a_bug_in_the_writers_accounting_loses_only_that_batch_and_says_so(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from honeytrace import _errors
+    from honeytrace._deliver import fresh
+
+    def broken(entries: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    _errors.set_raise_internal_errors(False)
+    monkeypatch.setattr(fresh, "_by_state", broken)
+    record(2, 4)
+    assert not honeytrace.flush(10)  # answered: nothing left in flight
+    stats = honeytrace.stats()
+    assert stats.dropped == {"internal_error": 10} and stats.internal_errors >= 1
+    monkeypatch.undo()
+    record(1, 1)  # the writer goes on
+    assert honeytrace.flush(10)

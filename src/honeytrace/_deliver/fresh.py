@@ -221,6 +221,24 @@ def _submit(flusher: Flusher, submit: Callable[..., None], batch: list[Entry]) -
     kept: list[Entry] = []
 
     def before() -> list[Body]:
+        try:
+            return keep()
+        except Exception:
+            broken()
+            return []
+
+    def after(error: BaseException | None) -> None:
+        try:
+            settle_batch(error)
+        except Exception:
+            broken()
+
+    def broken() -> None:  # as send_lane: what of its sessions is not yet counted is lost
+        for state in {id(entry[2]): entry[2] for entry in batch}.values():
+            flusher.lose(state.outstanding, "internal_error", state)
+        internal_error("deliver sessions")
+
+    def keep() -> list[Body]:
         for entry in batch:
             state = entry[2]
             if state.failed is not None:
@@ -233,7 +251,7 @@ def _submit(flusher: Flusher, submit: Callable[..., None], batch: list[Entry]) -
             kept.clear()
         return [entry[0] for entry in kept]
 
-    def after(error: BaseException | None) -> None:
+    def settle_batch(error: BaseException | None) -> None:
         if error is None:
             for state, count in _by_state(kept):
                 flusher.sent(count, state)
