@@ -284,3 +284,13 @@ def test_a_bug_in_the_writers_accounting_loses_only_that_batch_and_says_so(
     monkeypatch.undo()
     record(1, 1)  # the writer goes on
     assert honeytrace.flush(10)
+
+
+def test_shutdown_commits_what_the_writer_holds(path: str) -> None:
+    before = count(path)
+    record(3, 20)
+    honeytrace.shutdown(10)  # no flush first: the flusher's last cycle, then the writer's
+    assert count(path) == before + 3 * 21
+    stats = honeytrace.stats()
+    assert stats.sent == 2 + 3 * 21 and not stats.dropped
+    assert not any(t.name == "honeytrace-store" for t in threading.enumerate())
