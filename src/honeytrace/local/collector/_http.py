@@ -181,10 +181,13 @@ class StoreAccess:
                 self._reader = Store(self.db_path, busy_timeout=self.busy_timeout)
             return query(self._reader.connection, *args)
 
-    async def call_prepared(self, method: str, prepare: Callable[[], tuple[Any, ...]]) -> Any:
-        """``Store.<method>(*prepare())``, both off the event loop, on the writer thread:
-        ``prepare`` (decoding and validating a body) runs before the store's lock is taken;
-        a failure of it (a 400) answers this request alone and writes nothing."""
+    async def call_prepared(
+        self, method: str | Callable[..., Any], prepare: Callable[[], tuple[Any, ...]]
+    ) -> Any:
+        """``Store.<method>(*prepare())`` (or ``method(store, *prepare())``), both off the
+        event loop, on the writer thread: ``prepare`` (decoding and validating a body) runs
+        before the store's lock is taken; a failure of it (a 400) answers this request alone
+        and writes nothing."""
         return await run_in_threadpool(self._writer.run, Job(method, None, prepare))
 
     def _run_jobs(self, jobs: list[Job]) -> None:
@@ -197,7 +200,9 @@ class StoreAccess:
             else:
                 job.future.set_result(write.result)
 
-    def _call_prepared(self, method: str, prepare: Callable[[], tuple[Any, ...]]) -> Any:
+    def _call_prepared(
+        self, method: str | Callable[..., Any], prepare: Callable[[], tuple[Any, ...]]
+    ) -> Any:
         args = prepare()
         return self._grouped(_Write(method, args))
 
@@ -267,7 +272,7 @@ class _Write:
 
     __slots__ = ("args", "done", "error", "method", "result")
 
-    def __init__(self, method: str, args: tuple[Any, ...]) -> None:
+    def __init__(self, method: str | Callable[..., Any], args: tuple[Any, ...]) -> None:
         self.method, self.args = method, args
         self.done = False
         self.result: Any = None
@@ -275,7 +280,11 @@ class _Write:
 
     def run(self, store: Store) -> None:
         try:
-            self.result = getattr(store, self.method)(*self.args)
+            method = self.method
+            if isinstance(method, str):
+                self.result = getattr(store, method)(*self.args)
+            else:
+                self.result = method(store, *self.args)
         except Exception as exc:
             self.error = exc
             raise

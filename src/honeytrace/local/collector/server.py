@@ -10,6 +10,7 @@ import ipaddress
 import os
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +31,9 @@ from honeytrace.local.collector.workers import (
 )
 
 __all__ = ["ListenError", "is_loopback", "listen", "serve"]
+
+
+_LISTEN_QUEUE = 2048  # connections waiting to be accepted (uvicorn's default backlog)
 
 
 class ListenError(Exception):
@@ -65,7 +69,7 @@ def listen(host: str, port: int) -> list[socket.socket]:
             if port == 0 and len(sockets) > 1:
                 address = (address[0], sockets[0].getsockname()[1], *address[2:])
             sock.bind(address)
-            sock.listen(2048)
+            sock.listen(_LISTEN_QUEUE)
     except OSError as exc:
         for sock in sockets:
             sock.close()
@@ -132,6 +136,12 @@ def serve(
             max_body_bytes=max_body_bytes,
             write_lock=write_lock,
         )
+        options = uvicorn_options(header_timeout)
+        if write_lock is not None:
+            # One of several workers: accept one connection per wake-up (asyncio accepts up
+            # to ``backlog`` at once, so the first worker to wake took every connection of a
+            # burst, and the other worker idled); _Worker restores the listen queue.
+            options["backlog"] = 1
         config = uvicorn.Config(
             app,
             host=host,
@@ -139,9 +149,9 @@ def serve(
             log_level="info",
             # Only our own log lines: uvicorn's access log would print every batch.
             access_log=False,
-            **uvicorn_options(header_timeout),
+            **options,
         )
-        server = uvicorn.Server(config)
+        server = (_Worker if write_lock is not None else uvicorn.Server)(config)
         with _signals_end_quietly():
             server.run(sockets=list(sockets) if sockets is not None else None)
         return bool(server.started)
@@ -152,15 +162,29 @@ def serve(
     bound = list(sockets) if sockets is not None else listen(host, port)
     lock = f"{db_path}.serve-lock"
     try:
-        # A worker that cannot start (an unusable store) stops them all; like one process
-        # whose start failed, this then returns (uvicorn has logged why).
-        run_workers(count, lambda: 0 if run(bound, lock) else STARTUP_FAILED)
+        # A worker that cannot start (an unusable store) stops them all, and this exits as
+        # one process whose start failed does (uvicorn has logged why).
+        failed = run_workers(count, lambda: 0 if run(bound, lock) else STARTUP_FAILED)
     finally:
         if sockets is None:
             for sock in bound:
                 sock.close()
         with contextlib.suppress(OSError):
             os.remove(lock)
+    if failed:
+        sys.exit(STARTUP_FAILED)
+
+
+class _Worker(uvicorn.Server):
+    """uvicorn's server in one of several worker processes (see :func:`serve`)."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Start serving, then give the shared sockets their full listen queue again
+        (asyncio's start set it to the one-connection accept batch)."""
+        await super().startup(sockets)
+        for sock in sockets or ():
+            with contextlib.suppress(OSError):
+                sock.listen(_LISTEN_QUEUE)
 
 
 @contextmanager

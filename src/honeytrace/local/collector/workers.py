@@ -157,6 +157,8 @@ def _child(worker: Callable[[], int]) -> None:
             signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
         code = worker()
+    except SystemExit as exc:  # uvicorn's exit when the app's start-up failed
+        code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:
         import traceback
 

@@ -27,13 +27,14 @@ _STOP_TIMEOUT = 30.0  # seconds close() waits for the jobs already queued
 
 class Job:
     """One request's store call: ``prepare()`` (decoding, validation) gives the arguments of
-    ``Store.<method>``, unless ``args`` are given; ``future`` gets the outcome."""
+    ``Store.<method>`` (or of ``method(store, ...)``), unless ``args`` are given; ``future``
+    gets the outcome."""
 
     __slots__ = ("args", "future", "method", "prepare")
 
     def __init__(
         self,
-        method: str,
+        method: str | Callable[..., Any],
         args: tuple[Any, ...] | None,
         prepare: Callable[[], tuple[Any, ...]] | None,
     ) -> None:
