@@ -187,3 +187,32 @@ def test_the_write_turn_excludes_other_processes(tmp_path: Path) -> None:
         turn.close()
     with WriteTurn(None).held():  # one process alone takes no lock at all
         pass
+
+
+def test_the_workers_option(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": SRC}
+    refused = subprocess.run(
+        [sys.executable, "-m", "honeytrace", "serve", "--workers", "0", "--db", "t.db"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 2 and "--workers" in refused.stderr
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "honeytrace", "serve", "--port", "0", "--workers", "3"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("honeytrace collector on http://")
+        assert wait_for(lambda: len(children(proc.pid)) == 3, timeout=60)
+    finally:
+        err = stop(proc)
+    assert proc.returncode == 0, err
