@@ -23,6 +23,7 @@ from tests.support.collector_server import (
     CollectorServer,
     collector_fixture,
     collector_server,  # noqa: F401 -- registers the module-scoped server fixture
+    wait_for,
 )
 
 collector = collector_fixture
@@ -137,9 +138,10 @@ def test_a_batch_holding_its_session_event_merges_it(tmp_path: Path) -> None:
 
 def test_the_writer_groups_what_queued_and_answers_each_job(tmp_path: Path) -> None:
     groups: list[list[str]] = []
-    release = threading.Event()
+    release, busy = threading.Event(), threading.Event()
 
     def run_group(jobs: list[Job]) -> None:
+        busy.set()
         release.wait(10)  # the first group holds the thread while the others queue up
         groups.append([job.method for job in jobs])  # type: ignore[misc]
         for job in jobs:
@@ -162,13 +164,13 @@ def test_the_writer_groups_what_queued_and_answers_each_job(tmp_path: Path) -> N
 
     threads = [threading.Thread(target=submit, args=(0,))]
     threads[0].start()
-    assert jobs[0].future.running() or not jobs[0].future.done()
+    assert busy.wait(10)  # the writer thread is in the first group
     for index in range(1, len(jobs)):
         thread = threading.Thread(target=submit, args=(index,))
         thread.start()
         threads.append(thread)
-    while writer._jobs.qsize() < len(jobs) - 1:  # every later job queued behind the first
-        threading.Event().wait(0.01)
+    # every later job queued behind the first
+    assert wait_for(lambda: writer._jobs.qsize() == len(jobs) - 1, timeout=10)
     release.set()
     for thread in threads:
         thread.join(10)
