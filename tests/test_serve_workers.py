@@ -216,3 +216,19 @@ def test_the_workers_option(tmp_path: Path) -> None:
     finally:
         err = stop(proc)
     assert proc.returncode == 0, err
+
+
+def test_one_worker_by_default_where_other_threads_run() -> None:
+    import threading
+
+    from honeytrace.local.collector.workers import default_workers
+
+    assert default_workers() == min(len(os.sched_getaffinity(0)), 4) or threading.active_count() > 1
+    stop_event = threading.Event()
+    other = threading.Thread(target=stop_event.wait, args=(10,))
+    other.start()
+    try:
+        assert default_workers() == 1
+    finally:
+        stop_event.set()
+        other.join(10)

@@ -54,8 +54,9 @@ def can_fork() -> bool:
 
 def default_workers() -> int:
     """One worker per core, at most :data:`MAX_DEFAULT_WORKERS`; 1 where workers cannot be
-    forked."""
-    if not can_fork():
+    forked, or when this process already runs other threads (a program that embeds the
+    collector: a fork copies no thread but the caller, whatever locks the others held)."""
+    if not can_fork() or threading.active_count() > 1:
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(cores or 1, MAX_DEFAULT_WORKERS))
