@@ -7,7 +7,8 @@ over one keep-alive connection, all released at once. The rate is every event an
 answer means committed) over the wall time from the release to the last answer; the events are
 counted in the store afterwards.
 
-The server's CPU time per event is reported too (from /proc), with the 1-minute load
+The server's CPU time per event is reported too (from /proc: the collector's process and its
+worker processes, which ``honeytrace serve`` forks one per core), with the 1-minute load
 average: on a machine shared with other work the wall-clock rate says more about the neighbours
 than about the collector.
 
@@ -105,12 +106,28 @@ def _free_port() -> int:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux), or 0.0 where unknown."""
+    """User + system CPU time so far of a process and its live child processes (Linux: the
+    collector's worker processes), or 0.0 where unknown."""
+    total = 0
+    for one in (pid, *_children(pid)):
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return []
+    found = []
+    for task in tasks:
+        with contextlib.suppress(OSError, ValueError):
+            found.extend(int(child) for child in (task / "children").read_text().split())
+    return [grandchild for child in found for grandchild in (child, *_children(child))]
 
 
 @contextlib.contextmanager

@@ -198,6 +198,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
         sockets=sockets,
         allowed_hosts=args.allow_host,
         max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+        workers=args.workers,
     )
     return 0
 
@@ -265,6 +266,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
     return value
 
 
@@ -343,6 +354,13 @@ def _parser() -> argparse.ArgumentParser:
         default=32.0,
         metavar="MB",
         help="largest request body, decoded, in MiB (default 32); larger ones get 413",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="processes serving the port (default: one per core, at most 4, on Linux; else 1)",
     )
     serve.set_defaults(run=cmd_serve)
     return parser

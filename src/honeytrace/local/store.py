@@ -311,6 +311,20 @@ class Store:
             for sid, body in bodies:  # merging a row made just above again changes nothing
                 self._upsert_session(conn, sid, body)
 
+    def add_rows(self, sessions: Mapping[str, Any], rows: Sequence[tuple[Any, ...]]) -> None:
+        """The write half of :meth:`add_events`, for rows made beforehand with
+        :func:`~honeytrace.local.rows.event_row` (the collector makes them before its turn to
+        write, see ``collector/rowbatch.py``): a placeholder for each of ``sessions`` (id ->
+        start time of its first event) that has no row yet, then the rows; one transaction."""
+        with self._write() as conn:
+            if sessions:
+                now = _now_ms()
+                conn.executemany(
+                    schema.INSERT_PLACEHOLDER,
+                    [(sid, sid, t if is_number(t) else now) for sid, t in sessions.items()],
+                )
+            _insert_rows(conn, list(rows))
+
     def add_event(self, event: Body) -> str:
         """Add one event, as ``POST /v1/events`` does; returns its id. Without a
         ``session_id`` the event starts a new session of its own."""

@@ -22,6 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from honeytrace.local.collector.workers import WriteTurn
+from honeytrace.local.collector.writer import Job, Writer
 from honeytrace.local.rows import is_uuid
 from honeytrace.local.store import Store, StoreBusyError
 
@@ -137,20 +139,24 @@ def require_uuid(value: str, name: str) -> str:
 
 
 class StoreAccess:
-    """One :class:`Store` shared by every request: calls run in the threadpool, one at a
-    time under a lock, since a Store is not thread-safe. The store opens at the first call
-    (a busy file at start-up then answers 503 instead of failing the server) and each write
-    is committed before its call returns, hence before the request is answered."""
+    """One :class:`Store` shared by every request: calls run off the event loop on the
+    writer thread (:mod:`.writer`), since a Store is not thread-safe. The store opens at the
+    first call (a busy file at start-up then answers 503 instead of failing the server) and
+    each write is committed before its call returns, hence before the request is answered."""
 
-    def __init__(self, db_path: str, busy_timeout: float = 5.0) -> None:
+    def __init__(
+        self, db_path: str, busy_timeout: float = 5.0, *, write_lock: str | None = None
+    ) -> None:
         self.db_path = db_path
         self.busy_timeout = busy_timeout
+        self._turn = WriteTurn(write_lock)
         self._lock = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queue: list[_Write] = []
         self._store: Store | None = None
         self._read_lock = threading.Lock()
         self._reader: Store | None = None
+        self._writer = Writer(self._run_jobs, "honeytrace-collector-writer")
 
     def open(self) -> None:
         """Open the store now, so that a path that cannot be a store fails at start-up; a busy
@@ -160,7 +166,7 @@ class StoreAccess:
 
     async def call(self, method: str, *args: Any) -> Any:
         """Run ``Store.<method>(*args)`` off the event loop and return its result."""
-        return await run_in_threadpool(self._call, method, *args)
+        return await run_in_threadpool(self._writer.run, Job(method, args, None))
 
     async def read(self, query: Callable[..., Result], *args: Any) -> Result:
         """Run ``query(connection, *args)`` off the event loop (a viewer read query), on a
@@ -175,13 +181,28 @@ class StoreAccess:
                 self._reader = Store(self.db_path, busy_timeout=self.busy_timeout)
             return query(self._reader.connection, *args)
 
-    async def call_prepared(self, method: str, prepare: Callable[[], tuple[Any, ...]]) -> Any:
-        """``Store.<method>(*prepare())``, both off the event loop in one hop: ``prepare``
-        (decoding and validating a body) runs outside the store's lock, so one request's
-        validation overlaps another's write (SQLite releases the GIL while it works)."""
-        return await run_in_threadpool(self._call_prepared, method, prepare)
+    async def call_prepared(
+        self, method: str | Callable[..., Any], prepare: Callable[[], tuple[Any, ...]]
+    ) -> Any:
+        """``Store.<method>(*prepare())`` (or ``method(store, *prepare())``), both off the
+        event loop, on the writer thread: ``prepare`` (decoding and validating a body) runs
+        before the store's lock is taken; a failure of it (a 400) answers this request alone
+        and writes nothing."""
+        return await run_in_threadpool(self._writer.run, Job(method, None, prepare))
 
-    def _call_prepared(self, method: str, prepare: Callable[[], tuple[Any, ...]]) -> Any:
+    def _run_jobs(self, jobs: list[Job]) -> None:
+        writes = [_Write(job.method, job.args or ()) for job in jobs]
+        with self._lock:
+            self._run_batch(writes)
+        for job, write in zip(jobs, writes, strict=True):
+            if write.error is not None:
+                job.future.set_exception(write.error)
+            else:
+                job.future.set_result(write.result)
+
+    def _call_prepared(
+        self, method: str | Callable[..., Any], prepare: Callable[[], tuple[Any, ...]]
+    ) -> Any:
         args = prepare()
         return self._grouped(_Write(method, args))
 
@@ -205,19 +226,24 @@ class StoreAccess:
     def _run_batch(self, batch: list[_Write]) -> None:
         try:
             store = self._opened()
-            if len(batch) == 1:
-                batch[0].run(store)
-            else:
-                with store.transaction():
-                    for write in batch:
-                        with contextlib.suppress(Exception):  # kept in write.error
-                            write.run(store)
+            with self._turn.held():
+                self._run_writes(store, batch)
         except Exception as exc:  # the open, BEGIN or COMMIT: nothing of the group was stored
             for write in batch:
                 write.result, write.error = None, write.error or exc
         finally:
             for write in batch:
                 write.done = True
+
+    @staticmethod
+    def _run_writes(store: Store, batch: list[_Write]) -> None:
+        if len(batch) == 1:
+            batch[0].run(store)
+        else:
+            with store.transaction():
+                for write in batch:
+                    with contextlib.suppress(Exception):  # kept in write.error
+                        write.run(store)
 
     def _call(self, method: str, *args: Any) -> Any:
         return self._grouped(_Write(method, args))
@@ -229,10 +255,12 @@ class StoreAccess:
 
     def close(self) -> None:
         """Close the store; a later call would open it again."""
+        self._writer.stop()
         with self._lock:
             if self._store is not None:
                 self._store.close()
                 self._store = None
+            self._turn.close()
         with self._read_lock:
             if self._reader is not None:
                 self._reader.close()
@@ -244,7 +272,7 @@ class _Write:
 
     __slots__ = ("args", "done", "error", "method", "result")
 
-    def __init__(self, method: str, args: tuple[Any, ...]) -> None:
+    def __init__(self, method: str | Callable[..., Any], args: tuple[Any, ...]) -> None:
         self.method, self.args = method, args
         self.done = False
         self.result: Any = None
@@ -252,7 +280,11 @@ class _Write:
 
     def run(self, store: Store) -> None:
         try:
-            self.result = getattr(store, self.method)(*self.args)
+            method = self.method
+            if isinstance(method, str):
+                self.result = getattr(store, method)(*self.args)
+            else:
+                self.result = method(store, *self.args)
         except Exception as exc:
             self.error = exc
             raise

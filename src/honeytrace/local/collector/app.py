@@ -56,14 +56,17 @@ def create_app(
     busy_timeout: float = 5.0,
     allowed_hosts: Iterable[str] = (),
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    write_lock: str | None = None,
 ) -> Starlette:
     """The collector as an ASGI app over the store at ``db_path``; with ``api_key`` every
     route but ``/healthz`` and the login page requires ``Authorization: Bearer <api_key>`` (or,
     for reads, the cookie that ``POST /login`` sets). A write that waits more than
     ``busy_timeout`` seconds for another process's lock is answered 503 (retry). Requests must
     name a loopback host or one of ``allowed_hosts``, writes must not come from another site's
-    page, bodies are at most ``max_body_bytes`` (see :mod:`.guard`)."""
-    access = StoreAccess(db_path, busy_timeout)
+    page, bodies are at most ``max_body_bytes`` (see :mod:`.guard`). Processes serving one
+    store together name the same ``write_lock`` file: they take turns writing through it
+    (see :mod:`.workers`)."""
+    access = StoreAccess(db_path, busy_timeout, write_lock=write_lock)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

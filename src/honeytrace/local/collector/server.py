@@ -4,11 +4,13 @@ has shut down cleanly (Ctrl-C or SIGTERM)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import os
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,8 +23,17 @@ from honeytrace.local.collector.app import create_app
 from honeytrace.local.collector.connections import DEFAULT_HEADER_TIMEOUT, uvicorn_options
 from honeytrace.local.collector.errorlog import log_to_console
 from honeytrace.local.collector.guard import DEFAULT_MAX_BODY_BYTES
+from honeytrace.local.collector.workers import (
+    STARTUP_FAILED,
+    can_fork,
+    default_workers,
+    run_workers,
+)
 
 __all__ = ["ListenError", "is_loopback", "listen", "serve"]
+
+
+_LISTEN_QUEUE = 2048  # connections waiting to be accepted (uvicorn's default backlog)
 
 
 class ListenError(Exception):
@@ -58,7 +69,7 @@ def listen(host: str, port: int) -> list[socket.socket]:
             if port == 0 and len(sockets) > 1:
                 address = (address[0], sockets[0].getsockname()[1], *address[2:])
             sock.bind(address)
-            sock.listen(2048)
+            sock.listen(_LISTEN_QUEUE)
     except OSError as exc:
         for sock in sockets:
             sock.close()
@@ -95,12 +106,16 @@ def serve(
     allowed_hosts: Iterable[str] = (),
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+    workers: int | None = None,
 ) -> None:
     """Serve the collector over the store at ``db_path`` until SIGINT or SIGTERM.
 
     ``sockets`` from :func:`listen`, when given, are served instead of binding ``host`` and
     ``port``. Requests must name ``host``, a loopback name or one of ``allowed_hosts`` in their
     ``Host`` header; a request head must arrive within ``header_timeout`` seconds.
+
+    ``workers`` processes serve the same sockets (see :mod:`.workers`); by default one per core
+    (at most 4) on Linux, else 1. With more than one, the address is bound here first.
 
     On either signal uvicorn stops accepting connections, lets the requests in flight finish
     (each write is committed before it is answered) and closes the store; then this returns
@@ -109,17 +124,67 @@ def serve(
     log_to_console()  # every 4xx/5xx answer, with its message
     # The address bound is a name clients may use; 0.0.0.0 and :: are not.
     hosts = [*allowed_hosts, *([] if host in ("0.0.0.0", "::", "") else [host])]
-    config = uvicorn.Config(
-        create_app(db_path, api_key=api_key, allowed_hosts=hosts, max_body_bytes=max_body_bytes),
-        host=host,
-        port=port,
-        log_level="info",
-        # Only our own log lines: uvicorn's access log would print every batch.
-        access_log=False,
-        **uvicorn_options(header_timeout),
-    )
-    with _signals_end_quietly():
-        uvicorn.Server(config).run(sockets=list(sockets) if sockets is not None else None)
+    count = default_workers() if workers is None else max(1, int(workers))
+    if count > 1 and (not can_fork() or db_path == ":memory:"):
+        count = 1  # an in-memory store is one per process: workers would not share it
+
+    def run(sockets: Sequence[socket.socket] | None, write_lock: str | None) -> bool:
+        app = create_app(
+            db_path,
+            api_key=api_key,
+            allowed_hosts=hosts,
+            max_body_bytes=max_body_bytes,
+            write_lock=write_lock,
+        )
+        options = uvicorn_options(header_timeout)
+        if write_lock is not None:
+            # One of several workers: accept one connection per wake-up (asyncio accepts up
+            # to ``backlog`` at once, so the first worker to wake took every connection of a
+            # burst, and the other worker idled); _Worker restores the listen queue.
+            options["backlog"] = 1
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="info",
+            # Only our own log lines: uvicorn's access log would print every batch.
+            access_log=False,
+            **options,
+        )
+        server = (_Worker if write_lock is not None else uvicorn.Server)(config)
+        with _signals_end_quietly():
+            server.run(sockets=list(sockets) if sockets is not None else None)
+        return bool(server.started)
+
+    if count == 1:
+        run(sockets, None)
+        return
+    bound = list(sockets) if sockets is not None else listen(host, port)
+    lock = f"{db_path}.serve-lock"
+    try:
+        # A worker that cannot start (an unusable store) stops them all, and this exits as
+        # one process whose start failed does (uvicorn has logged why).
+        failed = run_workers(count, lambda: 0 if run(bound, lock) else STARTUP_FAILED)
+    finally:
+        if sockets is None:
+            for sock in bound:
+                sock.close()
+        with contextlib.suppress(OSError):
+            os.remove(lock)
+    if failed:
+        sys.exit(STARTUP_FAILED)
+
+
+class _Worker(uvicorn.Server):
+    """uvicorn's server in one of several worker processes (see :func:`serve`)."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Start serving, then give the shared sockets their full listen queue again
+        (asyncio's start set it to the one-connection accept batch)."""
+        await super().startup(sockets)
+        for sock in sockets or ():
+            with contextlib.suppress(OSError):
+                sock.listen(_LISTEN_QUEUE)
 
 
 @contextmanager

@@ -36,6 +36,7 @@ from honeytrace.local.collector._http import (
     validate,
 )
 from honeytrace.local.collector.bodies import TypedBody, parse_typed
+from honeytrace.local.collector.rowbatch import prepare_rows, write_rows
 
 __all__ = [
     "IDENTITY",
@@ -164,9 +165,9 @@ async def add_session_events(request: Request) -> Response:
     def prepare() -> tuple[Any, ...]:
         events: list[dict[str, Any]] = parse_typed(_SESSION_EVENTS, raw)["events"]
         check_ids(events, "events")
-        return (session_id, events)
+        return (prepare_rows(session_id, events),)  # the rows too, before the turn to write
 
-    await store_of(request).call_prepared("add_events", prepare)
+    await store_of(request).call_prepared(write_rows, prepare)
     return JSONResponse({"success": True})
 
 
