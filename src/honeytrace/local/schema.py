@@ -34,7 +34,7 @@ INSERT_EVENT = (
 @lru_cache(maxsize=128)
 def insert_events(rows: int) -> str:
     """INSERT_EVENT for ``rows`` rows at once (one multi-row VALUES; see
-    :func:`honeytrace.local.store._insert_chunk`)."""
+    :func:`honeytrace.local.bulk.insert_chunk`)."""
     row = f"({', '.join('?' * len(COLUMNS))})"
     return f"INSERT OR IGNORE INTO events ({', '.join(COLUMNS)}) VALUES {', '.join([row] * rows)}"
 

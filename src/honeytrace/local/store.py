@@ -10,8 +10,8 @@ Concurrency: the file is in WAL mode, so readers never wait for the writer, and 
 processes may write to it. Every write is one short ``BEGIN IMMEDIATE`` transaction, committed
 before the method returns; a writer waits up to ``busy_timeout`` seconds for the lock and then
 raises :class:`StoreBusyError`, which tells its caller to retry later. A :class:`Store` holds one
-connection and is not thread-safe: use it from one thread at a time (the collector serializes
-its calls with a lock; a second thread may also open its own Store on the same file).
+connection and is not thread-safe: use it from one thread at a time (the collector's writes run
+on one writer thread per process; a second thread may also open its own Store on the same file).
 
 Write semantics follow the HoneyHive API (``api/API.md``):
 
@@ -30,7 +30,6 @@ Write semantics follow the HoneyHive API (``api/API.md``):
 
 from __future__ import annotations
 
-import itertools
 import os
 import sqlite3
 import time
@@ -40,12 +39,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from honeytrace.local import schema
-from honeytrace.local.query import (
-    build_tree,
-    compile_search,
-    is_number,
-)
+from honeytrace.local import bulk, reading, schema
+from honeytrace.local.query import build_tree, compile_search, is_number
 from honeytrace.local.rows import (
     as_dict,
     event_row,
@@ -203,7 +198,8 @@ class Store:
         (a fresh session id when it has none). ``parent_id`` defaults to the session, a
         missing ``event_id`` gets a UUIDv4, and a session event whose id is its session's is
         merged like a session create. Ids are stored in lower case. All events are committed
-        in one transaction, written with a few multi-row statements (:func:`_insert_rows`).
+        in one transaction, written with a few multi-row statements
+        (:func:`~honeytrace.local.bulk.insert_rows`).
 
         ``placeholders`` (session id -> ``event_name``, ``source``, ``start_time``,
         ``end_time``, ``duration``) names and times the sessions of these events that are still
@@ -256,7 +252,7 @@ class Store:
                         for sid, fields in placeholders.items()
                     ],
                 )
-            _insert_rows(conn, rows)
+            bulk.insert_rows(conn, rows)
         return ids
 
     def put_events(self, events: Sequence[Body]) -> None:
@@ -299,12 +295,12 @@ class Store:
         heads.extend(rows)
         if not heads:
             return
-        if len(heads) <= _PADDED[-1] and not self._grouped:
+        if len(heads) <= bulk.PADDED[-1] and not self._grouped:
             with _busy_as_error():
-                stored = _insert_chunk(self._conn, heads)  # its own transaction
+                stored = bulk.insert_chunk(self._conn, heads)  # its own transaction
         else:
             with self._write() as conn:
-                stored = _insert_rows(conn, heads)
+                stored = bulk.insert_rows(conn, heads)
         if stored == len(heads) and len(bodies) == len(started):
             return  # every row was new: nothing to merge
         with self._write() as conn:
@@ -323,7 +319,7 @@ class Store:
                     schema.INSERT_PLACEHOLDER,
                     [(sid, sid, t if is_number(t) else now) for sid, t in sessions.items()],
                 )
-            _insert_rows(conn, list(rows))
+            bulk.insert_rows(conn, list(rows))
 
     def add_event(self, event: Body) -> str:
         """Add one event, as ``POST /v1/events`` does; returns its id. Without a
@@ -375,7 +371,7 @@ class Store:
             else:
                 known.add(sid)
                 rows.append(session_row(body, sid, now))
-        _insert_rows(conn, rows)
+        bulk.insert_rows(conn, rows)
         for sid, body in merges:
             self._upsert_session(conn, sid, body)
 
@@ -475,26 +471,8 @@ class Store:
         ``again=True``) on every stored model event with token usage that started at or after
         ``since_ms``, and store the ``metrics`` and ``metadata`` it rewrote; one transaction.
         Returns (events rewritten, of which left unpriced)."""
-        where = (
-            "event_type = 'model' AND (json_type(metrics, '$.prompt_tokens') IS NOT NULL"
-            " OR json_type(metrics, '$.completion_tokens') IS NOT NULL)"
-        )
-        params: list[Any] = []
-        if since_ms is not None:
-            where += " AND start_time >= ?"
-            params.append(since_ms)
-        rewritten = unpriced = 0
         with self._write() as conn:
-            for row in conn.execute(f"{schema.SELECT} WHERE {where}", params).fetchall():
-                event = row_to_event(row)
-                if not price(event):
-                    continue
-                rewritten += 1
-                cost = event["metadata"].get("cost")
-                unpriced += bool(isinstance(cost, Mapping) and cost.get("unpriced"))
-                changes = {"metrics": event["metrics"], "metadata": event["metadata"]}
-                update_row(conn, event["event_id"], changes)
-        return rewritten, unpriced
+            return bulk.reprice(conn, price, since_ms)
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -557,19 +535,7 @@ class Store:
         if now < self._stats_due:
             return
         self._stats_due = now + _STATS_EVERY_S
-        conn = self._conn
-        try:
-            stat = conn.execute(
-                "SELECT stat FROM sqlite_stat1 WHERE idx = 'events_types'"
-            ).fetchone()
-        except sqlite3.OperationalError:  # no statistics table yet
-            stat = None
-        try:
-            stated = int(str(stat[0]).split()[0]) if stat else 0
-        except ValueError:
-            stated = 0
-        rows = conn.execute("SELECT max(rowid) FROM events").fetchone()[0] or 0
-        if rows < _STATS_MIN_ROWS or rows < 2 * stated:
+        if not reading.plan_stats_stale(self._conn, _STATS_MIN_ROWS):
             return
         try:
             with self._write() as writing:
@@ -583,61 +549,15 @@ class Store:
         session itself), ``errors`` (events with an error, the session included), and the
         ``tokens`` (``total_tokens``) and ``cost`` (``cost_usd``) of its model events, None
         when none reports any."""
-        # INDEXED BY: the partial index of session rows, already in start order; the planner,
-        # without statistics, would rather take events_types and sort every session.
         with _busy_as_error():
-            rows = self._conn.execute(
-                """SELECT s.event_id, s.event_name, s.start_time, s.end_time, s.duration,
-                    (SELECT COUNT(*) FROM events e WHERE e.session_id = s.event_id) - 1,
-                    (SELECT COUNT(*) FROM events e WHERE e.session_id = s.event_id
-                        AND e.error IS NOT NULL AND e.error != ''),
-                    (SELECT SUM(COALESCE(json_extract(e.metrics, '$.total_tokens'),
-                        json_extract(e.metrics, '$.prompt_tokens')
-                        + COALESCE(json_extract(e.metrics, '$.completion_tokens'), 0),
-                        json_extract(e.metrics, '$.completion_tokens'))) FROM events e
-                        WHERE e.session_id = s.event_id AND e.event_type = 'model'),
-                    (SELECT SUM(json_extract(e.metrics, '$.cost_usd')) FROM events e
-                        WHERE e.session_id = s.event_id AND e.event_type = 'model')
-                FROM events s INDEXED BY events_sessions
-                WHERE s.event_type = 'session' AND s.event_id = s.session_id
-                ORDER BY s.start_time DESC, s.rowid DESC LIMIT ?""",
-                (limit,),
-            ).fetchall()
-        keys = (
-            "session_id",
-            "name",
-            "start_time",
-            "end_time",
-            "duration",
-            "events",
-            "errors",
-            "tokens",
-            "cost",
-        )
-        sessions = [dict(zip(keys, row, strict=True)) for row in rows]
-        for session in sessions:
-            start, end = session["start_time"], session["end_time"]
-            if session["duration"] is None and is_number(start) and is_number(end):
-                session["duration"] = end - start
-        return sessions
+            return reading.list_sessions(self._conn, limit)
 
     def iter_sessions_events(self, since: float | None = None) -> Iterator[JsonObject]:
         """Every event of every session that started at or after ``since`` (epoch ms; None:
         all), each session's own row first, sessions oldest first. Read lazily, row by row, so
         that exporting a large store holds one event at a time."""
-        where, params = ("", ()) if since is None else (" AND s.start_time >= ?", (since,))
-        columns = ", ".join(f"e.{column}" for column in schema.COLUMNS)
         with _busy_as_error():
-            cursor = self._conn.execute(
-                f"""SELECT {columns}, e.placeholder FROM events e JOIN events s
-                    ON s.event_id = e.session_id AND s.event_type = 'session'
-                WHERE s.event_id = s.session_id{where}
-                ORDER BY s.start_time, s.rowid, e.event_id != e.session_id,
-                    e.start_time IS NULL, e.start_time, e.rowid""",
-                params,
-            )
-            for row in cursor:
-                yield row_to_event(row)
+            yield from reading.iter_sessions_events(self._conn, since)
 
     def latest_session_id(self) -> str | None:
         """The id of the session that started last, or None when there is none."""
@@ -647,51 +567,12 @@ class Store:
     def find_session_ids(self, prefix: str, limit: int = 10) -> list[str]:
         """Ids of sessions that start with ``prefix`` (case-insensitive), at most ``limit``."""
         with _busy_as_error():
-            rows = self._conn.execute(
-                "SELECT event_id FROM events WHERE event_type = 'session'"
-                " AND event_id = session_id AND substr(lower(event_id), 1, ?) = ?"
-                " ORDER BY start_time DESC LIMIT ?",
-                (len(prefix), prefix.lower(), limit),
-            ).fetchall()
-        return [str(row[0]) for row in rows]
+            return reading.find_session_ids(self._conn, prefix, limit)
 
 
 # -- helpers ------------------------------------------------------------------------------
 
-
-def _insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
-    """Insert event rows (``INSERT OR IGNORE``) inside the transaction in progress, a chunk
-    per statement (:func:`_insert_chunk`); returns how many were new."""
-    top = _PADDED[-1]
-    return sum(_insert_chunk(conn, rows[start : start + top]) for start in range(0, len(rows), top))
-
-
-def _insert_chunk(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
-    """Insert at most ``_PADDED[-1]`` rows (``INSERT OR IGNORE``) in one statement: one call
-    into SQLite, which runs without the GIL from start to end, where ``executemany`` takes it
-    back after every row (and on a thread beside a busy one waits up to a switch interval, 5 ms,
-    each time). Its row count is rounded up to one of a few sizes by repeating the last row
-    (ignored as a duplicate), so that a few prepared statements serve every batch; returns how
-    many rows were new."""
-    total = len(rows)
-    if not total:
-        return 0
-    size = next(size for size in _PADDED if size >= total)
-    values = list(itertools.chain.from_iterable(rows))
-    if size > total:
-        values.extend(rows[-1] * (size - total))
-    return int(conn.execute(schema.insert_events(size), values).rowcount)
-
-
 _LOOKUP_CHUNK = 500
-# The statement sizes of _insert_chunk: every size up to 16 rows, then steps of 1.5 and 1.33
-# (at most a third of a statement repeated rows, which cost about a microsecond each). Up to 512
-# rows: a statement is prepared once per size and connection, which grows faster than its rows
-# (0.9 ms at 64 rows, 6.8 at 512, 18 at 1024), and inserts no faster per row past a few
-# hundred. 512 rows of 19 values stay under SQLite's 32766 variables (999 before 3.32: 52 rows).
-_PADDED = (*range(1, 17), 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
-if sqlite3.sqlite_version_info < (3, 32, 0):
-    _PADDED = (*range(1, 17), 24, 32, 48)
 
 
 @contextmanager
