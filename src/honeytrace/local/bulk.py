@@ -1,11 +1,13 @@
 """The store's bulk writes, inside a transaction of :class:`~honeytrace.local.store.Store`:
-event rows as multi-row ``INSERT OR IGNORE`` statements of a few padded sizes, and repricing."""
+event rows as multi-row ``INSERT OR IGNORE`` statements of a few padded sizes, repricing, and
+the OTLP ingest's moves of placeholder sessions."""
 
 from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from . import schema
@@ -70,3 +72,35 @@ def reprice(
         changes = {"metrics": event["metrics"], "metadata": event["metadata"]}
         update_row(conn, event["event_id"], changes)
     return rewritten, unpriced
+
+
+def follow_moves(
+    conn: sqlite3.Connection, moves: Mapping[str, str], sessions: Iterable[str]
+) -> None:
+    """Remember each move (placeholder -> session) of an OTLP request, so that spans of the
+    trace that come later without naming its session follow it, even when another process
+    (a ``serve`` worker) took the request that named it; then move the placeholders among
+    ``sessions`` (those this request's events went to) that an earlier move names."""
+    conn.executemany(schema.REMEMBER_MOVE, [(o.lower(), n.lower()) for o, n in moves.items()])
+    for sid in sessions:
+        row = conn.execute(schema.MOVED_TO, (sid,)).fetchone()
+        if row is not None:
+            move_placeholder(conn, sid, row[0])
+
+
+def move_placeholder(conn: sqlite3.Connection, old: str, new: str) -> None:
+    """Move the events of placeholder session ``old`` into session ``new`` and drop the
+    placeholder (nothing when ``old`` is not a stored placeholder)."""
+    row = conn.execute(
+        "SELECT placeholder FROM events WHERE event_id = ? AND session_id = ?", (old, old)
+    ).fetchone()
+    if old == new or row is None or not row[0]:
+        return  # the common case: nothing was stored under it
+    conn.execute(
+        "UPDATE events SET session_id = ?,"
+        " parent_id = CASE WHEN parent_id = ? THEN ? ELSE parent_id END"
+        " WHERE session_id = ? AND event_id != ?",
+        (new, old, new, old, old),
+    )
+    conn.execute("DELETE FROM events WHERE event_id = ?", (old,))
+    conn.execute(schema.INSERT_PLACEHOLDER, (new, new, time.time_ns() // 1_000_000))

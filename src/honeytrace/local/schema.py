@@ -13,14 +13,16 @@ __all__ = [
     "DESCRIBE_PLACEHOLDER",
     "INSERT_EVENT",
     "INSERT_PLACEHOLDER",
+    "MOVED_TO",
     "PLACEHOLDER_FIELDS",
+    "REMEMBER_MOVE",
     "SCHEMA",
     "SCHEMA_VERSION",
     "SELECT",
     "insert_events",
 ]
 
-SCHEMA_VERSION = 2  # 2: the viewer's filter indexes (every statement is IF NOT EXISTS)
+SCHEMA_VERSION = 3  # 2: the viewer's filter indexes; 3: moved_sessions (all IF NOT EXISTS)
 
 COLUMNS = SCALAR_COLUMNS + JSON_COLUMNS
 SELECT = "SELECT " + ", ".join(COLUMNS) + ", placeholder FROM events"
@@ -49,6 +51,10 @@ INSERT_PLACEHOLDER = (
     "INSERT OR IGNORE INTO events (event_id, session_id, event_type, event_name, source,"
     " start_time, placeholder) VALUES (?, ?, 'session', 'unknown', 'unknown', ?, 1)"
 )
+# The OTLP ingest's moves of a trace's placeholder session into the session a span named
+# (old -> new), kept so that later spans of the trace follow whichever process stores them.
+REMEMBER_MOVE = "INSERT OR REPLACE INTO moved_sessions (old, new) VALUES (?, ?)"
+MOVED_TO = "SELECT new FROM moved_sessions WHERE old = ?"
 
 SCHEMA = (
     # Times and duration have no declared type on purpose: SQLite then keeps each value as
@@ -75,6 +81,7 @@ SCHEMA = (
         user_properties TEXT NOT NULL DEFAULT '{}',
         placeholder INTEGER NOT NULL DEFAULT 0
     )""",
+    "CREATE TABLE IF NOT EXISTS moved_sessions (old TEXT PRIMARY KEY, new TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS events_session ON events (session_id, start_time)",
     "CREATE INDEX IF NOT EXISTS events_parent ON events (parent_id)",
     "CREATE INDEX IF NOT EXISTS events_start ON events (start_time)",

@@ -209,6 +209,8 @@ class Store:
         ``moves`` (placeholder session id -> session id) first moves the events of placeholder
         sessions into other sessions and drops the placeholders (the OTLP ingest: spans of a
         trace stored in the trace's own session before a span of it named its real session).
+        Given (even empty), it also marks the OTLP ingest: moves are remembered in the store and
+        events that land in a placeholder moved before follow it there.
         """
         forced = lower_id(session_id)
         ids: list[str] = []
@@ -235,7 +237,7 @@ class Store:
             rows.append(event_row(body, eid, sid, parent))
         with self._write() as conn:
             for old, new in (moves or {}).items():
-                self._move_placeholder(conn, old.lower(), new.lower())
+                bulk.move_placeholder(conn, old.lower(), new.lower())
             if upserts:
                 self._put_sessions(conn, upserts)
             if sessions:
@@ -253,6 +255,8 @@ class Store:
                     ],
                 )
             bulk.insert_rows(conn, rows)
+            if moves is not None:
+                bulk.follow_moves(conn, moves, sessions)
         return ids
 
     def put_events(self, events: Sequence[Body]) -> None:
@@ -374,21 +378,6 @@ class Store:
         bulk.insert_rows(conn, rows)
         for sid, body in merges:
             self._upsert_session(conn, sid, body)
-
-    def _move_placeholder(self, conn: sqlite3.Connection, old: str, new: str) -> None:
-        row = conn.execute(
-            "SELECT placeholder FROM events WHERE event_id = ? AND session_id = ?", (old, old)
-        ).fetchone()
-        if old == new or row is None or not row[0]:
-            return  # the common case: nothing was stored under it
-        conn.execute(
-            "UPDATE events SET session_id = ?,"
-            " parent_id = CASE WHEN parent_id = ? THEN ? ELSE parent_id END"
-            " WHERE session_id = ? AND event_id != ?",
-            (new, old, new, old, old),
-        )
-        conn.execute("DELETE FROM events WHERE event_id = ?", (old,))
-        conn.execute(schema.INSERT_PLACEHOLDER, (new, new, _now_ms()))
 
     def _upsert_session(self, conn: sqlite3.Connection, session_id: str, body: Body) -> None:
         row = conn.execute(schema.SELECT + " WHERE event_id = ?", (session_id,)).fetchone()
