@@ -276,9 +276,18 @@ SPARE_LISTS: list[list[Any]] = []
 list of outputs: it would otherwise be a second new object per generator call for the cycle
 collector)."""
 
-_HELD = (
-    3  # references to an event in recycle(): the list, the loop variable, getrefcount's argument
-)
+
+def _counted_references() -> tuple[int, int]:
+    """What getrefcount reports in recycle() for an event held by nothing else (the list,
+    the loop variable) and for a list held only by a local, measured on probes in the same
+    shapes: interpreters differ in whether the call's own argument counts."""
+    for probe in [object()]:
+        alone = [0]
+        return getrefcount(probe), getrefcount(alone)
+    raise AssertionError  # pragma: no cover - the loop body returns
+
+
+_HELD, _HELD_LIST = _counted_references()
 
 
 def blank() -> Event:
@@ -311,8 +320,8 @@ def recycle(spans: list[Event]) -> None:
             span.result = NO_RESULT
             span.end = span.start = 0  # start last in the wrappers: 0 means not yet begun
             spare.append(span)
-            # A generator's items: the local and getrefcount's argument hold it, nothing else.
-            if type(result) is list and held(result) == 2 and len(lists) < spare_limit:
+            # A generator's items, when nothing but the local above holds them.
+            if type(result) is list and held(result) == _HELD_LIST and len(lists) < spare_limit:
                 result.clear()
                 lists.append(result)
             room -= 1
