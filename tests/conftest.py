@@ -12,6 +12,7 @@ import pytest
 
 from honeytrace import _errors, _runtime
 from honeytrace._record import buffer as _buffer
+from honeytrace._record import span as _span
 from honeytrace.testing import accounting_errors
 
 _HONEYTRACE_ENV = (
@@ -46,6 +47,8 @@ def clean_runtime(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> Iterator
     _buffer.UPDATES.clear()
     _buffer.MEASURED.clear()
     _buffer.pending_bytes = 0
+    _span.SPARE.clear()  # blank events for reuse: a test that breaks event making sees none
+    _span.SPARE_LISTS.clear()
     _buffer.counters = _buffer.Counters()
     _runtime.memory_exporter().clear()
     _runtime._config = None

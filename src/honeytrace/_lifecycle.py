@@ -34,16 +34,17 @@ logger = logging.getLogger("honeytrace")
 
 
 def _is_open(obj: Event) -> bool:
-    # An event the hot path is still filling in (a signal arrived half-way) has no "end" yet:
-    # it is not open, it is not finished either; the thread that builds it will record it.
+    # An event the hot path is still filling in (a signal arrived half-way) has no "end" or
+    # no "start" yet (a blank one taken for reuse: start 0, no session): it is not open, it
+    # is not finished either; the thread that builds it will record it.
     end = getattr(obj, "end", None)
-    if end is None or end or obj.remote or not hasattr(obj, "session"):
+    if end is None or end or obj.remote or getattr(obj, "session", None) is None:
         return False
     if isinstance(obj, Session):
         return obj.begun  # a session() made but never entered is not open
     if isinstance(obj, Span):
         return obj.parent is not None  # a span() made but never begun has no parent yet
-    return hasattr(obj, "start")
+    return bool(getattr(obj, "start", 0))
 
 
 _CHECK_EVERY = 1 << 15  # objects between two looks at the clock

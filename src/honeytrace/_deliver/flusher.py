@@ -37,7 +37,7 @@ from honeytrace._deliver.threads import (
 from honeytrace._errors import internal_error, log_once
 from honeytrace._record import buffer as _buffer
 from honeytrace._record.buffer import CONTROL, QUEUE, UPDATES, FlushRequest, Update
-from honeytrace._record.span import Event
+from honeytrace._record.span import Event, recycle
 
 if TYPE_CHECKING:
     from honeytrace._deliver.encode import Encoder
@@ -222,6 +222,7 @@ class Flusher:
             if measured:  # some events were measured on their way in
                 pop = measured.pop
                 _buffer.released(sum([pop(id(span), 0) for span in taken]))
+        recycle(taken)  # the delivered events no one else holds become blanks for the wrappers
         settled = self._drained(counters.taken)
         waiting = []
         for request, target, losses in self._waiting:

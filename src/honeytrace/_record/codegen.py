@@ -43,7 +43,8 @@ class Shape:
     decorated function; ``$pack`` and ``$kwargs``: the call's positional arguments as a tuple
     and its keyword arguments as a dict; ``$recorded_kwargs``: the keyword arguments to record
     (None when there are none). A line that is only ``$snapshot`` becomes statements that set
-    ``snapshot`` to the positional arguments, copying any top-level list, dict or set.
+    ``snapshot`` to the positional arguments, copying any top-level list, dict or set. A line
+    that starts with ``$if_kwargs`` is kept (without it) only when keywords can be recorded.
     """
 
     __slots__ = ("call", "defaults", "kwargs", "pack", "params", "recorded_kwargs", "snapshot")
@@ -73,6 +74,9 @@ class Shape:
             if line.strip() == "$snapshot":
                 indent = line[: len(line) - len(line.lstrip())]
                 lines += [indent + statement for statement in self.snapshot]
+            elif line.strip().startswith("$if_kwargs "):
+                if self.recorded_kwargs != "None":  # else no keyword is ever recorded
+                    lines.append(line.replace("$if_kwargs ", "", 1))
             else:
                 lines.append(line)
         return Template("\n".join(lines) + "\n").substitute(

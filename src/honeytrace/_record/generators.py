@@ -26,7 +26,7 @@ from honeytrace._record.buffer import QUEUE, record  # noqa: F401
 from honeytrace._record.codegen import make_wrapper
 from honeytrace._record.context import _current, current
 from honeytrace._record.signature import Spec
-from honeytrace._record.span import ErrorInfo, Event, Session
+from honeytrace._record.span import SPARE, SPARE_LISTS, ErrorInfo, Event, Session, blank  # noqa: F401
 from honeytrace._record.wrappers import (
     _COPIED,  # noqa: F401 -- read by the templates' snapshot code
     SessionOptions,
@@ -35,6 +35,7 @@ from honeytrace._record.wrappers import (
     flush_if_asked,
     new_event,  # noqa: F401
     root_session,
+    take_spare,  # noqa: F401
 )
 
 __all__ = ["MAX_YIELDED", "wrap_async_gen", "wrap_gen"]
@@ -42,6 +43,7 @@ __all__ = ["MAX_YIELDED", "wrap_async_gen", "wrap_gen"]
 MAX_YIELDED = 1000
 """Yielded items kept as a generator's outputs; the count of all of them goes to metadata."""
 
+take_list = SPARE_LISTS.pop
 _END: Any = object()  # what next() returns, instead of raising, when the generator is done
 _set = _current.set
 _reset = _current.reset  # set and reset happen within one step: the token is always ours
@@ -226,21 +228,39 @@ def make(fn, spec, options):
 
     def traced($params):
         parent = current() if rt.enabled else None
-        if parent is None or general or not parent.session.sampled or hooks.active is not None:
+        if (
+            parent is None
+            or general
+            or not (session := parent.session).sampled
+            or hooks.active is not None
+        ):
             return (yield from _general(fn, spec, options, quiet, $pack, $kwargs))
         try:
             $snapshot
-            event = new_event(Event)  # built field by field, as in the sync wrapper
+            if SPARE:  # as in the sync wrapper
+                try:
+                    event = take_spare()
+                except IndexError:
+                    event = blank()
+            else:
+                event = new_event(Event)
+                event.kwargs = None
+                event._id = None
+                event.extra = None
+                event.error = None
+                event.end = 0
             event.spec = spec
             event.parent = parent
-            event.session = parent.session
+            event.session = session
             event.args = snapshot
-            event.kwargs = $recorded_kwargs
-            event._id = None
-            event.extra = None
-            event.error = None
-            items = event.result = []
-            event.end = 0
+            $if_kwargs event.kwargs = $recorded_kwargs
+            if SPARE_LISTS:
+                try:
+                    items = event.result = take_list()
+                except IndexError:
+                    items = event.result = []
+            else:
+                items = event.result = []
             event.start = perf_counter_ns()
         except Exception:
             internal_error("starting a generator span")
@@ -354,6 +374,7 @@ def wrap_async_gen(fn: Callable[..., Any], spec: Spec, options: SessionOptions |
             count += 1
             if count <= MAX_YIELDED:
                 items.append(item)
+            count += 1
             try:
                 sent = yield item
             except GeneratorExit:

@@ -35,13 +35,14 @@ from honeytrace._record.buffer import QUEUE, record  # noqa: F401
 from honeytrace._record.codegen import make_wrapper
 from honeytrace._record.context import _current, current, reset_current, set_current  # noqa: F401
 from honeytrace._record.signature import Spec
-from honeytrace._record.span import NO_RESULT, ErrorInfo, Event, Session  # noqa: F401
+from honeytrace._record.span import NO_RESULT, SPARE, ErrorInfo, Event, Session, blank  # noqa: F401
 
 __all__ = ["SessionOptions", "flush_if_asked", "root_session", "wrap_async", "wrap_sync"]
 
 _COPIED: dict[type, Callable[[Any], Any]] = {list: list.copy, dict: dict.copy, set: set.copy}
 reset = _current.reset
 new_event = Event.__new__
+take_spare = SPARE.pop
 
 
 # Off the hot path, types are compared by identity, not looked up in _COPIED: a type whose
@@ -158,19 +159,27 @@ def make(fn, spec, options):
             return ${await_}fn($call)
         try:
             $snapshot
-            # Event.__init__ written out: a Python __init__ costs a frame per call (CPython
-            # 3.11 does not inline it), a tenth of this wrapper's whole cost.
-            span = new_event(Event)
+            # A blank event from SPARE (see span.recycle), else a new one. Event.__init__ is
+            # written out: a Python __init__ costs a frame per call (CPython 3.11 does not
+            # inline it), a tenth of this wrapper's whole cost.
+            if SPARE:
+                try:
+                    span = take_spare()
+                except IndexError:  # a signal handler's traced call took the last one
+                    span = blank()
+            else:
+                span = new_event(Event)
+                span.kwargs = None
+                span._id = None
+                span.extra = None
+                span.error = None
+                span.result = NO_RESULT
+                span.end = 0
             span.spec = spec
             span.parent = parent
             span.session = session
             span.args = snapshot
-            span.kwargs = $recorded_kwargs
-            span._id = None
-            span.extra = None
-            span.error = None
-            span.result = NO_RESULT
-            span.end = 0
+            $if_kwargs span.kwargs = $recorded_kwargs
             span.start = perf_counter_ns()
             token = set_current(span)
             observer = hooks.active
