@@ -23,6 +23,7 @@ from typing import Any
 from pydantic_core import ValidationError
 
 from honeytrace._config import Config
+from honeytrace._deliver import template
 from honeytrace._deliver.exporters import InvalidEvent
 from honeytrace._deliver.mask import scrub
 from honeytrace._deliver.plain import check_dict, fast_limits
@@ -74,11 +75,25 @@ _VERSION_MASK = ~(0xF000 << 64) & ~(0xC000 << 48)
 _VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
 
 
+_LOW_MASK = (1 << 64) - 1 & ~(0xC000 << 48)
+_VARIANT = 0x8000 << 48
+_HIGH_TEXTS: dict[int, str] = {}
+
+
 def _format_id(value: int) -> str:
     """The lower-case UUIDv4 string of an id (version and variant bits forced): the same text
-    as ``_record.span.format_id``, in half the time (``bytes.hex`` formats in C)."""
-    raw = ((value & _VERSION_MASK) | _VERSION_BITS).to_bytes(16, "big")
-    return f"{raw[:4].hex()}-{raw[4:10].hex('-', 2)}-{raw[10:].hex()}"
+    as ``_record.span.format_id``. The ids of one process share their upper half (a prefix
+    drawn once, see ``_record.span.new_id``): its text (with the version digit) is made once,
+    and only the counter half is formatted for each id."""
+    high = value >> 64
+    text = _HIGH_TEXTS.get(high)
+    if text is None:
+        if len(_HIGH_TEXTS) >= 64:  # bounded: ids from elsewhere (remote parents) are rare
+            _HIGH_TEXTS.clear()
+        full = f"{(high << 64 & _VERSION_MASK) | _VERSION_BITS:032x}"
+        text = _HIGH_TEXTS[high] = f"{full[:8]}-{full[8:12]}-{full[12:16]}-"
+    low = (value & _LOW_MASK) | _VARIANT
+    return f"{text}{low >> 48:04x}-{low & 0xFFFFFFFFFFFF:012x}"
 
 
 class Encoder:
@@ -99,6 +114,10 @@ class Encoder:
         # Bodies go unvalidated when this module alone made them (see the module doc).
         self._trusting = config.redact is None and not validate
         self._plain = fast_limits(self.limits)
+        self._shapes: dict[Any, Any] = {}  # template.py's, per traced function
+        self._quoted: tuple[Any, str | None] = (None, None)  # the last session's id, as JSON
+        self._id_base = -1  # this process's id prefix (upper half), and its text: template.py
+        self._id_prefix = ""
         self._anchor()
 
     def _anchor(self) -> None:
@@ -114,6 +133,16 @@ class Encoder:
             key = event.id
             return self._ids.get(key) or self._format(key)
         return event.event_id
+
+    def _rebase(self, value: int) -> str:
+        """The text of ``value``, whose upper half becomes the one template.py formats
+        ``..-8000-<counter>`` ids under (a forked child draws a new one)."""
+        text = _format_id(value)
+        self._id_base = value >> 64 << 64
+        self._id_prefix = text[:24] if value & 0xFFFF << 48 == 0 else ""
+        if not self._id_prefix:
+            self._id_base = -1
+        return text
 
     def _format(self, value: int) -> str:
         # A parent's id is written once per child and once more as the child's own event_id
@@ -261,6 +290,34 @@ class Encoder:
         if span.end:
             body["end_time"] = self.ms(span.end)
             body["duration"] = (span.end - span.start) / 1_000_000
+
+    def _text(self, body: Body) -> str:
+        """The JSON text of an object this encoder made (template.py's parts)."""
+        return _to_json(body).decode()
+
+    def _session_json(self, session: Session) -> str | None:
+        """A session's id as a JSON string (None when it cannot be one), for template.py:
+        remembered for the last session asked (its events come together)."""
+        last, text = self._quoted
+        if last is not session:
+            session_id = session.session_id
+            text = template.quoted(session_id) if type(session_id) is str else None
+            self._quoted = (session, text)
+        return text
+
+    @property
+    def raw_ready(self) -> bool:
+        """Whether :meth:`event_json` may serve (no redact hook, no ``validate``)."""
+        return self._trusting
+
+    def event_json(
+        self, span: Event, children: list[int] | None, with_session: bool = False
+    ) -> bytes | None:
+        """The JSON of ``event(span, children)`` (with its ``session_id`` as :mod:`.fresh` adds
+        it, when ``with_session``), made
+        without the dict (see :mod:`.template`); None when the event needs the dict path.
+        Only for a trusting encoder (:attr:`raw_ready`)."""
+        return template.event_json(self, span, children, with_session)
 
     # -- bodies ---------------------------------------------------------------------------
 
@@ -461,6 +518,14 @@ class Encoder:
         except ValidationError as exc:
             raise InvalidEvent(_describe(exc)) from None
         return body
+
+
+def _to_json(body: Body) -> bytes:
+    global _to_json
+    from pydantic_core import to_json  # imported on the flusher thread, not at import time
+
+    _to_json = to_json  # type: ignore[assignment]  # later calls go straight to it
+    return to_json(body)
 
 
 def _mark_lost(body: Body, lost: dict[str, int] | None) -> None:
