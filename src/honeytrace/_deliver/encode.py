@@ -78,6 +78,7 @@ _VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
 _LOW_MASK = (1 << 64) - 1 & ~(0xC000 << 48)
 _VARIANT = 0x8000 << 48
 _HIGH_TEXTS: dict[int, str] = {}
+_NO_BASE = -(1 << 200)
 
 
 def _format_id(value: int) -> str:
@@ -116,7 +117,9 @@ class Encoder:
         self._plain = fast_limits(self.limits)
         self._shapes: dict[Any, Any] = {}  # template.py's, per traced function
         self._quoted: tuple[Any, str | None] = (None, None)  # the last session's id, as JSON
-        self._id_base = -1  # this process's id prefix (upper half), and its text: template.py
+        # this process's id prefix (upper half), and its text (template.py); none yet: no id
+        # is within 2**48 above this base
+        self._id_base = _NO_BASE
         self._id_prefix = ""
         self._anchor()
 
@@ -141,7 +144,7 @@ class Encoder:
         self._id_base = value >> 64 << 64
         self._id_prefix = text[:24] if value & 0xFFFF << 48 == 0 else ""
         if not self._id_prefix:
-            self._id_base = -1
+            self._id_base = _NO_BASE
         return text
 
     def _format(self, value: int) -> str:
