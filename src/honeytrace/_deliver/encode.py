@@ -79,6 +79,7 @@ _LOW_MASK = (1 << 64) - 1 & ~(0xC000 << 48)
 _VARIANT = 0x8000 << 48
 _HIGH_TEXTS: dict[int, str] = {}
 _NO_BASE = -(1 << 200)
+_COUNTER_MAX = 1 << 48  # ids below this above their prefix format as "...-8000-<12 hex>"
 
 
 def _format_id(value: int) -> str:
@@ -160,10 +161,16 @@ class Encoder:
         # format their ids).
         ids = self._ids
         texts = []
+        base, prefix = self._id_base, self._id_prefix
         for value in values:
             text = ids.get(value)
             if text is None:
-                text = ids[value] = _format_id(value)
+                counter = value - base  # template.py's shortcut: the counter half only
+                if 0 <= counter < _COUNTER_MAX:
+                    text = ids[value] = f"{prefix}{counter:012x}"
+                else:
+                    text = ids[value] = self._rebase(value)
+                    base, prefix = self._id_base, self._id_prefix
             texts.append(text)
         return texts
 

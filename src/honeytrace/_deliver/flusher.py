@@ -37,7 +37,7 @@ from honeytrace._deliver.threads import (
 from honeytrace._errors import internal_error, log_once
 from honeytrace._record import buffer as _buffer
 from honeytrace._record.buffer import CONTROL, QUEUE, UPDATES, FlushRequest, Update
-from honeytrace._record.span import Event
+from honeytrace._record.span import Event, assign_ids
 
 if TYPE_CHECKING:
     from honeytrace._deliver.encode import Encoder
@@ -301,6 +301,7 @@ class Flusher:
     def _deliver(self, taken: list[Event], updates: list[Update]) -> None:  # noqa: PLR0915
         order: dict[int, SessionState] = {}  # sessions in the order they first appear
         pace = _buffer.pace
+        assign_ids(taken)  # (most events get their id here: the lock once, not per event)
         for index, span in enumerate(taken):
             if not index & 15:
                 pace()  # gives way to a computing application thread (see buffer.pace)
@@ -318,7 +319,7 @@ class Flusher:
             else:
                 state.events.append(span)
                 parent = span.parent
-                key = span._id or span.id
+                key = span.id if span._id is None else span._id
                 if parent is None or parent is session:
                     direct = state.direct
                     # (another service's session: not ours to list; SessionState.add_direct,

@@ -62,7 +62,7 @@ out."""
 class _Shape:
     """What is constant in the bodies of one traced function, for one encoder."""
 
-    __slots__ = ("head", "inputs", "names", "outputs")
+    __slots__ = ("head", "inputs", "names", "outputs", "plain")
 
     def __init__(self, head: str, inputs: bool, outputs: bool, spec: Spec) -> None:
         self.head = head  # ',"event_type":...,"inputs":'
@@ -71,6 +71,9 @@ class _Shape:
         # The inputs' keys per number of positional arguments (None: such a call does not
         # take this path).
         self.names: dict[int, _Keys | None] = {}
+        # The same, for the counts whose keys need nothing but the values (no defaults to
+        # add, no receiver to drop, no secret name): (template, cost).
+        self.plain: dict[int, tuple[str, int]] = {}
 
 
 def quoted(text: str) -> str | None:
@@ -207,7 +210,44 @@ def event_json(  # noqa: PLR0915  # one function: each call costs as much as a f
         args = span.args
         inputs = None
         if args is not None and not span.kwargs:
-            inputs = _inputs(encoder, shape, spec, args)
+            # _inputs(), inline for the commonest calls: a known count of plain arguments
+            # that fill their names exactly (no defaults, no receiver, no secret name).
+            plain = shape.plain.get(len(args))
+            if plain is None:
+                inputs = _inputs(encoder, shape, spec, args)
+            else:
+                template, cost = plain
+                max_string = encoder.limits.max_string
+                parts: list[str] = []
+                append = parts.append
+                for value in args:
+                    kind = type(value)
+                    if kind is str:
+                        size = len(value)
+                        if (
+                            size > max_string
+                            or (value[:1] in MAYBE_BEARER and BEARER.match(value))
+                            or (size >= MIN_SECRET and encoder._mask and needs_scrub(value))
+                            or (not value.isascii() and not _utf8(value))
+                        ):
+                            break
+                        cost += size
+                        append(encode_basestring(value))
+                    elif kind is int:
+                        if not _INT64_MIN <= value <= _INT64_MAX:
+                            break
+                        append(str(value))
+                    elif value is None:
+                        append("null")
+                    elif kind is bool:
+                        append("true" if value else "false")
+                    elif kind is float and math.isfinite(value):
+                        append(repr(value))
+                    else:
+                        break
+                else:
+                    if cost + _COST < encoder.limits.max_total:
+                        inputs = template % tuple(parts)
         if inputs is None:
             given = encoder._inputs(span)
             inputs = encoder._text(given) if given else "{}"
@@ -219,12 +259,18 @@ def event_json(  # noqa: PLR0915  # one function: each call costs as much as a f
         if result is NO_RESULT:
             outputs = ""
         else:
-            value = _result(encoder, result)
-            if value is None:
+            kind = type(result)
+            if kind is int and _INT64_MIN <= result <= _INT64_MAX:
+                result_json: str | None = str(result)
+            elif result is None:
+                result_json = "null"
+            else:
+                result_json = _result(encoder, result)
+            if result_json is None:
                 made = encoder._outputs(span)
                 outputs = "" if made is None else ',"outputs":' + encoder._text(made)
             else:
-                outputs = ',"outputs":{"result":' + value + "}"
+                outputs = ',"outputs":{"result":' + result_json + "}"
     offset = encoder._offset_ns
     tail = ""
     if children:
@@ -251,6 +297,8 @@ def _inputs(encoder: Encoder, shape: _Shape, spec: Spec, args: tuple[Any, ...]) 
         keys = names[count]
     else:
         keys = names[count] = _keys(encoder, spec, count)
+        if keys is not None and keys[1] is None and not keys[3] and not keys[4]:
+            shape.plain[count] = (keys[0], keys[2])
     if keys is None:
         return None
     template, masked, cost, defaults, skip = keys
