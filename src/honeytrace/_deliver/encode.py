@@ -12,6 +12,9 @@ type, a source, a parent's id) are checked for their exact type as they are plac
 ``redact`` hook returned, or one that fails such a check, is validated against the models
 (pydantic) before it goes; so is every body of an ``Encoder(..., validate=True)`` (tests).
 tests/test_encode_bodies.py proves the construction on many kinds of recorded events.
+
+For an exporter that takes the events' JSON alone (HTTP, ``none``), the commonest events skip
+the dict altogether: :func:`.template.event_json` writes their JSON as text.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from honeytrace._deliver.mask import scrub
 from honeytrace._deliver.plain import check_dict, fast_limits
 from honeytrace._deliver.pricing import Pricer
 from honeytrace._deliver.serialize import Limits, flat_dict, to_jsonable
+from honeytrace._deliver.template import _COUNTER_MAX, _NO_BASE, _format_id
 from honeytrace._errors import log_once
 from honeytrace._record.span import NO_RESULT, Event, Session, Span
 
@@ -71,31 +75,6 @@ def load_models() -> None:
 # The wire type of each event type (a session function called inside a session is a chain).
 _WIRE_TYPES = {"model": "model", "tool": "tool", "chain": "chain", "session": "chain"}
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_VERSION_MASK = ~(0xF000 << 64) & ~(0xC000 << 48)
-_VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
-
-
-_LOW_MASK = (1 << 64) - 1 & ~(0xC000 << 48)
-_VARIANT = 0x8000 << 48
-_HIGH_TEXTS: dict[int, str] = {}
-_NO_BASE = -(1 << 200)
-_COUNTER_MAX = 1 << 48  # ids below this above their prefix format as "...-8000-<12 hex>"
-
-
-def _format_id(value: int) -> str:
-    """The lower-case UUIDv4 string of an id (version and variant bits forced): the same text
-    as ``_record.span.format_id``. The ids of one process share their upper half (a prefix
-    drawn once, see ``_record.span.new_id``): its text (with the version digit) is made once,
-    and only the counter half is formatted for each id."""
-    high = value >> 64
-    text = _HIGH_TEXTS.get(high)
-    if text is None:
-        if len(_HIGH_TEXTS) >= 64:  # bounded: ids from elsewhere (remote parents) are rare
-            _HIGH_TEXTS.clear()
-        full = f"{(high << 64 & _VERSION_MASK) | _VERSION_BITS:032x}"
-        text = _HIGH_TEXTS[high] = f"{full[:8]}-{full[8:12]}-{full[12:16]}-"
-    low = (value & _LOW_MASK) | _VARIANT
-    return f"{text}{low >> 48:04x}-{low & 0xFFFFFFFFFFFF:012x}"
 
 
 class Encoder:
@@ -317,17 +296,8 @@ class Encoder:
 
     @property
     def raw_ready(self) -> bool:
-        """Whether :meth:`event_json` may serve (no redact hook, no ``validate``)."""
+        """Whether :func:`.template.event_json` may serve (no redact hook, no ``validate``)."""
         return self._trusting
-
-    def event_json(
-        self, span: Event, children: list[int] | None, with_session: bool = False
-    ) -> bytes | None:
-        """The JSON of ``event(span, children)`` (with its ``session_id`` as :mod:`.fresh` adds
-        it, when ``with_session``), made
-        without the dict (see :mod:`.template`); None when the event needs the dict path.
-        Only for a trusting encoder (:attr:`raw_ready`)."""
-        return template.event_json(self, span, children, with_session)
 
     # -- bodies ---------------------------------------------------------------------------
 

@@ -44,12 +44,38 @@ if TYPE_CHECKING:
 
 __all__ = ["event_json", "quoted"]
 
+_VERSION_MASK = ~(0xF000 << 64) & ~(0xC000 << 48)
+_VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
+
+
+_LOW_MASK = (1 << 64) - 1 & ~(0xC000 << 48)
+_VARIANT = 0x8000 << 48
+_HIGH_TEXTS: dict[int, str] = {}
+_NO_BASE = -(1 << 200)
+_COUNTER_MAX = 1 << 48  # ids below this above their prefix format as "...-8000-<12 hex>"
+
+
+def _format_id(value: int) -> str:
+    """The lower-case UUIDv4 string of an id (version and variant bits forced): the same text
+    as ``_record.span.format_id``. The ids of one process share their upper half (a prefix
+    drawn once, see ``_record.span.new_id``): its text (with the version digit) is made once,
+    and only the counter half is formatted for each id."""
+    high = value >> 64
+    text = _HIGH_TEXTS.get(high)
+    if text is None:
+        if len(_HIGH_TEXTS) >= 64:  # bounded: ids from elsewhere (remote parents) are rare
+            _HIGH_TEXTS.clear()
+        full = f"{(high << 64 & _VERSION_MASK) | _VERSION_BITS:032x}"
+        text = _HIGH_TEXTS[high] = f"{full[:8]}-{full[8:12]}-{full[12:16]}-"
+    low = (value & _LOW_MASK) | _VARIANT
+    return f"{text}{low >> 48:04x}-{low & 0xFFFFFFFFFFFF:012x}"
+
+
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _WIRE_TYPES = {"tool": "tool", "chain": "chain", "session": "chain"}  # "model": priced, dicts
 _MASKED = '"***"'
 _SECRET: Any = object()  # stands for the value of a secret name
 _SHAPES_MAX = 4096
-_COUNTER_MAX = 1 << 48  # ids below this above their prefix format as "...-8000-<12 hex>"
 _RESULT_COST = len("result") + _COST
 _NO_SHAPE: Any = object()  # cached "this function never takes the fast path"
 _Keys = tuple[str, tuple[bool, ...] | None, int, tuple[str, ...], int]
