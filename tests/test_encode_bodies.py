@@ -373,3 +373,148 @@ def test_a_value_the_encoder_did_not_make_is_still_validated() -> None:
     good = Event(Spec("fine", "tool"), session)
     good.end = good.start + 1
     on_the_wire(encoder.event(good, None), EVENT)
+
+
+# -- the JSON written as text (template.py) against the dicts ---------------------------------
+
+
+def record_plain_kinds() -> None:
+    """Events of plain values that template.py writes as text (and some it refuses)."""
+
+    @honeytrace.trace_tool
+    def step(i: Any, text: Any, flag: Any = None, ratio: float = 0.5) -> Any:
+        return i
+
+    @honeytrace.trace_chain
+    def echo(value: Any) -> Any:
+        return value
+
+    @honeytrace.trace_tool
+    def items(*values: Any) -> Any:
+        yield from values
+
+    @honeytrace.trace_tool(capture_inputs=False)
+    def private(secret: str) -> str:
+        return secret
+
+    @honeytrace.trace_tool(capture_outputs=False)
+    def quiet(x: int) -> int:
+        return x
+
+    @honeytrace.trace_tool
+    def login(user: str, password: str, api_key: str = "default-key") -> bool:
+        return True
+
+    @honeytrace.trace_tool
+    def weird_names(**kwargs: Any) -> None:
+        return None
+
+    class Service:
+        @honeytrace.trace_tool
+        def run(self, n: int, mode: str = "fast") -> int:
+            return n
+
+    values: list[Any] = [*_STRINGS, 'quote " back \\ slash \x00\x1f \u2028 end']
+    values += ["\u00e9\u2603\U0001f600"]
+    values += [0, -1, 2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 10**30, True, False, None]
+    values += [0.0, -0.0, 1.5, 1e300, 5e-324, 1e16, float("nan"), float("inf")]
+    values += [[1, "a"], (1, 2), {"k": "v"}, {"api_key": "k"}, [[1]], object(), b"bytes"]
+    values += ["x" * 300_000]
+    with honeytrace.session("plain kinds"):
+        for value in values:
+            step(value, value)
+            step(1, value, value, value)
+            echo(value)
+            list(items(value, "two", value))
+        step(1, "two", flag=True)  # a keyword argument: bind's other shape
+        private("hunter2")
+        quiet(3)
+        login("ann", "hunter2")
+        login("ann", "hunter2", "sk-" + "a" * 30)
+        weird_names(**{"k" * 70: 1})
+        Service().run(4)
+        Service().run(4, "slow")
+        with honeytrace.span("block"):
+            step(2, "inside a span")
+        list(items(*range(300)))  # more items than the fast path takes
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"mask_secrets": False},
+        {"capture_inputs": False},
+        {"capture_outputs": False},
+        {"source": 'odd "source" \u00e9'},
+    ],
+    ids=["default", "no-mask", "no-inputs", "no-outputs", "odd-source"],
+)
+def test_the_json_written_as_text_equals_the_dicts(
+    honeytrace_capture: Capture, settings: dict[str, Any]
+) -> None:
+    """Every event template.py writes parses to a body the strict models accept and that
+    equals the dict the encoder builds for it (its session_id added, for the whole-session
+    route, as fresh.py adds it); most events take that path."""
+    from honeytrace._deliver.template import event_json
+    from honeytrace._record import buffer
+
+    honeytrace.configure(exporter="none", flush_interval=3600, batch_size=100_000, **settings)
+    record_everything()
+    record_plain_kinds()
+    spans = [span for span in buffer.QUEUE if type(span) is not honeytrace.Session]
+    encoder = Encoder(get_config())
+    assert encoder.raw_ready
+    written = 0
+    for span in spans:
+        children = [span.id + 1, span.id + 2] if written % 7 == 3 else None
+        raw = event_json(encoder, span, children)
+        if raw is None:
+            continue
+        written += 1
+        parsed = json.loads(raw)
+        expected = encoder.event(span, children)
+        assert parsed == expected
+        on_the_wire(parsed, EVENT)
+        with_session = json.loads(event_json(encoder, span, children, True) or b"")
+        assert with_session == {**expected, "session_id": span.session.session_id}
+        on_the_wire(with_session, EVENT)
+    assert written > len(spans) // 2
+    honeytrace.flush(10)
+
+
+def test_ids_beyond_the_common_prefix_are_written_like_the_dicts(
+    honeytrace_capture: Capture,
+) -> None:
+    """An id outside this process's prefix and counter range (a forked child's, a counter past
+    2**48) still gets its own text; the prefix follows it."""
+    from honeytrace._deliver.template import event_json
+    from honeytrace._record.signature import Spec
+    from honeytrace._record.span import Event, Session
+
+    encoder = Encoder(get_config())
+    session = Session(Spec("root", "session"))
+    rng = random.Random(7)
+    values = [1, 2, (1 << 48) - 1, 1 << 48, (1 << 64) - 1, 5 << 64, (5 << 64) + 3]
+    values += [rng.getrandbits(128) for _ in range(50)]
+    for value in values:
+        event = Event(Spec("fine", "tool"), session, (1,))
+        event.result = 1
+        event._id = value
+        event.end = event.start + 1
+        raw = event_json(encoder, event, None)
+        assert raw is not None
+        assert json.loads(raw)["event_id"] == format_id(value)
+        assert json.loads(raw) == encoder.event(event, None)
+
+
+def test_a_redact_hook_or_validation_keeps_the_dicts() -> None:
+    """A redact hook sees (and may change) every body, and validate=True checks each: the
+    encoder then never writes events as text (the flusher asks raw_ready)."""
+    honeytrace.configure(exporter="none", redact=lambda body: body)
+    try:
+        assert not Encoder(get_config()).raw_ready
+    finally:
+        honeytrace.configure(redact=None)
+    assert not Encoder(get_config(), validate=True).raw_ready
+    assert Encoder(get_config()).raw_ready

@@ -12,6 +12,9 @@ type, a source, a parent's id) are checked for their exact type as they are plac
 ``redact`` hook returned, or one that fails such a check, is validated against the models
 (pydantic) before it goes; so is every body of an ``Encoder(..., validate=True)`` (tests).
 tests/test_encode_bodies.py proves the construction on many kinds of recorded events.
+
+For an exporter that takes the events' JSON alone (HTTP, ``none``), the commonest events skip
+the dict altogether: :func:`.template.event_json` writes their JSON as text.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from typing import Any
 from pydantic_core import ValidationError
 
 from honeytrace._config import Config
+from honeytrace._deliver import template
 from honeytrace._deliver.exporters import InvalidEvent
 from honeytrace._deliver.mask import scrub
 from honeytrace._deliver.plain import check_dict, fast_limits
 from honeytrace._deliver.pricing import Pricer
 from honeytrace._deliver.serialize import Limits, flat_dict, to_jsonable
+from honeytrace._deliver.template import _COUNTER_MAX, _NO_BASE, _format_id
 from honeytrace._errors import log_once
 from honeytrace._record.span import NO_RESULT, Event, Session, Span
 
@@ -70,15 +75,6 @@ def load_models() -> None:
 # The wire type of each event type (a session function called inside a session is a chain).
 _WIRE_TYPES = {"model": "model", "tool": "tool", "chain": "chain", "session": "chain"}
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_VERSION_MASK = ~(0xF000 << 64) & ~(0xC000 << 48)
-_VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
-
-
-def _format_id(value: int) -> str:
-    """The lower-case UUIDv4 string of an id (version and variant bits forced): the same text
-    as ``_record.span.format_id``, in half the time (``bytes.hex`` formats in C)."""
-    raw = ((value & _VERSION_MASK) | _VERSION_BITS).to_bytes(16, "big")
-    return f"{raw[:4].hex()}-{raw[4:10].hex('-', 2)}-{raw[10:].hex()}"
 
 
 class Encoder:
@@ -99,6 +95,12 @@ class Encoder:
         # Bodies go unvalidated when this module alone made them (see the module doc).
         self._trusting = config.redact is None and not validate
         self._plain = fast_limits(self.limits)
+        self._shapes: dict[Any, Any] = {}  # template.py's, per traced function
+        self._quoted: tuple[Any, str | None] = (None, None)  # the last session's id, as JSON
+        # this process's id prefix (upper half), and its text (template.py); none yet: no id
+        # is within 2**48 above this base
+        self._id_base = _NO_BASE
+        self._id_prefix = ""
         self._anchor()
 
     def _anchor(self) -> None:
@@ -115,6 +117,16 @@ class Encoder:
             return self._ids.get(key) or self._format(key)
         return event.event_id
 
+    def _rebase(self, value: int) -> str:
+        """The text of ``value``, whose upper half becomes the one template.py formats
+        ``..-8000-<counter>`` ids under (a forked child draws a new one)."""
+        text = _format_id(value)
+        self._id_base = value >> 64 << 64
+        self._id_prefix = text[:24] if value & 0xFFFF << 48 == 0 else ""
+        if not self._id_prefix:
+            self._id_base = _NO_BASE
+        return text
+
     def _format(self, value: int) -> str:
         # A parent's id is written once per child and once more as the child's own event_id
         # is listed under it: format each once per cycle.
@@ -128,10 +140,16 @@ class Encoder:
         # format their ids).
         ids = self._ids
         texts = []
+        base, prefix = self._id_base, self._id_prefix
         for value in values:
             text = ids.get(value)
             if text is None:
-                text = ids[value] = _format_id(value)
+                counter = value - base  # template.py's shortcut: the counter half only
+                if 0 <= counter < _COUNTER_MAX:
+                    text = ids[value] = f"{prefix}{counter:012x}"
+                else:
+                    text = ids[value] = self._rebase(value)
+                    base, prefix = self._id_base, self._id_prefix
             texts.append(text)
         return texts
 
@@ -261,6 +279,25 @@ class Encoder:
         if span.end:
             body["end_time"] = self.ms(span.end)
             body["duration"] = (span.end - span.start) / 1_000_000
+
+    def _text(self, body: Body) -> str:
+        """The JSON text of an object this encoder made (template.py's parts)."""
+        return _to_json(body).decode()
+
+    def _session_json(self, session: Session) -> str | None:
+        """A session's id as a JSON string (None when it cannot be one), for template.py:
+        remembered for the last session asked (its events come together)."""
+        last, text = self._quoted
+        if last is not session:
+            session_id = session.session_id
+            text = template.quoted(session_id) if type(session_id) is str else None
+            self._quoted = (session, text)
+        return text
+
+    @property
+    def raw_ready(self) -> bool:
+        """Whether :func:`.template.event_json` may serve (no redact hook, no ``validate``)."""
+        return self._trusting
 
     # -- bodies ---------------------------------------------------------------------------
 
@@ -461,6 +498,14 @@ class Encoder:
         except ValidationError as exc:
             raise InvalidEvent(_describe(exc)) from None
         return body
+
+
+def _to_json(body: Body) -> bytes:
+    global _to_json
+    from pydantic_core import to_json  # imported on the flusher thread, not at import time
+
+    _to_json = to_json  # type: ignore[assignment]  # later calls go straight to it
+    return to_json(body)
 
 
 def _mark_lost(body: Body, lost: dict[str, int] | None) -> None:

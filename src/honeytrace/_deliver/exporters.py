@@ -117,6 +117,10 @@ class Exporter(Protocol):
     def close(self) -> None:
         """Release connections or files; the exporter is not used afterwards."""
 
+    # An exporter that reads only the JSON of the events may also offer
+    # ``send_raw(session_id, raw)`` (and ``create_raw(raw, group)`` beside ``create_events``):
+    # the flusher then writes the JSON of common events without making their dicts
+    # (_deliver/template.py), when no redact hook needs the dicts.
     # An exporter may also offer ``create_events(events, raw=None)``: ``POST /v1/events/batch``,
     # events of many sessions in one request (sessions as session events). The flusher sends
     # the sessions that ended before their first delivery that way when it is there (the
@@ -171,6 +175,9 @@ class NoneExporter:
         self, session_id: str, events: list[Body], raw: list[bytes] | None = None
     ) -> None:
         """Discard."""
+
+    def send_raw(self, session_id: str, raw: list[bytes]) -> None:
+        """Discard (the events' JSON alone: see the Exporter protocol)."""
 
     def update_event(self, event_id: str, body: Body, *, events: int = 0) -> None:
         """Discard."""

@@ -28,7 +28,7 @@ from honeytrace._deliver.exporters import (
     Spooled,
     drop_reason,
 )
-from honeytrace._deliver.session_state import SessionState
+from honeytrace._deliver.session_state import SESSION_CHILDREN, SessionState
 from honeytrace._deliver.threads import (
     fan_out,
     start_without_signals,
@@ -37,7 +37,7 @@ from honeytrace._deliver.threads import (
 from honeytrace._errors import internal_error, log_once
 from honeytrace._record import buffer as _buffer
 from honeytrace._record.buffer import CONTROL, QUEUE, UPDATES, FlushRequest, Update
-from honeytrace._record.span import Event, recycle
+from honeytrace._record.span import Event, assign_ids, recycle
 
 if TYPE_CHECKING:
     from honeytrace._deliver.encode import Encoder
@@ -312,11 +312,13 @@ class Flusher:
 
     # -- delivery -------------------------------------------------------------------------
 
-    def _deliver(self, taken: list[Event], updates: list[Update]) -> None:
+    def _deliver(self, taken: list[Event], updates: list[Update]) -> None:  # noqa: PLR0915
         order: dict[int, SessionState] = {}  # sessions in the order they first appear
         pace = _buffer.pace
-        for span in taken:
-            pace()  # gives way to a computing application thread (see buffer.pace)
+        assign_ids(taken)  # (most events get their id here: the lock once, not per event)
+        for index, span in enumerate(taken):
+            if not index & 15:
+                pace()  # gives way to a computing application thread (see buffer.pace)
             session = span.session
             key = id(session)
             state = order.get(key)
@@ -331,11 +333,18 @@ class Flusher:
             else:
                 state.events.append(span)
                 parent = span.parent
+                key = span.id if span._id is None else span._id
                 if parent is None or parent is session:
-                    if not session.remote:  # another service's session: not ours to list
-                        state.add_direct(span.id)
+                    direct = state.direct
+                    # (another service's session: not ours to list; SessionState.add_direct,
+                    # inline while there is room)
+                    if direct is not None and not session.remote:
+                        if len(direct) < SESSION_CHILDREN:
+                            direct.append(key)
+                        else:
+                            state.add_direct(key)
                 elif not parent.remote:  # another service's event: its children_ids are not ours
-                    state.children.setdefault(parent.id, []).append(span.id)
+                    state.children.setdefault(parent.id, []).append(key)
         states = list(order.values())
         exporter = self._exporter()
         work: Iterable[SessionState | fresh.Lane] = states

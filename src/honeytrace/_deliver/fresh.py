@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from honeytrace._deliver.exporters import InvalidEvent, RejectedError, Spooled
 from honeytrace._deliver.session_state import SessionState
+from honeytrace._deliver.template import event_json
 from honeytrace._errors import internal_error, log_once
 
 if TYPE_CHECKING:
@@ -33,8 +34,10 @@ if TYPE_CHECKING:
 __all__ = ["Entry", "Lane", "lanes", "send_lane", "settle"]
 
 Body = dict[str, Any]
-Entry = tuple[Body, bytes, SessionState, bool]
-"""One event of a batch: its body, its JSON, its session, and whether it is the session's own."""
+Entry = tuple[Body | None, bytes, SessionState, bool]
+"""One event of a batch: its body (None when the exporter takes the JSON alone and the event's
+was made without it: template.py), its JSON, its session, and whether it is the session's
+own."""
 Lane = list[list[Entry]]
 
 _BATCH_OVERHEAD = 32  # bytes of '{"events":[' ... ']}' around the events
@@ -103,10 +106,18 @@ def _encode(flusher: Flusher, state: SessionState, limit: int) -> list[Entry] | 
         state.reported = lost
     entries: list[Entry] = [(head[0], head[1], state, True)]
     children = state.children
-    encode = flusher.encoder.event
+    encoder = flusher.encoder
+    encode = encoder.event
     to_json = _json() if getattr(flusher.exporter_now(), "needs_json", True) else None
+    raw_ready = encoder.raw_ready and _raw_exporter(flusher) is not None
     for span in state.events:
-        kids = children.pop(span.id, None)
+        key = span._id
+        kids = children.pop(key if key is not None else span.id, None) if children else None
+        if raw_ready:
+            fast = event_json(encoder, span, kids, True)
+            if fast is not None and len(fast) <= limit:
+                entries.append((None, fast, state, False))
+                continue
         try:
             body = encode(span, kids)
         except InvalidEvent as exc:
@@ -187,9 +198,13 @@ def _send(flusher: Flusher, batch: list[Entry]) -> None:
         _failed(flusher, kept, blocked)
         return
     try:
-        flusher.exporter_now().create_events(  # type: ignore[attr-defined]
-            [entry[0] for entry in kept], [entry[1] for entry in kept]
-        )
+        create_raw = _raw_exporter(flusher)
+        if create_raw is not None:
+            create_raw([entry[1] for entry in kept], kept[0][2].session.session_id)
+        else:
+            flusher.exporter_now().create_events(  # type: ignore[attr-defined]
+                [entry[0] for entry in kept], [entry[1] for entry in kept]
+            )
     except Spooled as spooled:
         if not spooled.accepted:
             _failed(flusher, kept, "spool_full")
@@ -249,7 +264,9 @@ def _submit(flusher: Flusher, submit: Callable[..., None], batch: list[Entry]) -
         if kept and blocked is not None:
             _failed(flusher, kept, blocked)
             kept.clear()
-        return [entry[0] for entry in kept]
+        # A body is None only on the text path (send_raw/create_raw), which an exporter
+        # with its own writer (submit_events) never takes.
+        return [body for body, *_ in kept if body is not None]
 
     def settle_batch(error: BaseException | None) -> None:
         if error is None:
@@ -315,6 +332,12 @@ def _settle(flusher: Flusher, states: list[SessionState], fallback: list[Session
         if followup is not None:
             flusher.send_update(state.session, followup)
         state.reported = lost
+
+
+def _raw_exporter(flusher: Flusher) -> Callable[[list[bytes], str], None] | None:
+    """The exporter's ``create_raw`` when it takes the events' JSON alone (the Exporter
+    protocol)."""
+    return getattr(flusher.exporter_now(), "create_raw", None)
 
 
 def _json() -> Callable[[Any], bytes]:

@@ -135,10 +135,13 @@ class HttpExporter:
         self, session_id: str, events: list[Body], raw: list[bytes] | None = None
     ) -> None:
         """``POST /v1/sessions/{session_id}/events/batch``, from pre-encoded events if given."""
-        parts = raw if raw is not None else [to_json(event) for event in events]
-        content = b'{"events":[' + b",".join(parts) + b"]}"
+        self.send_raw(session_id, raw if raw is not None else [to_json(e) for e in events])
+
+    def send_raw(self, session_id: str, raw: list[bytes]) -> None:
+        """:meth:`send_events` from the events' JSON alone."""
+        content = b'{"events":[' + b",".join(raw) + b"]}"
         path = f"/v1/sessions/{session_id}/events/batch"
-        self._send("POST", path, content, len(events), session_id)
+        self._send("POST", path, content, len(raw), session_id)
 
     def create_events(self, events: list[Body], raw: list[bytes] | None = None) -> None:
         """``POST /v1/events/batch``: events of several sessions at once, each carrying its
@@ -149,9 +152,14 @@ class HttpExporter:
         waits behind it.
         """
         parts = raw if raw is not None else [to_json(event) for event in events]
-        content = b'{"events":[' + b",".join(parts) + b"]}"
         group = str(events[0].get("session_id") or "") if events else ""
-        self._send("POST", "/v1/events/batch", content, len(events), group, is_create=True)
+        self.create_raw(parts, group)
+
+    def create_raw(self, raw: list[bytes], group: str) -> None:
+        """:meth:`create_events` from the events' JSON alone; ``group``: the session of the
+        first."""
+        content = b'{"events":[' + b",".join(raw) + b"]}"
+        self._send("POST", "/v1/events/batch", content, len(raw), group, is_create=True)
 
     def update_event(self, event_id: str, body: Body, *, events: int = 0) -> None:
         """``PUT /v1/events/{event_id}``."""

@@ -11,10 +11,12 @@ halved until that event is found; an event too big for any batch is cut further,
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from honeytrace._deliver.exporters import InvalidEvent, RejectedError, Spooled
 from honeytrace._deliver.session_state import SessionState
+from honeytrace._deliver.template import event_json
 from honeytrace._errors import log_once
 from honeytrace._record import buffer as _buffer
 from honeytrace._record.span import Event
@@ -100,34 +102,45 @@ def _send_events(flusher: Flusher, state: SessionState) -> None:
     config = flusher.config
     limit = config.max_batch_bytes - _BATCH_OVERHEAD
     batch_size = config.batch_size
-    encode = flusher.encoder.event
+    encoder = flusher.encoder
+    encode = encoder.event
+    # An exporter that reads only the JSON gets that of common events made without their
+    # dicts (template.py); the dicts go along otherwise.
+    send_raw = getattr(flusher.exporter_now(), "send_raw", None)
+    fast = event_json if send_raw is not None and encoder.raw_ready else None
     children = state.children
     bodies: list[dict[str, Any]] = []
     raws: list[bytes] = []
     size = 0
     pace = _buffer.pace
-    for span in state.events:
-        pace()  # gives way to a computing application thread (see buffer.pace)
-        kids = children.pop(span.id, None)
-        try:
-            body = encode(span, kids)
-        except InvalidEvent as exc:
-            flusher.invalid(exc, state)
-            continue
-        raw = _to_json(body)
-        if len(raw) > limit:
-            shrunk = _shrink(flusher, span, kids, limit, state)
-            if shrunk is None:
+    for index, span in enumerate(state.events):
+        if not index & 15:
+            pace()  # gives way to a computing application thread (see buffer.pace)
+        key = span._id
+        kids = children.pop(key if key is not None else span.id, None) if children else None
+        raw = fast(encoder, span, kids) if fast is not None else None
+        body = None
+        if raw is None or len(raw) > limit:  # (too big: the dict path cuts it)
+            try:
+                body = encode(span, kids)
+            except InvalidEvent as exc:
+                flusher.invalid(exc, state)
                 continue
-            body, raw = shrunk
-        if bodies and (len(bodies) >= batch_size or size + len(raw) + 1 > limit):
-            _send_batch(flusher, state, bodies, raws)
+            raw = _to_json(body)
+            if len(raw) > limit:
+                shrunk = _shrink(flusher, span, kids, limit, state)
+                if shrunk is None:
+                    continue
+                body, raw = shrunk
+        if raws and (len(raws) >= batch_size or size + len(raw) + 1 > limit):
+            _send_batch(flusher, state, bodies, raws, send_raw)
             bodies, raws, size = [], [], 0
-        bodies.append(body)
+        if send_raw is None:
+            bodies.append(body)  # type: ignore[arg-type]  # made above: no fast path here
         raws.append(raw)
         size += len(raw) + 1
-    if bodies:
-        _send_batch(flusher, state, bodies, raws)
+    if raws:
+        _send_batch(flusher, state, bodies, raws, send_raw)
 
 
 def _shrink(
@@ -150,34 +163,43 @@ def _shrink(
 
 
 def _send_batch(
-    flusher: Flusher, state: SessionState, bodies: list[dict[str, Any]], raws: list[bytes]
+    flusher: Flusher,
+    state: SessionState,
+    bodies: list[dict[str, Any]],
+    raws: list[bytes],
+    send_raw: Callable[[str, list[bytes]], None] | None = None,
 ) -> None:
+    """Send a batch: ``raws`` (with ``bodies``, the same events, unless ``send_raw`` takes
+    the JSON alone)."""
     if flusher.blocked is not None:
-        flusher.lose(len(bodies), flusher.blocked, state)
+        flusher.lose(len(raws), flusher.blocked, state)
         return
     try:
-        flusher.exporter_now().send_events(state.session.session_id, bodies, raws)
+        if send_raw is not None:
+            send_raw(state.session.session_id, raws)
+        else:
+            flusher.exporter_now().send_events(state.session.session_id, bodies, raws)
     except Spooled as spooled:
         if spooled.accepted:
-            flusher.spooled(len(bodies), state)
+            flusher.spooled(len(raws), state)
         else:
-            flusher.lose(len(bodies), "spool_full", state)
+            flusher.lose(len(raws), "spool_full", state)
         return
     except RejectedError as exc:
-        if len(bodies) == 1 or not exc.names_events:  # a blanket refusal: no bisecting
-            flusher.lose(len(bodies), exc.reason, state)
+        if len(raws) == 1 or not exc.names_events:  # a blanket refusal: no bisecting
+            flusher.lose(len(raws), exc.reason, state)
             key = exc.reason if exc.reason in ("tls", "redirect") else f"{exc.reason}-event"
             log_once(key, logging.ERROR, "honeytrace: event rejected: %s", exc)
             return
         # One bad event must not sink its neighbours: halve until it is found.
-        middle = len(bodies) // 2
-        _send_batch(flusher, state, bodies[:middle], raws[:middle])
-        _send_batch(flusher, state, bodies[middle:], raws[middle:])
+        middle = len(raws) // 2
+        _send_batch(flusher, state, bodies[:middle], raws[:middle], send_raw)
+        _send_batch(flusher, state, bodies[middle:], raws[middle:], send_raw)
         return
     except Exception as exc:
-        flusher.lose(len(bodies), flusher.reason(exc, "event batch"), state)
+        flusher.lose(len(raws), flusher.reason(exc, "event batch"), state)
         return
-    flusher.sent(len(bodies), state)
+    flusher.sent(len(raws), state)
 
 
 def _to_json(body: dict[str, Any]) -> bytes:

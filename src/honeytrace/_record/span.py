@@ -15,6 +15,7 @@ import os
 import threading
 import traceback
 import uuid
+from collections.abc import Iterable
 from contextvars import Token
 from itertools import count
 from random import getrandbits
@@ -39,6 +40,7 @@ __all__ = [
     "Event",
     "Session",
     "Span",
+    "assign_ids",
     "format_id",
     "new_id",
     "recycle",
@@ -86,6 +88,16 @@ def _draw_id_prefix() -> None:
 _draw_id_prefix()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_draw_id_prefix)
+
+
+def assign_ids(spans: Iterable[Event]) -> None:
+    """Give each of ``spans`` that has no id yet its :func:`new_id`, taking the lock once for
+    all (the flusher, for the events it took: most get their id there)."""
+    with _id_lock:
+        high, counter = _id_high, _id_counter
+        for span in spans:
+            if span._id is None:
+                span._id = high | (next(counter) & _ID_LOW)
 
 
 def format_id(value: int) -> str:
