@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from honeytrace._deliver.exporters import InvalidEvent, RejectedError, Spooled
 from honeytrace._deliver.session_state import SessionState
-from honeytrace._deliver.template import event_json
+from honeytrace._deliver.template import events_json
 from honeytrace._errors import internal_error, log_once
 
 if TYPE_CHECKING:
@@ -109,15 +109,23 @@ def _encode(flusher: Flusher, state: SessionState, limit: int) -> list[Entry] | 
     encoder = flusher.encoder
     encode = encoder.event
     to_json = _json() if getattr(flusher.exporter_now(), "needs_json", True) else None
-    raw_ready = encoder.raw_ready and _raw_exporter(flusher) is not None
-    for span in state.events:
+    spans = state.events
+    written: list[bytes | None]
+    if encoder.raw_ready and _raw_exporter(flusher) is not None:
+        # (No pace: lanes are encoded by the senders, several threads at once.)
+        written = events_json(encoder, spans, children or None, True, None, limit)
+        if None not in written:  # the common case: every event written as text
+            entries.extend([(None, raw, state, False) for raw in written])  # type: ignore[misc]
+            return entries
+    else:
+        written = [None] * len(spans)
+    for index, raw_text in enumerate(written):
+        if raw_text is not None:
+            entries.append((None, raw_text, state, False))
+            continue
+        span = spans[index]
         key = span._id
         kids = children.pop(key if key is not None else span.id, None) if children else None
-        if raw_ready:
-            fast = event_json(encoder, span, kids, True)
-            if fast is not None and len(fast) <= limit:
-                entries.append((None, fast, state, False))
-                continue
         try:
             body = encode(span, kids)
         except InvalidEvent as exc:

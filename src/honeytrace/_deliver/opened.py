@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from honeytrace._deliver.exporters import InvalidEvent, RejectedError, Spooled
 from honeytrace._deliver.session_state import SessionState
-from honeytrace._deliver.template import event_json
+from honeytrace._deliver.template import events_json
 from honeytrace._errors import log_once
 from honeytrace._record import buffer as _buffer
 from honeytrace._record.span import Event
@@ -103,24 +103,33 @@ def _send_events(flusher: Flusher, state: SessionState) -> None:
     limit = config.max_batch_bytes - _BATCH_OVERHEAD
     batch_size = config.batch_size
     encoder = flusher.encoder
-    encode = encoder.event
-    # An exporter that reads only the JSON gets that of common events made without their
-    # dicts (template.py); the dicts go along otherwise.
-    send_raw = getattr(flusher.exporter_now(), "send_raw", None)
-    fast = event_json if send_raw is not None and encoder.raw_ready else None
+    spans = state.events
     children = state.children
+    pace = _buffer.pace
+    # An exporter that reads only the JSON gets that of common events made without their
+    # dicts (template.py), all of the session's in one pass; the dicts go along otherwise.
+    send_raw = getattr(flusher.exporter_now(), "send_raw", None)
+    if send_raw is None or not encoder.raw_ready:
+        written: list[bytes | None] = [None] * len(spans)
+    else:
+        written = events_json(encoder, spans, children or None, False, pace, limit)
+        if None not in written and len(written) <= batch_size:
+            total = sum(map(len, written)) + len(written)  # type: ignore[arg-type]
+            if total <= limit:  # the common case: the session's events in one batch
+                _send_batch(flusher, state, [], written, send_raw)  # type: ignore[arg-type]
+                return
+    encode = encoder.event
     bodies: list[dict[str, Any]] = []
     raws: list[bytes] = []
     size = 0
-    pace = _buffer.pace
-    for index, span in enumerate(state.events):
-        if not index & 15:
-            pace()  # gives way to a computing application thread (see buffer.pace)
-        key = span._id
-        kids = children.pop(key if key is not None else span.id, None) if children else None
-        raw = fast(encoder, span, kids) if fast is not None else None
+    for index, raw in enumerate(written):
         body = None
-        if raw is None or len(raw) > limit:  # (too big: the dict path cuts it)
+        if raw is None:  # the dict path (too big or not common: template.py said no)
+            if not index & 15:
+                pace()  # gives way to a computing application thread (see buffer.pace)
+            span = spans[index]
+            key = span._id
+            kids = children.pop(key if key is not None else span.id, None) if children else None
             try:
                 body = encode(span, kids)
             except InvalidEvent as exc:
@@ -136,7 +145,7 @@ def _send_events(flusher: Flusher, state: SessionState) -> None:
             _send_batch(flusher, state, bodies, raws, send_raw)
             bodies, raws, size = [], [], 0
         if send_raw is None:
-            bodies.append(body)  # type: ignore[arg-type]  # made above: no fast path here
+            bodies.append(body)  # type: ignore[arg-type]  # made above: no text path here
         raws.append(raw)
         size += len(raw) + 1
     if raws:

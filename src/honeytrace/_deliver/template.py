@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from json.encoder import encode_basestring
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from honeytrace._deliver.mask import MIN_SECRET, needs_scrub
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from honeytrace._deliver.encode import Encoder
     from honeytrace._record.signature import Spec
 
-__all__ = ["event_json", "quoted"]
+__all__ = ["event_json", "events_json", "quoted"]
 
 _VERSION_MASK = ~(0xF000 << 64) & ~(0xC000 << 48)
 _VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
@@ -78,6 +79,9 @@ _SECRET: Any = object()  # stands for the value of a secret name
 _SHAPES_MAX = 4096
 _RESULT_COST = len("result") + _COST
 _NO_SHAPE: Any = object()  # cached "this function never takes the fast path"
+_SMALL = 1024
+_SMALL_TEXTS = tuple(str(number) for number in range(_SMALL))  # str() of common ints, made once
+_OUT_HEAD = ',"outputs":{"result":'
 _Keys = tuple[str, tuple[bool, ...] | None, int, tuple[str, ...], int]
 """The inputs of one kind of call: the object's JSON with ``%s`` for each value, whether each
 value is masked (a secret name; None when none is), the keys' size cost (as plain.check_dict
@@ -88,7 +92,7 @@ out."""
 class _Shape:
     """What is constant in the bodies of one traced function, for one encoder."""
 
-    __slots__ = ("head", "inputs", "names", "outputs", "plain")
+    __slots__ = ("head", "inputs", "names", "outputs", "plain", "writers")
 
     def __init__(self, head: str, inputs: bool, outputs: bool, spec: Spec) -> None:
         self.head = head  # ',"event_type":...,"inputs":'
@@ -100,6 +104,26 @@ class _Shape:
         # The same, for the counts whose keys need nothing but the values (no defaults to
         # add, no receiver to drop, no secret name): (template, cost).
         self.plain: dict[int, tuple[str, int]] = {}
+        # The same counts, as a function that joins the values' JSON with the keys (one
+        # string built, where the template's ``%`` formats into a growing buffer).
+        self.writers: dict[int, tuple[Callable[..., str], int]] = {}
+
+
+def _writer(keys: tuple[str, ...]) -> Callable[..., str]:
+    """A function of ``len(keys)`` JSON texts that returns the object of ``keys`` to them:
+    ``lambda v0, v1: f"{K0}{v0}{K1}{v1}{K2}"`` (the keys' JSON held as constants, so that no
+    text of theirs is ever code)."""
+    count = len(keys)
+    names = {
+        f"K{index}": ("," if index else "{") + encode_basestring(key) + ":"
+        for index, key in enumerate(keys)
+    }
+    names[f"K{count}"] = "}" if count else "{}"
+    values = ", ".join(f"v{index}" for index in range(count))
+    body = "".join(f"{{K{index}}}{{v{index}}}" for index in range(count)) + f"{{K{count}}}"
+    namespace: dict[str, Any] = dict(names)
+    exec(f"def write({values}):\n    return f'{body}'\n", namespace)  # noqa: S102
+    return namespace["write"]  # type: ignore[no-any-return]
 
 
 def quoted(text: str) -> str | None:
@@ -178,141 +202,231 @@ def _keys(encoder: Encoder, spec: Spec, count: int) -> _Keys | None:
     return template, tuple(masked) if any(masked) else None, cost, defaults, skip
 
 
-def event_json(  # noqa: PLR0915  # one function: each call costs as much as a few checks
+def event_json(
     encoder: Encoder, span: Event, children: list[int] | None, with_session: bool = False
 ) -> bytes | None:
     """The JSON of ``encoder.event(span, children)`` (plus its ``session_id`` as :mod:`.fresh`
     adds it, when ``with_session``), or None when this event takes the dict path (see the
     module doc). The encoder must be trusting (no redact hook, no ``validate``)."""
-    kind = type(span)
-    if (kind is not Event and kind is not Span) or span.extra is not None or span.error is not None:
-        return None
-    spec = span.spec
-    shapes = encoder._shapes
-    shape = shapes.get(spec)
-    if shape is None:
-        if len(shapes) >= _SHAPES_MAX:  # bounded: specs made per call cannot grow it forever
-            shapes.clear()
-        shape = shapes[spec] = _shape(encoder, spec) or _NO_SHAPE
-    if shape is _NO_SHAPE:
-        return None
-    start, end = span.start, span.end
-    if type(start) is not int or type(end) is not int or not end:
-        return None
-    session = span.session
-    if session.source is not None and session.source != encoder._source:
-        return None
-    # Ids: ours are hex (nothing to escape); a session's or a remote parent's are quoted.
+    if not children:
+        return events_json(encoder, [span], None, with_session)[0]
     key = span._id
     if key is None:
         key = span.id
-    event_id = encoder._ids.get(key)
-    if event_id is None:
-        # The ids of this process share their upper half (see _record.span.new_id): only the
-        # counter is formatted.
-        counter = key - encoder._id_base
-        if 0 <= counter < _COUNTER_MAX:
-            event_id = f"{encoder._id_prefix}{counter:012x}"
-        else:
-            event_id = encoder._rebase(key)
-    parent = span.parent
-    if parent is None or parent is session:
-        last, parent_json = encoder._quoted
-        if last is not session:
-            parent_json = encoder._session_json(session)
-    else:
-        parent_kind = type(parent)
-        if parent_kind is Event or parent_kind is Span:
-            parent_json = '"' + encoder._format(parent.id) + '"'
-        else:
-            foreign = parent.event_id
-            parent_json = quoted(foreign) if type(foreign) is str else None
-    if parent_json is None:
-        return None
-    # Inputs.
-    if not shape.inputs:
-        inputs = "{}"
-    else:
-        args = span.args
-        inputs = None
-        if args is not None and not span.kwargs:
-            # _inputs(), inline for the commonest calls: a known count of plain arguments
-            # that fill their names exactly (no defaults, no receiver, no secret name).
-            plain = shape.plain.get(len(args))
-            if plain is None:
-                inputs = _inputs(encoder, shape, spec, args)
-            else:
-                template, cost = plain
-                max_string = encoder.limits.max_string
-                parts: list[str] = []
-                append = parts.append
-                for value in args:
-                    kind = type(value)
-                    if kind is str:
-                        size = len(value)
-                        if (
-                            size > max_string
-                            or (value[:1] in MAYBE_BEARER and BEARER.match(value))
-                            or (size >= MIN_SECRET and encoder._mask and needs_scrub(value))
-                            or (not value.isascii() and not _utf8(value))
-                        ):
-                            break
-                        cost += size
-                        append(encode_basestring(value))
-                    elif kind is int:
-                        if not _INT64_MIN <= value <= _INT64_MAX:
-                            break
-                        append(str(value))
-                    elif value is None:
-                        append("null")
-                    elif kind is bool:
-                        append("true" if value else "false")
-                    elif kind is float and math.isfinite(value):
-                        append(repr(value))
-                    else:
-                        break
-                else:
-                    if cost + _COST < encoder.limits.max_total:
-                        inputs = template % tuple(parts)
-        if inputs is None:
-            given = encoder._inputs(span)
-            inputs = encoder._text(given) if given else "{}"
-    # Outputs.
-    if not shape.outputs:
-        outputs = ""
-    else:
-        result = span.result
-        if result is NO_RESULT:
-            outputs = ""
-        else:
-            kind = type(result)
-            if kind is int and _INT64_MIN <= result <= _INT64_MAX:
-                result_json: str | None = str(result)
-            elif result is None:
-                result_json = "null"
-            else:
-                result_json = _result(encoder, result)
-            if result_json is None:
-                made = encoder._outputs(span)
-                outputs = "" if made is None else ',"outputs":' + encoder._text(made)
-            else:
-                outputs = ',"outputs":{"result":' + result_json + "}"
+    return events_json(encoder, [span], {key: children}, with_session)[0]
+
+
+def events_json(  # noqa: C901, PLR0912, PLR0915  # one loop: each call costs as much as a few checks
+    encoder: Encoder,
+    spans: list[Event],
+    children: dict[int, list[int]] | None,
+    with_session: bool = False,
+    pace: Callable[[], None] | None = None,
+    limit: int | None = None,
+) -> list[bytes | None]:
+    """:func:`event_json` of each of ``spans`` (one loop: what repeats from one event to the
+    next, its function's shape, its session's id, the clock's millisecond, is worked out once
+    for the run of events that share it). An event's children are popped from ``children``
+    (keyed by its id) as it is written; one that takes the dict path gets None and leaves its
+    children there, as does one whose JSON is longer than ``limit`` bytes (the dict path cuts
+    it). ``pace`` is called every 32 events (the flusher's :func:`.buffer.pace`)."""
+    shapes = encoder._shapes
+    ids = encoder._ids
+    base, prefix = encoder._id_base, encoder._id_prefix
     offset = encoder._offset_ns
-    tail = ""
-    if children:
-        tail = ',"children_ids":["' + '","'.join(encoder._format_all(children)) + '"]'
-    if with_session:
-        session_json = encoder._session_json(session)
-        if session_json is None:
-            return None
-        tail += ',"session_id":' + session_json
-    start_ms = (start + offset) // 1_000_000
-    end_ms = (end + offset) // 1_000_000
-    duration = (end - start) / 1_000_000
-    return (
-        f'{{"event_id":"{event_id}","parent_id":{parent_json}{shape.head}{inputs}{outputs}'
-        f',"start_time":{start_ms},"end_time":{end_ms},"duration":{duration!r}{tail}}}'
-    ).encode()
+    own_source = encoder._source
+    limits = encoder.limits
+    max_string, max_total = limits.max_string, limits.max_total
+    mask = encoder._mask
+    out: list[bytes | None] = []
+    append_out = out.append
+    last_spec: Any = None
+    shape: Any = None
+    last_session: Any = None
+    session_ok = False
+    session_json: str | None = None
+    session_tail = ""
+    # The text of the last millisecond written, and the clock readings (ns) it covers.
+    ms_low = ms_high = 0
+    ms_text = ""
+    countdown = 0
+    for span in spans:
+        if pace is not None:
+            if not countdown:
+                pace()
+                countdown = 32
+            countdown -= 1
+        kind = type(span)
+        if (
+            (kind is not Event and kind is not Span)
+            or span.extra is not None
+            or span.error is not None
+        ):
+            append_out(None)
+            continue
+        spec = span.spec
+        if spec is not last_spec:
+            shape = shapes.get(spec)
+            if shape is None:
+                if len(shapes) >= _SHAPES_MAX:  # bounded: specs made per call cannot grow it
+                    shapes.clear()
+                shape = shapes[spec] = _shape(encoder, spec) or _NO_SHAPE
+            last_spec = spec
+        if shape is _NO_SHAPE:
+            append_out(None)
+            continue
+        start, end = span.start, span.end
+        if type(start) is not int or type(end) is not int or not end:
+            append_out(None)
+            continue
+        session = span.session
+        if session is not last_session:
+            last_session = session
+            source = session.source
+            session_json = encoder._session_json(session)
+            session_ok = session_json is not None and (source is None or source == own_source)
+            if session_ok and with_session:
+                session_tail = ',"session_id":' + session_json  # type: ignore[operator]
+        if not session_ok:
+            append_out(None)
+            continue
+        # Ids: ours are hex (nothing to escape); a session's or a remote parent's are quoted.
+        # This process's share their upper half (see _record.span.new_id): only the counter
+        # is formatted (hex() of it above a marker bit: 12 digits, zeros kept).
+        key = span._id
+        if key is None:
+            key = span.id
+        counter = key - base
+        if 0 <= counter < _COUNTER_MAX:
+            id_head, event_id = prefix, hex(counter | _COUNTER_MAX)[3:]
+        else:
+            id_head, event_id = "", ids.get(key) or encoder._rebase(key)
+            base, prefix = encoder._id_base, encoder._id_prefix
+        parent = span.parent
+        if parent is None or parent is session:
+            parent_json = session_json
+        else:
+            parent_kind = type(parent)
+            if parent_kind is Event or parent_kind is Span:
+                parent_json = '"' + encoder._format(parent.id) + '"'
+            else:
+                foreign = parent.event_id
+                parent_json = quoted(foreign) if type(foreign) is str else None
+                if parent_json is None:
+                    append_out(None)
+                    continue
+        # Inputs.
+        if not shape.inputs:
+            inputs = "{}"
+        else:
+            args = span.args
+            inputs = None
+            if args is not None and not span.kwargs:
+                # _inputs(), inline for the commonest calls: a known count of plain arguments
+                # that fill their names exactly (no defaults, no receiver, no secret name).
+                plain = shape.writers.get(len(args))
+                if plain is None:
+                    inputs = _inputs(encoder, shape, spec, args)
+                else:
+                    writer, cost = plain
+                    parts: list[str] = []
+                    for value in args:
+                        kind = type(value)
+                        if kind is str:
+                            size = len(value)
+                            if (
+                                size > max_string
+                                or (value[:1] in MAYBE_BEARER and BEARER.match(value))
+                                or (size >= MIN_SECRET and mask and needs_scrub(value))
+                                or (not value.isascii() and not _utf8(value))
+                            ):
+                                break
+                            cost += size
+                            parts.append(encode_basestring(value))
+                        elif kind is int:
+                            if 0 <= value < _SMALL:
+                                parts.append(_SMALL_TEXTS[value])
+                            elif _INT64_MIN <= value <= _INT64_MAX:
+                                parts.append(str(value))
+                            else:
+                                break
+                        elif value is None:
+                            parts.append("null")
+                        elif kind is bool:
+                            parts.append("true" if value else "false")
+                        elif kind is float and math.isfinite(value):
+                            parts.append(repr(value))
+                        else:
+                            break
+                    else:
+                        if cost + _COST < max_total:
+                            inputs = writer(*parts)
+            if inputs is None:
+                given = encoder._inputs(span)
+                inputs = encoder._text(given) if given else "{}"
+        # Outputs: ``,"outputs":{"result":<json>}``, or nothing.
+        result_json = out_head = out_tail = ""
+        if shape.outputs:
+            result = span.result
+            if result is not NO_RESULT:
+                kind = type(result)
+                if kind is int and 0 <= result < _SMALL:
+                    result_json = _SMALL_TEXTS[result]
+                elif kind is int and _INT64_MIN <= result <= _INT64_MAX:
+                    result_json = str(result)
+                else:
+                    made_json = "null" if result is None else _result(encoder, result)
+                    if made_json is None:
+                        made = encoder._outputs(span)
+                        if made is not None:
+                            out_head = ',"outputs":'
+                            result_json = encoder._text(made)
+                    else:
+                        result_json = made_json
+                if not out_head:
+                    out_head, out_tail = _OUT_HEAD, "}"
+        # Clocks: epoch milliseconds (most events of a busy cycle share their millisecond
+        # with the one before: its text is reused), and the duration in ms written as the
+        # integer nanoseconds with an exponent: "4567e-6" is the exact decimal of
+        # (end - start) / 1e6, and parses to the same float the dicts hold (both are the
+        # correctly rounded double of that number).
+        if ms_low <= start < ms_high:
+            start_text = ms_text
+        else:
+            ms = (start + offset) // 1_000_000
+            start_text = ms_text = str(ms)
+            ms_low = ms * 1_000_000 - offset
+            ms_high = ms_low + 1_000_000
+        if start <= end < ms_high:
+            end_text = ms_text
+        else:
+            ms = (end + offset) // 1_000_000
+            end_text = ms_text = str(ms)
+            ms_low = ms * 1_000_000 - offset
+            ms_high = ms_low + 1_000_000
+        if children:
+            kids = children.pop(key, None)
+            if kids:
+                raw = (
+                    f'{{"event_id":"{id_head}{event_id}","parent_id":{parent_json}{shape.head}{inputs}'
+                    f'{out_head}{result_json}{out_tail},"start_time":{start_text}'
+                    f',"end_time":{end_text},"duration":{end - start}e-6,"children_ids":["'
+                    + '","'.join(encoder._format_all(kids))
+                    + f'"]{session_tail}}}'
+                ).encode()
+                if limit is not None and len(raw) > limit:
+                    children[key] = kids  # the dict path needs them
+                    append_out(None)
+                else:
+                    append_out(raw)
+                continue
+        raw = (
+            f'{{"event_id":"{id_head}{event_id}","parent_id":{parent_json}{shape.head}{inputs}'
+            f'{out_head}{result_json}{out_tail},"start_time":{start_text},"end_time":{end_text}'
+            f',"duration":{end - start}e-6{session_tail}}}'
+        ).encode()
+        append_out(None if limit is not None and len(raw) > limit else raw)
+    return out
 
 
 def _inputs(encoder: Encoder, shape: _Shape, spec: Spec, args: tuple[Any, ...]) -> str | None:
@@ -325,6 +439,7 @@ def _inputs(encoder: Encoder, shape: _Shape, spec: Spec, args: tuple[Any, ...]) 
         keys = names[count] = _keys(encoder, spec, count)
         if keys is not None and keys[1] is None and not keys[3] and not keys[4]:
             shape.plain[count] = (keys[0], keys[2])
+            shape.writers[count] = (_writer(tuple(spec._names[:count])), keys[2])
     if keys is None:
         return None
     template, masked, cost, defaults, skip = keys
