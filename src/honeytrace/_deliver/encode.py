@@ -137,20 +137,18 @@ class Encoder:
 
     def _format_all(self, values: list[int]) -> list[str]:
         # Inline: a session's create lists all its events (the first, for most of them, to
-        # format their ids).
-        ids = self._ids
+        # format their ids). Ids within this process's prefix are its text and their counter
+        # in hex (hex() of it above a marker bit: 12 digits, zeros kept; cheaper than a
+        # format spec, and than remembering the text).
         texts = []
         base, prefix = self._id_base, self._id_prefix
         for value in values:
-            text = ids.get(value)
-            if text is None:
-                counter = value - base  # template.py's shortcut: the counter half only
-                if 0 <= counter < _COUNTER_MAX:
-                    text = ids[value] = f"{prefix}{counter:012x}"
-                else:
-                    text = ids[value] = self._rebase(value)
-                    base, prefix = self._id_base, self._id_prefix
-            texts.append(text)
+            counter = value - base
+            if 0 <= counter < _COUNTER_MAX:
+                texts.append(prefix + hex(counter | _COUNTER_MAX)[3:])
+            else:
+                texts.append(self._ids.get(value) or self._rebase(value))
+                base, prefix = self._id_base, self._id_prefix
         return texts
 
     def refresh_clock(self) -> None:

@@ -316,35 +316,55 @@ class Flusher:
         order: dict[int, SessionState] = {}  # sessions in the order they first appear
         pace = _buffer.pace
         assign_ids(taken)  # (most events get their id here: the lock once, not per event)
-        for index, span in enumerate(taken):
-            if not index & 15:
+        sessions = self._sessions
+        before: dict[int, int] = {}  # the length of each session's event list before this cycle
+        # What is looked up per session is kept while its events come in a row (they mostly
+        # do): the state, its event list's append, and where its direct children go.
+        last: Any = None
+        state: Any = None
+        add_event: Any = None
+        direct: list[int] | None = None
+        countdown = 0
+        for span in taken:
+            if not countdown:
                 pace()  # gives way to a computing application thread (see buffer.pace)
+                countdown = 32
+            countdown -= 1
             session = span.session
-            key = id(session)
-            state = order.get(key)
-            if state is None:
-                state = self._sessions.get(key)
-                if state is None or state.session is not session:
-                    state = self._sessions[key] = SessionState(session)
-                order[key] = state
-            state.outstanding += 1
+            if session is not last:
+                last = session
+                key = id(session)
+                state = order.get(key)
+                if state is None:
+                    state = sessions.get(key)
+                    if state is None or state.session is not session:
+                        state = sessions[key] = SessionState(session)
+                    order[key] = state
+                    before[key] = len(state.events)
+                add_event = state.events.append
+                # (another service's session: its direct children are not ours to list)
+                direct = None if session.remote else state.direct
             if span is session:
+                state.outstanding += 1
                 state.ended = True
-            else:
-                state.events.append(span)
-                parent = span.parent
-                key = span.id if span._id is None else span._id
-                if parent is None or parent is session:
-                    direct = state.direct
-                    # (another service's session: not ours to list; SessionState.add_direct,
-                    # inline while there is room)
-                    if direct is not None and not session.remote:
-                        if len(direct) < SESSION_CHILDREN:
-                            direct.append(key)
-                        else:
-                            state.add_direct(key)
-                elif not parent.remote:  # another service's event: its children_ids are not ours
-                    state.children.setdefault(parent.id, []).append(key)
+                continue
+            add_event(span)  # (counted into outstanding below, per session)
+            parent = span.parent
+            key = span._id
+            if key is None:
+                key = span.id
+            if parent is None or parent is session:
+                if direct is not None:
+                    # SessionState.add_direct, inline while there is room
+                    if len(direct) < SESSION_CHILDREN:
+                        direct.append(key)
+                    else:
+                        state.add_direct(key)
+                        direct = state.direct
+            elif not parent.remote:  # another service's event: its children_ids are not ours
+                state.children.setdefault(parent.id, []).append(key)
+        for key, state in order.items():
+            state.outstanding += len(state.events) - before[key]
         states = list(order.values())
         exporter = self._exporter()
         work: Iterable[SessionState | fresh.Lane] = states

@@ -82,6 +82,7 @@ _NO_SHAPE: Any = object()  # cached "this function never takes the fast path"
 _SMALL = 1024
 _SMALL_TEXTS = tuple(str(number) for number in range(_SMALL))  # str() of common ints, made once
 _OUT_HEAD = ',"outputs":{"result":'
+_OUT_LIST_HEAD = ',"outputs":{"result":['
 _Keys = tuple[str, tuple[bool, ...] | None, int, tuple[str, ...], int]
 """The inputs of one kind of call: the object's JSON with ``%s`` for each value, whether each
 value is masked (a secret name; None when none is), the keys' size cost (as plain.check_dict
@@ -237,6 +238,7 @@ def events_json(  # noqa: C901, PLR0912, PLR0915  # one loop: each call costs as
     own_source = encoder._source
     limits = encoder.limits
     max_string, max_total = limits.max_string, limits.max_total
+    max_items = min(_ITEMS, limits.max_items)
     mask = encoder._mask
     out: list[bytes | None] = []
     append_out = out.append
@@ -369,22 +371,62 @@ def events_json(  # noqa: C901, PLR0912, PLR0915  # one loop: each call costs as
         if shape.outputs:
             result = span.result
             if result is not NO_RESULT:
+                out_head, out_tail = _OUT_HEAD, "}"
                 kind = type(result)
                 if kind is int and 0 <= result < _SMALL:
                     result_json = _SMALL_TEXTS[result]
                 elif kind is int and _INT64_MIN <= result <= _INT64_MAX:
                     result_json = str(result)
-                else:
-                    made_json = "null" if result is None else _result(encoder, result)
-                    if made_json is None:
-                        made = encoder._outputs(span)
-                        if made is not None:
-                            out_head = ',"outputs":'
-                            result_json = encoder._text(made)
+                elif result is None:
+                    result_json = "null"
+                elif kind is list and len(result) <= max_items:
+                    # _result(), inline for a generator's items: a list of plain values.
+                    cost = 2
+                    parts = []
+                    for value in result:
+                        kind = type(value)
+                        if kind is str:
+                            size = len(value)
+                            if (
+                                size > max_string
+                                or (value[:1] in MAYBE_BEARER and BEARER.match(value))
+                                or (size >= MIN_SECRET and mask and needs_scrub(value))
+                                or (not value.isascii() and not _utf8(value))
+                            ):
+                                break
+                            cost += size
+                            parts.append(encode_basestring(value))
+                        elif kind is int:
+                            if 0 <= value < _SMALL:
+                                parts.append(_SMALL_TEXTS[value])
+                            elif _INT64_MIN <= value <= _INT64_MAX:
+                                parts.append(str(value))
+                            else:
+                                break
+                        elif value is None:
+                            parts.append("null")
+                        elif kind is bool:
+                            parts.append("true" if value else "false")
+                        elif kind is float and math.isfinite(value):
+                            parts.append(repr(value))
+                        else:
+                            break
+                        cost += _COST
                     else:
-                        result_json = made_json
-                if not out_head:
-                    out_head, out_tail = _OUT_HEAD, "}"
+                        # The list's own budget check, then the outputs object's.
+                        if cost + _COST < max_total and 2 + cost + _RESULT_COST + _COST < max_total:
+                            out_head, out_tail = _OUT_LIST_HEAD, "]}"
+                            result_json = ",".join(parts)
+                    if not result_json:
+                        out_head = ""
+                else:
+                    result_json = _result(encoder, result) or ""
+                    if not result_json:
+                        out_head = ""
+                if not out_head:  # not plain: the encoder's own code decides
+                    made = encoder._outputs(span)
+                    if made is not None:
+                        out_head, result_json, out_tail = ',"outputs":', encoder._text(made), ""
         # Clocks: epoch milliseconds (most events of a busy cycle share their millisecond
         # with the one before: its text is reused), and the duration in ms written as the
         # integer nanoseconds with an exponent: "4567e-6" is the exact decimal of
