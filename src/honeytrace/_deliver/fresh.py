@@ -113,8 +113,8 @@ def _encode(flusher: Flusher, state: SessionState, limit: int) -> list[Entry] | 
     written: list[bytes | None]
     if encoder.raw_ready and _raw_exporter(flusher) is not None:
         # (No pace: lanes are encoded by the senders, several threads at once.)
-        written = events_json(encoder, spans, children or None, True, None, limit)
-        if None not in written:  # the common case: every event written as text
+        written, missing, _ = events_json(encoder, spans, children or None, True, None, limit)
+        if not missing:  # the common case: every event written as text
             entries.extend([(None, raw, state, False) for raw in written])  # type: ignore[misc]
             return entries
     else:

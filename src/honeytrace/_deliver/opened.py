@@ -112,12 +112,12 @@ def _send_events(flusher: Flusher, state: SessionState) -> None:
     if send_raw is None or not encoder.raw_ready:
         written: list[bytes | None] = [None] * len(spans)
     else:
-        written = events_json(encoder, spans, children or None, False, pace, limit)
-        if None not in written and len(written) <= batch_size:
-            total = sum(map(len, written)) + len(written)  # type: ignore[arg-type]
-            if total <= limit:  # the common case: the session's events in one batch
-                _send_batch(flusher, state, [], written, send_raw)  # type: ignore[arg-type]
-                return
+        written, missing, total = events_json(encoder, spans, children or None, False, pace, limit)
+        count = len(written)
+        if not missing and count <= batch_size and total + count <= limit:
+            # The common case: the session's events in one batch.
+            _send_batch(flusher, state, [], written, send_raw)  # type: ignore[arg-type]
+            return
     encode = encoder.event
     bodies: list[dict[str, Any]] = []
     raws: list[bytes] = []

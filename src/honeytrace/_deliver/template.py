@@ -210,11 +210,11 @@ def event_json(
     adds it, when ``with_session``), or None when this event takes the dict path (see the
     module doc). The encoder must be trusting (no redact hook, no ``validate``)."""
     if not children:
-        return events_json(encoder, [span], None, with_session)[0]
+        return events_json(encoder, [span], None, with_session)[0][0]
     key = span._id
     if key is None:
         key = span.id
-    return events_json(encoder, [span], {key: children}, with_session)[0]
+    return events_json(encoder, [span], {key: children}, with_session)[0][0]
 
 
 def events_json(  # noqa: C901, PLR0912, PLR0915  # one loop: each call costs as much as a few checks
@@ -224,13 +224,14 @@ def events_json(  # noqa: C901, PLR0912, PLR0915  # one loop: each call costs as
     with_session: bool = False,
     pace: Callable[[], None] | None = None,
     limit: int | None = None,
-) -> list[bytes | None]:
+) -> tuple[list[bytes | None], int, int]:
     """:func:`event_json` of each of ``spans`` (one loop: what repeats from one event to the
     next, its function's shape, its session's id, the clock's millisecond, is worked out once
     for the run of events that share it). An event's children are popped from ``children``
     (keyed by its id) as it is written; one that takes the dict path gets None and leaves its
     children there, as does one whose JSON is longer than ``limit`` bytes (the dict path cuts
-    it). ``pace`` is called every 32 events (the flusher's :func:`.buffer.pace`)."""
+    it). ``pace`` is called every 32 events (the flusher's :func:`.buffer.pace`). Returns the
+    texts, how many events got None, and the bytes of the texts."""
     shapes = encoder._shapes
     ids = encoder._ids
     base, prefix = encoder._id_base, encoder._id_prefix
@@ -241,6 +242,7 @@ def events_json(  # noqa: C901, PLR0912, PLR0915  # one loop: each call costs as
     max_items = min(_ITEMS, limits.max_items)
     mask = encoder._mask
     out: list[bytes | None] = []
+    missing = total = 0  # events left to the dict path; bytes written
     append_out = out.append
     last_spec: Any = None
     shape: Any = None
@@ -265,6 +267,7 @@ def events_json(  # noqa: C901, PLR0912, PLR0915  # one loop: each call costs as
             or span.error is not None
         ):
             append_out(None)
+            missing += 1
             continue
         spec = span.spec
         if spec is not last_spec:
@@ -276,10 +279,12 @@ def events_json(  # noqa: C901, PLR0912, PLR0915  # one loop: each call costs as
             last_spec = spec
         if shape is _NO_SHAPE:
             append_out(None)
+            missing += 1
             continue
         start, end = span.start, span.end
         if type(start) is not int or type(end) is not int or not end:
             append_out(None)
+            missing += 1
             continue
         session = span.session
         if session is not last_session:
@@ -291,6 +296,7 @@ def events_json(  # noqa: C901, PLR0912, PLR0915  # one loop: each call costs as
                 session_tail = ',"session_id":' + session_json  # type: ignore[operator]
         if not session_ok:
             append_out(None)
+            missing += 1
             continue
         # Ids: ours are hex (nothing to escape); a session's or a remote parent's are quoted.
         # This process's share their upper half (see _record.span.new_id): only the counter
@@ -316,6 +322,7 @@ def events_json(  # noqa: C901, PLR0912, PLR0915  # one loop: each call costs as
                 parent_json = quoted(foreign) if type(foreign) is str else None
                 if parent_json is None:
                     append_out(None)
+                    missing += 1
                     continue
         # Inputs.
         if not shape.inputs:
@@ -459,16 +466,24 @@ def events_json(  # noqa: C901, PLR0912, PLR0915  # one loop: each call costs as
                 if limit is not None and len(raw) > limit:
                     children[key] = kids  # the dict path needs them
                     append_out(None)
+                    missing += 1
                 else:
                     append_out(raw)
+                    total += len(raw)
                 continue
         raw = (
             f'{{"event_id":"{id_head}{event_id}","parent_id":{parent_json}{shape.head}{inputs}'
             f'{out_head}{result_json}{out_tail},"start_time":{start_text},"end_time":{end_text}'
             f',"duration":{end - start}e-6{session_tail}}}'
         ).encode()
-        append_out(None if limit is not None and len(raw) > limit else raw)
-    return out
+        size = len(raw)
+        if limit is not None and size > limit:
+            append_out(None)
+            missing += 1
+        else:
+            append_out(raw)
+            total += size
+    return out, missing, total
 
 
 def _inputs(encoder: Encoder, shape: _Shape, spec: Spec, args: tuple[Any, ...]) -> str | None:
