@@ -32,7 +32,7 @@ from honeytrace._deliver.mask import scrub
 from honeytrace._deliver.plain import check_dict, fast_limits
 from honeytrace._deliver.pricing import Pricer
 from honeytrace._deliver.serialize import Limits, flat_dict, to_jsonable
-from honeytrace._deliver.template import _COUNTER_MAX, _NO_BASE, _format_id
+from honeytrace._deliver.template import _NO_BASE, _format_id, _top
 from honeytrace._errors import log_once
 from honeytrace._record.span import NO_RESULT, Event, Session, Span
 
@@ -137,18 +137,19 @@ class Encoder:
 
     def _format_all(self, values: list[int]) -> list[str]:
         # Inline: a session's create lists all its events (the first, for most of them, to
-        # format their ids). Ids within this process's prefix are its text and their counter
-        # in hex (hex() of it above a marker bit: 12 digits, zeros kept; cheaper than a
-        # format spec, and than remembering the text).
+        # format their ids). Ids within this process's prefix (upper half, and a counter below
+        # 2**48) are its text and their last 12 hex digits (cheaper than a format spec, and
+        # than remembering the text).
+        prefix, top = self._id_prefix, _top(self._id_base)
+        if values and min(values) >> 48 == top == max(values) >> 48:  # all share the prefix
+            return [prefix + hex(value)[-12:] for value in values]
         texts = []
-        base, prefix = self._id_base, self._id_prefix
         for value in values:
-            counter = value - base
-            if 0 <= counter < _COUNTER_MAX:
-                texts.append(prefix + hex(counter | _COUNTER_MAX)[3:])
+            if value >> 48 == top:
+                texts.append(prefix + hex(value)[-12:])
             else:
                 texts.append(self._ids.get(value) or self._rebase(value))
-                base, prefix = self._id_base, self._id_prefix
+                prefix, top = self._id_prefix, _top(self._id_base)
         return texts
 
     def refresh_clock(self) -> None:

@@ -56,6 +56,12 @@ _NO_BASE = -(1 << 200)
 _COUNTER_MAX = 1 << 48  # ids below this above their prefix format as "...-8000-<12 hex>"
 
 
+def _top(base: int) -> int:
+    """What ``id >> 48`` is for the ids written as prefix and last 12 hex digits of the
+    id (-1, which no id matches, when the prefix is 0: hex() would then be shorter)."""
+    return base >> 48 if base > 0 else -1
+
+
 def _format_id(value: int) -> str:
     """The lower-case UUIDv4 string of an id (version and variant bits forced): the same text
     as ``_record.span.format_id``. The ids of one process share their upper half (a prefix
@@ -79,6 +85,7 @@ _SECRET: Any = object()  # stands for the value of a secret name
 _SHAPES_MAX = 4096
 _RESULT_COST = len("result") + _COST
 _NO_SHAPE: Any = object()  # cached "this function never takes the fast path"
+_PACE_EVERY = 64  # events written between two calls of the flusher's pace()
 _SMALL = 1024
 _SMALL_TEXTS = tuple(str(number) for number in range(_SMALL))  # str() of common ints, made once
 _OUT_HEAD = ',"outputs":{"result":'
@@ -230,7 +237,7 @@ def events_json(  # noqa: C901, PLR0912, PLR0915  # one loop: each call costs as
     for the run of events that share it). An event's children are popped from ``children``
     (keyed by its id) as it is written; one that takes the dict path gets None and leaves its
     children there, as does one whose JSON is longer than ``limit`` bytes (the dict path cuts
-    it). ``pace`` is called every 32 events (the flusher's :func:`.buffer.pace`). Returns the
+    it). ``pace`` is called every 64 events (the flusher's :func:`.buffer.pace`). Returns the
     texts, how many events got None, and the bytes of the texts."""
     shapes = encoder._shapes
     ids = encoder._ids
@@ -253,13 +260,18 @@ def events_json(  # noqa: C901, PLR0912, PLR0915  # one loop: each call costs as
     # The text of the last millisecond written, and the clock readings (ns) it covers.
     ms_low = ms_high = 0
     ms_text = ""
-    countdown = 0
+    if pace is not None:  # in slices, with a pace() before each
+        for index in range(0, len(spans), _PACE_EVERY):
+            pace()
+            part, left, size = events_json(
+                encoder, spans[index : index + _PACE_EVERY], children, with_session, None, limit
+            )
+            out += part
+            missing += left
+            total += size
+        return out, missing, total
+    top = _top(base)
     for span in spans:
-        if pace is not None:
-            if not countdown:
-                pace()
-                countdown = 32
-            countdown -= 1
         kind = type(span)
         if (
             (kind is not Event and kind is not Span)
@@ -299,17 +311,18 @@ def events_json(  # noqa: C901, PLR0912, PLR0915  # one loop: each call costs as
             missing += 1
             continue
         # Ids: ours are hex (nothing to escape); a session's or a remote parent's are quoted.
-        # This process's share their upper half (see _record.span.new_id): only the counter
-        # is formatted (hex() of it above a marker bit: 12 digits, zeros kept).
+        # This process's share their upper half (see _record.span.new_id), and the counter
+        # below 2**48 (so the fourth group is "8000"): the prefix's text, then the last 12
+        # hex digits of the id.
         key = span._id
         if key is None:
             key = span.id
-        counter = key - base
-        if 0 <= counter < _COUNTER_MAX:
-            id_head, event_id = prefix, hex(counter | _COUNTER_MAX)[3:]
+        if key >> 48 == top:
+            id_head, event_id = prefix, hex(key)[-12:]
         else:
             id_head, event_id = "", ids.get(key) or encoder._rebase(key)
             base, prefix = encoder._id_base, encoder._id_prefix
+            top = _top(base)
         parent = span.parent
         if parent is None or parent is session:
             parent_json = session_json
