@@ -85,6 +85,7 @@ _SECRET: Any = object()  # stands for the value of a secret name
 _SHAPES_MAX = 4096
 _RESULT_COST = len("result") + _COST
 _NO_SHAPE: Any = object()  # cached "this function never takes the fast path"
+_NO_LIMIT = 1 << 62  # bytes: no event is this long
 _PACE_EVERY = 64  # events written between two calls of the flusher's pace()
 _SMALL = 1024
 _SMALL_TEXTS = tuple(str(number) for number in range(_SMALL))  # str() of common ints, made once
@@ -271,6 +272,7 @@ def events_json(  # noqa: C901, PLR0912, PLR0915  # one loop: each call costs as
             total += size
         return out, missing, total
     top = _top(base)
+    most = limit if limit is not None else _NO_LIMIT
     for span in spans:
         kind = type(span)
         if (
@@ -393,10 +395,13 @@ def events_json(  # noqa: C901, PLR0912, PLR0915  # one loop: each call costs as
             if result is not NO_RESULT:
                 out_head, out_tail = _OUT_HEAD, "}"
                 kind = type(result)
-                if kind is int and 0 <= result < _SMALL:
-                    result_json = _SMALL_TEXTS[result]
-                elif kind is int and _INT64_MIN <= result <= _INT64_MAX:
-                    result_json = str(result)
+                if kind is int:
+                    if 0 <= result < _SMALL:
+                        result_json = _SMALL_TEXTS[result]
+                    elif _INT64_MIN <= result <= _INT64_MAX:
+                        result_json = str(result)
+                    else:
+                        out_head = ""  # beyond int64: the encoder's own code decides
                 elif result is None:
                     result_json = "null"
                 elif kind is list and len(result) <= max_items:
@@ -452,20 +457,23 @@ def events_json(  # noqa: C901, PLR0912, PLR0915  # one loop: each call costs as
         # integer nanoseconds with an exponent: "4567e-6" is the exact decimal of
         # (end - start) / 1e6, and parses to the same float the dicts hold (both are the
         # correctly rounded double of that number).
-        if ms_low <= start < ms_high:
-            start_text = ms_text
+        if ms_low <= start <= end < ms_high:  # both in the last millisecond written
+            start_text = end_text = ms_text
         else:
-            ms = (start + offset) // 1_000_000
-            start_text = ms_text = str(ms)
-            ms_low = ms * 1_000_000 - offset
-            ms_high = ms_low + 1_000_000
-        if start <= end < ms_high:
-            end_text = ms_text
-        else:
-            ms = (end + offset) // 1_000_000
-            end_text = ms_text = str(ms)
-            ms_low = ms * 1_000_000 - offset
-            ms_high = ms_low + 1_000_000
+            if ms_low <= start < ms_high:
+                start_text = ms_text
+            else:
+                ms = (start + offset) // 1_000_000
+                start_text = ms_text = str(ms)
+                ms_low = ms * 1_000_000 - offset
+                ms_high = ms_low + 1_000_000
+            if start <= end < ms_high:
+                end_text = ms_text
+            else:
+                ms = (end + offset) // 1_000_000
+                end_text = ms_text = str(ms)
+                ms_low = ms * 1_000_000 - offset
+                ms_high = ms_low + 1_000_000
         if children:
             kids = children.pop(key, None)
             if kids:
@@ -476,7 +484,7 @@ def events_json(  # noqa: C901, PLR0912, PLR0915  # one loop: each call costs as
                     + '","'.join(encoder._format_all(kids))
                     + f'"]{session_tail}}}'
                 ).encode()
-                if limit is not None and len(raw) > limit:
+                if len(raw) > most:
                     children[key] = kids  # the dict path needs them
                     append_out(None)
                     missing += 1
@@ -490,7 +498,7 @@ def events_json(  # noqa: C901, PLR0912, PLR0915  # one loop: each call costs as
             f',"duration":{end - start}e-6{session_tail}}}'
         ).encode()
         size = len(raw)
-        if limit is not None and size > limit:
+        if size > most:
             append_out(None)
             missing += 1
         else:
