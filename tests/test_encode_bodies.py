@@ -518,3 +518,119 @@ def test_a_redact_hook_or_validation_keeps_the_dicts() -> None:
         honeytrace.configure(redact=None)
     assert not Encoder(get_config(), validate=True).raw_ready
     assert Encoder(get_config()).raw_ready
+
+
+def test_a_run_of_events_written_at_once_equals_each_written_alone(
+    honeytrace_capture: Capture,
+) -> None:
+    """events_json (what the flusher calls: a session's events in one pass, with what
+    repeats from one event to the next worked out once) writes each event exactly as
+    event_json does alone and as the dicts say; an event left to the dict path gets None and
+    keeps its children; one longer than ``limit`` too; it counts both and the bytes."""
+    from honeytrace._deliver.template import event_json, events_json
+    from honeytrace._record import buffer
+
+    honeytrace.configure(exporter="none", flush_interval=3600, batch_size=100_000)
+    record_everything()
+    record_plain_kinds()
+    from honeytrace._record.signature import Spec
+    from honeytrace._record.span import Event
+
+    spans = [span for span in buffer.QUEUE if type(span) is not honeytrace.Session]
+    for index in (0, 7, len(spans) // 2):  # model events (priced): the dict path
+        model = Event(Spec("llm", "model"), spans[index].session, ("hi",))
+        model.end = model.start + 1
+        spans.insert(index, model)
+    encoder = Encoder(get_config())
+    keys = [span.id for span in spans]
+    children = {key: [key + 1, key + 2] for key in keys[::5]}
+    children[keys[0]] = [keys[0] + 9]
+    for with_session in (False, True):
+        left = {key: list(kids) for key, kids in children.items()}
+        written, missing, total = events_json(encoder, spans, left, with_session)
+        assert len(written) == len(spans)
+        assert missing == written.count(None) and 0 < missing < len(spans) // 2
+        assert total == sum(len(raw) for raw in written if raw is not None)
+        for span, key, raw in zip(spans, keys, written, strict=True):
+            kids = children.get(key)
+            alone = event_json(encoder, span, kids, with_session)
+            assert raw == alone
+            if raw is None:
+                assert left.get(key) == kids  # still there for the dict path
+                continue
+            assert key not in left
+            expected = encoder.event(span, kids)
+            if with_session:
+                expected["session_id"] = span.session.session_id
+            assert json.loads(raw) == expected
+            on_the_wire(json.loads(raw), EVENT)
+    # A limit: the longer events go to the dict path (which cuts them), children kept.
+    limit = sorted(len(raw) for raw in written if raw is not None)[len(spans) // 4]
+    left = {key: list(kids) for key, kids in children.items()}
+    cut, missing_cut, _ = events_json(encoder, spans, left, False, None, limit)
+    assert missing_cut > missing
+    for key, raw, full in zip(keys, cut, written, strict=True):
+        assert raw is None or len(raw) <= limit
+        if raw is None and key in children:
+            assert left[key] == children[key]
+        elif raw is not None:
+            assert len(full or b"") == len(raw) + len(',"session_id":""') + 36
+    # Paced in slices: the same texts.
+    calls: list[int] = []
+    paced, _, _ = events_json(encoder, spans, None, False, lambda: calls.append(1))
+    assert paced == events_json(encoder, spans, None, False)[0]
+    assert len(calls) == -(-len(spans) // 64)
+    honeytrace.flush(10)
+
+
+def test_clocks_written_from_integers_parse_to_the_dicts_values(
+    honeytrace_capture: Capture,
+) -> None:
+    """start/end times reuse the text of the last millisecond written only within it (events
+    on both sides of a millisecond's edge, out of order, spanning many), and the duration
+    written as integer nanoseconds with e-6 parses to exactly (end - start) / 1e6."""
+    from honeytrace._deliver.template import events_json
+    from honeytrace._record.signature import Spec
+    from honeytrace._record.span import Event, Session
+
+    encoder = Encoder(get_config())
+    offset = encoder._offset_ns
+    session = Session(Spec("root", "session"))
+    edge = ((1_000_000_000_000 - offset) // 1_000_000 + 7) * 1_000_000 - offset  # a ms starts
+    rng = random.Random(16)
+    moments = [(edge - 1, edge - 1), (edge - 1, edge), (edge, edge), (edge + 999_999, edge)]
+    moments += [(edge, edge + 1_000_000), (edge - 5, edge + 10**12), (edge - 2_000_000, edge)]
+    moments += [(edge + 3, edge + 2), (edge, edge + 1)]
+    for _ in range(300):
+        start = edge + rng.randrange(-3_000_000, 3_000_000)
+        moments.append((start, start + rng.choice([0, 1, 999_999, 10**6, rng.randrange(10**13)])))
+    spans = []
+    for start, end in moments:
+        event = Event(Spec("clock", "tool"), session, (1,))
+        event.result = 1
+        event.start, event.end = start, end
+        spans.append(event)
+    written, missing, _ = events_json(encoder, spans, None)
+    assert not missing
+    for span, raw in zip(spans, written, strict=True):
+        assert raw is not None
+        parsed = json.loads(raw)
+        assert parsed == encoder.event(span, None)
+        assert parsed["duration"] == (span.end - span.start) / 1_000_000
+        assert parsed["start_time"] == (span.start + offset) // 1_000_000
+        assert parsed["end_time"] == (span.end + offset) // 1_000_000
+        on_the_wire(parsed, EVENT)
+    for elapsed in [0, 1, 5, 999_999, 10**6, 123_456_789, 2**53 + 1, 10**18 + 1]:
+        assert float(f"{elapsed}e-6") == elapsed / 1_000_000
+
+
+def test_the_inputs_writer_keeps_any_key_as_text() -> None:
+    """The inputs of a plain call are joined by a function made per count of arguments: keys
+    with quotes, braces, percent signs or non-ASCII letters are data in it, never code."""
+    from honeytrace._deliver.template import _writer
+
+    keys = ('q"uote', "{brace}", "per%scent", "\u00e9t\u00e9", "back\\slash", "x')\nraise 1#")
+    values = ["1", '"two"', "null", "true", "[1]", "{}"]
+    text = _writer(keys)(*values)
+    assert json.loads(text) == dict(zip(keys, [1, "two", None, True, [1], {}], strict=True))
+    assert _writer(())() == "{}"

@@ -352,19 +352,19 @@ class Flusher:
                 continue
             add_event(span)  # (counted into outstanding below, per session)
             parent = span.parent
-            key = span._id
-            if key is None:
-                key = span.id
+            own = span._id
+            if own is None:
+                own = span.id
             if parent is None or parent is session:
                 if direct is not None:
                     # SessionState.add_direct, inline while there is room
                     if len(direct) < SESSION_CHILDREN:
-                        direct.append(key)
+                        direct.append(own)
                     else:
-                        state.add_direct(key)
+                        state.add_direct(own)
                         direct = state.direct
             elif not parent.remote:  # another service's event: its children_ids are not ours
-                state.children.setdefault(parent.id, []).append(key)
+                state.children.setdefault(parent.id, []).append(own)
         for key, state in order.items():
             state.outstanding += len(state.events) - before[key]
         states = list(order.values())

@@ -110,15 +110,10 @@ def _encode(flusher: Flusher, state: SessionState, limit: int) -> list[Entry] | 
     encode = encoder.event
     to_json = _json() if getattr(flusher.exporter_now(), "needs_json", True) else None
     spans = state.events
-    written: list[bytes | None]
-    if encoder.raw_ready and _raw_exporter(flusher) is not None:
-        # (No pace: lanes are encoded by the senders, several threads at once.)
-        written, missing, _ = events_json(encoder, spans, children or None, True, None, limit)
-        if not missing:  # the common case: every event written as text
-            entries.extend([(None, raw, state, False) for raw in written])  # type: ignore[misc]
-            return entries
-    else:
-        written = [None] * len(spans)
+    written, missing = _texts(flusher, state, limit)
+    if not missing:  # the common case: every event written as text
+        entries.extend([(None, raw, state, False) for raw in written])  # type: ignore[misc]
+        return entries
     for index, raw_text in enumerate(written):
         if raw_text is not None:
             entries.append((None, raw_text, state, False))
@@ -154,6 +149,18 @@ def _encode(flusher: Flusher, state: SessionState, limit: int) -> list[Entry] | 
             body, raw = fitted
         entries.append((body, raw, state, False))
     return entries
+
+
+def _texts(flusher: Flusher, state: SessionState, limit: int) -> tuple[list[bytes | None], int]:
+    """The JSON of the session's events written as text (template.py) when the exporter takes
+    it alone, None for each left to the dicts; and how many those are."""
+    encoder = flusher.encoder
+    spans = state.events
+    if not encoder.raw_ready or _raw_exporter(flusher) is None:
+        return [None] * len(spans), len(spans)
+    # (No pace: lanes are encoded by the senders, several threads at once.)
+    written, missing, _ = events_json(encoder, spans, state.children or None, True, None, limit)
+    return written, missing
 
 
 def _fit(

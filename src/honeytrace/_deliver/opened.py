@@ -122,8 +122,9 @@ def _send_events(flusher: Flusher, state: SessionState) -> None:
     bodies: list[dict[str, Any]] = []
     raws: list[bytes] = []
     size = 0
-    for index, raw in enumerate(written):
+    for index, text in enumerate(written):
         body = None
+        raw = text
         if raw is None:  # the dict path (too big or not common: template.py said no)
             if not index & 15:
                 pace()  # gives way to a computing application thread (see buffer.pace)

@@ -21,8 +21,8 @@ the strict models and compares them with the dict path on every kind of event it
 from __future__ import annotations
 
 import math
-from json.encoder import encode_basestring
 from collections.abc import Callable
+from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
 
 from honeytrace._deliver.mask import MIN_SECRET, needs_scrub
@@ -131,7 +131,7 @@ def _writer(keys: tuple[str, ...]) -> Callable[..., str]:
     values = ", ".join(f"v{index}" for index in range(count))
     body = "".join(f"{{K{index}}}{{v{index}}}" for index in range(count)) + f"{{K{count}}}"
     namespace: dict[str, Any] = dict(names)
-    exec(f"def write({values}):\n    return f'{body}'\n", namespace)  # noqa: S102
+    exec(f"def write({values}):\n    return f'{body}'\n", namespace)
     return namespace["write"]  # type: ignore[no-any-return]
 
 
@@ -225,7 +225,7 @@ def event_json(
     return events_json(encoder, [span], {key: children}, with_session)[0][0]
 
 
-def events_json(  # noqa: C901, PLR0912, PLR0915  # one loop: each call costs as much as a few checks
+def events_json(  # noqa: PLR0915  # one loop: each call costs as much as a few checks
     encoder: Encoder,
     spans: list[Event],
     children: dict[int, list[int]] | None,
