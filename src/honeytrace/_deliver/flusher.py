@@ -326,45 +326,42 @@ class Flusher:
         state: Any = None
         add_event: Any = None
         direct: list[int] | None = None
-        countdown = 0
-        for span in taken:
-            if not countdown:
-                pace()  # gives way to a computing application thread (see buffer.pace)
-                countdown = 32
-            countdown -= 1
-            session = span.session
-            if session is not last:
-                last = session
-                key = id(session)
-                state = order.get(key)
-                if state is None:
-                    state = sessions.get(key)
-                    if state is None or state.session is not session:
-                        state = sessions[key] = SessionState(session)
-                    order[key] = state
-                    before[key] = len(state.events)
-                add_event = state.events.append
-                # (another service's session: its direct children are not ours to list)
-                direct = None if session.remote else state.direct
-            if span is session:
-                state.outstanding += 1
-                state.ended = True
-                continue
-            add_event(span)  # (counted into outstanding below, per session)
-            parent = span.parent
-            own = span._id
-            if own is None:
-                own = span.id
-            if parent is None or parent is session:
-                if direct is not None:
-                    # SessionState.add_direct, inline while there is room
-                    if len(direct) < SESSION_CHILDREN:
-                        direct.append(own)
-                    else:
-                        state.add_direct(own)
-                        direct = state.direct
-            elif not parent.remote:  # another service's event: its children_ids are not ours
-                state.children.setdefault(parent.id, []).append(own)
+        for first in range(0, len(taken), 32):
+            pace()  # gives way to a computing application thread (see buffer.pace)
+            for span in taken[first : first + 32]:
+                session = span.session
+                if session is not last:
+                    last = session
+                    key = id(session)
+                    state = order.get(key)
+                    if state is None:
+                        state = sessions.get(key)
+                        if state is None or state.session is not session:
+                            state = sessions[key] = SessionState(session)
+                        order[key] = state
+                        before[key] = len(state.events)
+                    add_event = state.events.append
+                    # (another service's session: its direct children are not ours to list)
+                    direct = None if session.remote else state.direct
+                if span is session:
+                    state.outstanding += 1
+                    state.ended = True
+                    continue
+                add_event(span)  # (counted into outstanding below, per session)
+                parent = span.parent
+                own = span._id
+                if own is None:
+                    own = span.id
+                if parent is None or parent is session:
+                    if direct is not None:
+                        # SessionState.add_direct, inline while there is room
+                        if len(direct) < SESSION_CHILDREN:
+                            direct.append(own)
+                        else:
+                            state.add_direct(own)
+                            direct = state.direct
+                elif not parent.remote:  # another service's event: its children_ids are not ours
+                    state.children.setdefault(parent.id, []).append(own)
         for key, state in order.items():
             state.outstanding += len(state.events) - before[key]
         states = list(order.values())
