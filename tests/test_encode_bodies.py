@@ -527,7 +527,8 @@ def test_a_run_of_events_written_at_once_equals_each_written_alone(
     repeats from one event to the next worked out once) writes each event exactly as
     event_json does alone and as the dicts say; an event left to the dict path gets None and
     keeps its children; one longer than ``limit`` too; it counts both and the bytes."""
-    from honeytrace._deliver.template import event_json, events_json
+    from honeytrace._deliver.template import event_json
+    from honeytrace._deliver.text_runs import events_json
     from honeytrace._record import buffer
 
     honeytrace.configure(exporter="none", flush_interval=3600, batch_size=100_000)
@@ -589,7 +590,7 @@ def test_clocks_written_from_integers_parse_to_the_dicts_values(
     """start/end times reuse the text of the last millisecond written only within it (events
     on both sides of a millisecond's edge, out of order, spanning many), and the duration
     written as integer nanoseconds with e-6 parses to exactly (end - start) / 1e6."""
-    from honeytrace._deliver.template import events_json
+    from honeytrace._deliver.text_runs import events_json
     from honeytrace._record.signature import Spec
     from honeytrace._record.span import Event, Session
 

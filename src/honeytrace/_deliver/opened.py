@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from honeytrace._deliver.exporters import InvalidEvent, RejectedError, Spooled
 from honeytrace._deliver.session_state import SessionState
-from honeytrace._deliver.template import events_json
+from honeytrace._deliver.text_runs import events_json
 from honeytrace._errors import log_once
 from honeytrace._record import buffer as _buffer
 from honeytrace._record.span import Event
