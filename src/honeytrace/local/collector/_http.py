@@ -185,9 +185,9 @@ class StoreAccess:
         self, method: str | Callable[..., Any], prepare: Callable[[], tuple[Any, ...]]
     ) -> Any:
         """``Store.<method>(*prepare())`` (or ``method(store, *prepare())``), both off the
-        event loop, on the writer thread: ``prepare`` (decoding and validating a body) runs
-        before the store's lock is taken; a failure of it (a 400) answers this request alone
-        and writes nothing."""
+        event loop, on the writer's threads: ``prepare`` (decoding and validating a body) on
+        its prepare thread, before the store's lock is taken; a failure of it (a 400) answers
+        this request alone and writes nothing."""
         return await run_in_threadpool(self._writer.run, Job(method, None, prepare))
 
     def _run_jobs(self, jobs: list[Job]) -> None:
