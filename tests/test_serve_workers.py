@@ -232,3 +232,33 @@ def test_one_worker_by_default_where_other_threads_run() -> None:
     finally:
         stop_event.set()
         other.join(10)
+
+
+def test_a_worker_collects_garbage_less_often(tmp_path: Path) -> None:
+    # Each worker process decodes batches into thousands of short-lived dicts: its garbage
+    # collector waits for more allocations, and what start-up made is frozen.
+    report = tmp_path / "gc.txt"
+    code = (
+        "import gc, os, signal\n"
+        "from honeytrace.local.collector.workers import run_workers\n"
+        "def worker():\n"
+        f"    with open({str(report)!r}, 'w') as f:\n"
+        "        f.write(f'{gc.get_threshold()[0]} {gc.get_freeze_count()}')\n"
+        "    os.kill(os.getppid(), signal.SIGTERM)\n"
+        "    return 0\n"
+        "before = gc.get_threshold()[0]\n"
+        "run_workers(1, worker)\n"
+        "assert gc.get_threshold()[0] == before and gc.get_freeze_count() == 0\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": SRC},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    threshold, frozen = map(int, report.read_text().split())
+    assert threshold == 20_000
+    assert frozen > 1000  # the modules' objects, made before the fork
