@@ -6,8 +6,11 @@ store exactly what ``Store.add_events`` stores."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from honeytrace.local.collector._http import StoreAccess
 from honeytrace.local.collector.rowbatch import prepare_rows, write_rows
 from honeytrace.local.collector.writer import Job, Writer
 from honeytrace.local.store import Store
@@ -169,8 +173,9 @@ def test_the_writer_groups_what_queued_and_answers_each_job(tmp_path: Path) -> N
         thread = threading.Thread(target=submit, args=(index,))
         thread.start()
         threads.append(thread)
-    # every later job queued behind the first
-    assert wait_for(lambda: writer._jobs.qsize() == len(jobs) - 1, timeout=10)
+    # every later job prepared (the bad one answered at once) and queued behind the first
+    assert wait_for(lambda: writer._ready.qsize() == len(jobs) - 2, timeout=10)
+    assert jobs[2].future.done()
     release.set()
     for thread in threads:
         thread.join(10)
@@ -183,4 +188,83 @@ def test_the_writer_groups_what_queued_and_answers_each_job(tmp_path: Path) -> N
 @pytest.fixture(autouse=True)
 def _no_leftover_threads() -> Any:
     yield
-    assert not [t for t in threading.enumerate() if t.name == "test-writer"]
+    assert not [t for t in threading.enumerate() if t.name.startswith("test-writer")]
+
+
+def _batch_job(sid: str, count: int, log: list[tuple[str, float]] | None = None) -> Job:
+    events = [event() for _ in range(count)]
+
+    def prepare() -> tuple[Any, ...]:
+        if log is not None:
+            log.append(("prepare-start", time.monotonic()))
+        rows = prepare_rows(sid, events)
+        if log is not None:
+            log.append(("prepare-end", time.monotonic()))
+        return (rows,)
+
+    return Job(write_rows, None, prepare)
+
+
+def test_jobs_prepared_while_waiting_for_the_write_turn_join_that_transaction(
+    tmp_path: Path,
+) -> None:
+    db, lock = str(tmp_path / "t.db"), str(tmp_path / "t.db.serve-lock")
+    access = StoreAccess(db, write_lock=lock)
+    access.open()
+    assert access._store is not None
+    statements: list[str] = []
+    access._store.connection.set_trace_callback(statements.append)
+    writer = access._writer
+    sids = [new_id() for _ in range(3)]
+    jobs = [_batch_job(sid, 20) for sid in sids]
+    holder = os.open(lock, os.O_RDWR | os.O_CREAT)  # another worker's turn to write
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    with ThreadPoolExecutor(3) as pool:
+        try:
+            first = pool.submit(writer.run, jobs[0])
+            # The first job is prepared and taken by the write thread, which waits for the turn
+            assert wait_for(
+                lambda: (
+                    jobs[0].args is not None and not writer._preparing and writer._ready.empty()
+                ),
+                timeout=10,
+            )
+            later = [pool.submit(writer.run, job) for job in jobs[1:]]
+            # ... while the others are prepared meanwhile.
+            assert wait_for(lambda: writer._ready.qsize() == 2, timeout=10)
+            assert not first.done()
+        finally:
+            fcntl.flock(holder, fcntl.LOCK_UN)
+            os.close(holder)
+        for future in [first, *later]:
+            future.result(10)
+    access.close()
+    assert [sql for sql in statements if sql.startswith("BEGIN")] == ["BEGIN IMMEDIATE"]
+    assert [stored_count(db, sid) for sid in sids] == [20, 20, 20]
+
+
+def test_no_preparation_runs_while_the_write_thread_holds_the_turn(tmp_path: Path) -> None:
+    access = StoreAccess(str(tmp_path / "t.db"), write_lock=str(tmp_path / "lock"))
+    access.open()
+    assert access._store is not None
+    log: list[tuple[str, float]] = []
+
+    def trace(sql: str) -> None:
+        if sql.startswith(("BEGIN", "COMMIT")):
+            log.append((sql.split(maxsplit=1)[0], time.monotonic()))
+
+    access._store.connection.set_trace_callback(trace)
+    jobs = [_batch_job(new_id(), 300, log) for _ in range(12)]
+    with ThreadPoolExecutor(6) as pool:
+        for future in [pool.submit(access._writer.run, job) for job in jobs]:
+            future.result(30)
+    access.close()
+    writing = False
+    for kind, _ in sorted(log, key=lambda item: item[1]):
+        if kind == "BEGIN":
+            writing = True
+        elif kind == "COMMIT":
+            writing = False
+        else:
+            assert not writing, "a request was being validated inside a write transaction"
+    assert sum(kind == "BEGIN" for kind, _ in log) < len(jobs)  # and some were grouped

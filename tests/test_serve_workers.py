@@ -232,3 +232,57 @@ def test_one_worker_by_default_where_other_threads_run() -> None:
     finally:
         stop_event.set()
         other.join(10)
+
+
+def test_a_worker_collects_garbage_less_often(tmp_path: Path) -> None:
+    # Each worker process decodes batches into thousands of short-lived dicts: its garbage
+    # collector waits for more allocations (the supervising process keeps its own setting).
+    report = tmp_path / "gc.txt"
+    code = (
+        "import gc, os, signal\n"
+        "from honeytrace.local.collector.workers import run_workers\n"
+        "def worker():\n"
+        f"    with open({str(report)!r}, 'w') as f:\n"
+        "        f.write(str(gc.get_threshold()[0]))\n"
+        "    os.kill(os.getppid(), signal.SIGTERM)\n"
+        "    return 0\n"
+        "before = gc.get_threshold()[0]\n"
+        "run_workers(1, worker)\n"
+        "assert gc.get_threshold()[0] == before\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": SRC},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert int(report.read_text()) == 20_000
+
+
+def test_a_stop_signal_while_the_server_starts_stops_it(tmp_path: Path) -> None:
+    # SIGTERM arriving after serve() put its own handlers in place but before uvicorn put
+    # its own (here: while uvicorn picks its event loop) was lost: the server served on (a
+    # worker that got the supervisor's SIGTERM then: `serve` did not end). Workers run the
+    # same server class; here one process, signalling itself.
+    code = (
+        "import os, signal, uvicorn\n"
+        "from honeytrace.local.collector import serve\n"
+        "pick = uvicorn.Config.get_loop_factory\n"
+        "def late(self):\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    return pick(self)\n"
+        "uvicorn.Config.get_loop_factory = late\n"
+        f"serve({str(tmp_path / 't.db')!r}, port=0, workers=1)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": SRC},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr

@@ -185,15 +185,23 @@ class StoreAccess:
         self, method: str | Callable[..., Any], prepare: Callable[[], tuple[Any, ...]]
     ) -> Any:
         """``Store.<method>(*prepare())`` (or ``method(store, *prepare())``), both off the
-        event loop, on the writer thread: ``prepare`` (decoding and validating a body) runs
-        before the store's lock is taken; a failure of it (a 400) answers this request alone
-        and writes nothing."""
+        event loop, on the writer's threads: ``prepare`` (decoding and validating a body) on
+        its prepare thread, before the store's lock is taken; a failure of it (a 400) answers
+        this request alone and writes nothing."""
         return await run_in_threadpool(self._writer.run, Job(method, None, prepare))
 
     def _run_jobs(self, jobs: list[Job]) -> None:
         writes = [_Write(job.method, job.args or ()) for job in jobs]
+
+        def more() -> list[_Write]:
+            # The jobs prepared while this group waited for the write turn (and the one in
+            # preparation then) join it.
+            extra = self._writer.take_ready()
+            jobs.extend(extra)
+            return [_Write(job.method, job.args or ()) for job in extra]
+
         with self._lock:
-            self._run_batch(writes)
+            self._run_batch(writes, more)
         for job, write in zip(jobs, writes, strict=True):
             if write.error is not None:
                 job.future.set_exception(write.error)
@@ -223,11 +231,18 @@ class StoreAccess:
             raise write.error
         return write.result
 
-    def _run_batch(self, batch: list[_Write]) -> None:
+    def _run_batch(
+        self, batch: list[_Write], more: Callable[[], list[_Write]] | None = None
+    ) -> None:
         try:
             store = self._opened()
             with self._turn.held():
-                self._run_writes(store, batch)
+                if more is None:
+                    self._run_writes(store, batch)
+                else:
+                    with self._writer.exclusive():
+                        batch.extend(more())
+                        self._run_writes(store, batch)
         except Exception as exc:  # the open, BEGIN or COMMIT: nothing of the group was stored
             for write in batch:
                 write.result, write.error = None, write.error or exc

@@ -151,8 +151,9 @@ def serve(
             access_log=False,
             **options,
         )
-        server = (_Worker if write_lock is not None else uvicorn.Server)(config)
-        with _signals_end_quietly():
+        server = (_Worker if write_lock is not None else _Server)(config)
+        with _signals_end_quietly() as early:
+            server.early_signals = early
             server.run(sockets=list(sockets) if sockets is not None else None)
         return bool(server.started)
 
@@ -175,7 +176,21 @@ def serve(
         sys.exit(STARTUP_FAILED)
 
 
-class _Worker(uvicorn.Server):
+class _Server(uvicorn.Server):
+    """uvicorn's server, stopping at once when SIGINT or SIGTERM came while it was starting,
+    before uvicorn listened for them (``early_signals``, from :func:`_signals_end_quietly`):
+    such a signal was lost, and a worker that got the supervisor's SIGTERM then served on."""
+
+    early_signals: list[int] = []  # noqa: RUF012 -- replaced per instance before run()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's start-up; then, after an early signal, the stop it asked for."""
+        await super().startup(sockets)
+        if self.early_signals:
+            self.should_exit = True
+
+
+class _Worker(_Server):
     """uvicorn's server in one of several worker processes (see :func:`serve`)."""
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -188,22 +203,26 @@ class _Worker(uvicorn.Server):
 
 
 @contextmanager
-def _signals_end_quietly() -> Iterator[None]:
+def _signals_end_quietly() -> Iterator[list[int]]:
     """uvicorn re-raises the signal that stopped it once it has shut down, so that the default
     action (death by SIGTERM, KeyboardInterrupt) happens after all. Our handlers in place
-    beforehand receive that re-raise instead: the shutdown was already clean."""
+    beforehand receive that re-raise instead: the shutdown was already clean. They also
+    receive a signal that comes before uvicorn has put its own handlers in place (while the
+    app and the event loop are made): the list yielded collects those, for :class:`_Server`
+    to stop at once."""
+    received: list[int] = []
     if threading.current_thread() is not threading.main_thread():
-        yield  # signals belong to the main thread; uvicorn skips them too
+        yield received  # signals belong to the main thread; uvicorn skips them too
         return
 
-    def ignore(signum: int, frame: FrameType | None) -> None:
-        pass
+    def keep(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
 
     previous: dict[signal.Signals, Any] = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
-        previous[sig] = signal.signal(sig, ignore)
+        previous[sig] = signal.signal(sig, keep)
     try:
-        yield
+        yield received
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -1,15 +1,24 @@
-"""The collector's writer thread: one thread per process that decodes, validates and writes
-every request's store call, in arrival order, grouping what queued up meanwhile into one
-transaction.
+"""The collector's writer: per process, one thread that decodes and validates each request's
+store call (``prepare``), and one that writes the prepared calls, in arrival order, grouping
+every call prepared by the time it holds the write turn into one transaction.
 
-Why one thread rather than the threadpool: a batch of 500 events is ~5 ms of Python (pydantic's
-validation holds the GIL throughout) and 500 ``sqlite3_step`` calls that each release the GIL
-and take it back. With several requests decoding and writing in several threads, each of those
-takes back waits behind another thread's validation: measured on the 2-core machine (loaded),
-43-50 us of server CPU per event with one thread against 56-59 us with the threadpool's,
-and no more throughput, since a process runs one core of Python at a time.
-The cores are used by worker processes instead (see :mod:`.workers`). The requests' own
-threadpool threads only wait (without the GIL) for their job's outcome.
+Why threads of their own rather than the threadpool: a batch of 500 events is ~5 ms of Python
+(pydantic's validation holds the GIL throughout) and one multi-row INSERT that runs in SQLite
+without the GIL. With several requests decoding and writing in several threads, each GIL
+take-back waits behind another thread's validation: measured on the 2-core machine (loaded),
+43-50 us of server CPU per event with one thread against 56-59 us with the threadpool's.
+
+Why two threads rather than one: while a worker process waits for the write turn (the flock
+the worker processes take turns at, :class:`~.workers.WriteTurn`; another process is writing),
+its prepare thread goes on validating the requests that arrive, and once the turn is its own
+the write thread takes every call prepared meanwhile into its transaction (and the one being
+prepared then): a commit writes each page its transaction changed to the WAL (with random
+event ids, most of the id index's pages a batch touches), so two batches in one transaction
+cost less than two transactions. While the write thread holds the turn no preparation
+starts: every SQLite statement gives up the GIL and takes it back, and a validation holding
+the GIL meanwhile would stall the statements, hence every process waiting for the turn
+(:meth:`Writer.exclusive`). The requests' own threadpool threads only wait (without the GIL)
+for their job's outcome.
 """
 
 from __future__ import annotations
@@ -17,13 +26,14 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
 __all__ = ["Job", "Writer"]
 
-_STOP_TIMEOUT = 30.0  # seconds close() waits for the jobs already queued
+_STOP_TIMEOUT = 30.0  # seconds stop() waits for the jobs already queued
+_PAUSE_WAIT = 10.0  # seconds exclusive() waits at most for the preparation in progress
 
 
 class Job:
@@ -44,16 +54,23 @@ class Job:
 
 
 class Writer:
-    """Runs jobs on one thread (started on first use, so after a fork): each round takes every
-    queued job, prepares each (a failure answers that job alone), and hands the prepared
-    ones to ``run_group`` at once (one transaction, each job all-or-nothing)."""
+    """Runs jobs on two threads (started on first use, so after a fork): the first prepares
+    each job in turn (a failure answers that job alone), the second hands every prepared job
+    queued to ``run_group`` at once (one transaction, each job all-or-nothing).
+    ``run_group`` may call :meth:`take_ready` to add the jobs prepared since (once it holds
+    the write turn)."""
 
     def __init__(self, run_group: Callable[[list[Job]], None], name: str) -> None:
         self._run_group = run_group
         self._name = name
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._ready: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._threads: tuple[threading.Thread, threading.Thread] | None = None
         self._start_lock = threading.Lock()
+        self._stopping = False  # the write thread met the end of the queue
+        self._state = threading.Condition()
+        self._preparing = False  # the prepare thread is decoding a job
+        self._paused = False  # the write thread holds the write turn: no new preparation
 
     def run(self, job: Job) -> Any:
         """Queue ``job``, wait for it, and return its result (or raise its error). Called from
@@ -63,50 +80,97 @@ class Writer:
         return job.future.result()
 
     def _ensure_started(self) -> None:
-        thread = self._thread
-        if thread is not None and thread.is_alive():
+        threads = self._threads
+        if threads is not None and all(thread.is_alive() for thread in threads):
             return
         with self._start_lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
-                self._thread.start()
+            threads = self._threads
+            if threads is None or not all(thread.is_alive() for thread in threads):
+                # First use, after a stop, or in a forked child (no thread survives a fork).
+                # A job queued after a stop's end mark stays queued for these threads.
+                self._stopping = False
+                threads = (
+                    threading.Thread(target=self._prepare_loop, name=f"{self._name}-prepare"),
+                    threading.Thread(target=self._write_loop, name=self._name),
+                )
+                for thread in threads:
+                    thread.daemon = True
+                    thread.start()
+                self._threads = threads
 
-    def _loop(self) -> None:
+    def _prepare_loop(self) -> None:
+        jobs, ready, state = self._jobs, self._ready, self._state
         while True:
-            first = self._jobs.get()
-            jobs = [first]
-            while True:
-                try:
-                    jobs.append(self._jobs.get_nowait())
-                except queue.Empty:
-                    break
-            stop = None in jobs
-            ready: list[Job] = []
-            for job in jobs:
-                if job is None:
-                    continue
-                if job.prepare is not None:
+            job = jobs.get()
+            with state:
+                while self._paused:
+                    state.wait()
+                self._preparing = True
+            try:
+                if job is not None and job.prepare is not None:
                     try:
                         job.args = job.prepare()
                     except BaseException as exc:
                         job.future.set_exception(exc)
                         continue
-                ready.append(job)
-            if ready:
-                try:
-                    self._run_group(ready)
-                except BaseException as exc:
-                    for job in ready:
-                        if not job.future.done():
-                            job.future.set_exception(exc)
-            if stop:
+                ready.put(job)
+            finally:
+                with state:
+                    self._preparing = False
+                    state.notify_all()
+            if job is None:
                 return
 
+    def _write_loop(self) -> None:
+        while not self._stopping:
+            first = self._ready.get()
+            if first is None:
+                return
+            jobs = [first, *self.take_ready()]
+            try:
+                self._run_group(jobs)
+            except BaseException as exc:
+                for job in jobs:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """For the write thread's SQL, once it holds the write turn: the preparation in
+        progress ends first (it holds the GIL, which each SQLite statement gives up and takes
+        back: a validation of a large body running meanwhile would stall every statement while
+        the other processes wait for the turn), and none starts before the block ends."""
+        state = self._state
+        with state:
+            self._paused = True
+            state.wait_for(lambda: not self._preparing, _PAUSE_WAIT)
+        try:
+            yield
+        finally:
+            with state:
+                self._paused = False
+                state.notify_all()
+
+    def take_ready(self) -> list[Job]:
+        """The jobs prepared and not yet taken (from the write thread only)."""
+        taken: list[Job] = []
+        while not self._stopping:
+            try:
+                job = self._ready.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                self._stopping = True  # after this group
+            else:
+                taken.append(job)
+        return taken
+
     def stop(self) -> None:
-        """Let the queued jobs finish, then end the thread (a later job starts another)."""
+        """Let the queued jobs finish, then end the threads (a later job starts others)."""
         with self._start_lock:
-            thread, self._thread = self._thread, None
-        if thread is not None and thread.is_alive():
+            threads, self._threads = self._threads, None
+        if threads is not None and any(thread.is_alive() for thread in threads):
             self._jobs.put(None)
-            with contextlib.suppress(RuntimeError):
-                thread.join(_STOP_TIMEOUT)
+            for thread in threads:
+                with contextlib.suppress(RuntimeError):
+                    thread.join(_STOP_TIMEOUT)
