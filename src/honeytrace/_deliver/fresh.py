@@ -34,10 +34,10 @@ if TYPE_CHECKING:
 __all__ = ["Entry", "Lane", "lanes", "send_lane", "settle"]
 
 Body = dict[str, Any]
-Entry = tuple[Body | None, bytes, SessionState, bool]
+Entry = tuple[Body | tuple[Any, ...] | None, bytes, SessionState, bool]
 """One event of a batch: its body (None when the exporter takes the JSON alone and the event's
-was made without it: template.py), its JSON, its session, and whether it is the session's
-own."""
+was made without it: template.py; the store's row when the exporter made it from the span:
+``event_rows``), its JSON, its session, and whether it is the session's own."""
 Lane = list[list[Entry]]
 
 _BATCH_OVERHEAD = 32  # bytes of '{"events":[' ... ']}' around the events
@@ -110,7 +110,20 @@ def _encode(flusher: Flusher, state: SessionState, limit: int) -> list[Entry] | 
     encode = encoder.event
     to_json = _json() if getattr(flusher.exporter_now(), "needs_json", True) else None
     raw_ready = encoder.raw_ready and _raw_exporter(flusher) is not None
-    for span in state.events:
+    spans = state.events
+    # An exporter that stores rows (local) makes those of the common events itself, from the
+    # spans: no body (``event_rows``; None where the dict path is needed).
+    event_rows = getattr(flusher.exporter_now(), "event_rows", None)
+    rows: list[tuple[Any, ...] | None] | None = None
+    if event_rows is not None and encoder.raw_ready:
+        rows = event_rows(encoder, spans, children)
+        if None not in rows:  # the common case: every event made as a row
+            entries.extend([(row, b"", state, False) for row in rows])
+            return entries
+    for index, span in enumerate(spans):
+        if rows is not None and rows[index] is not None:
+            entries.append((rows[index], b"", state, False))
+            continue
         key = span._id
         kids = children.pop(key if key is not None else span.id, None) if children else None
         if raw_ready:
@@ -265,7 +278,7 @@ def _submit(flusher: Flusher, submit: Callable[..., None], batch: list[Entry]) -
             _failed(flusher, kept, blocked)
             kept.clear()
         # A body is None only on the text path (send_raw/create_raw), which an exporter
-        # with its own writer (submit_events) never takes.
+        # with its own writer (submit_events) never takes; a tuple is a row (event_rows).
         return [body for body, *_ in kept if body is not None]
 
     def settle_batch(error: BaseException | None) -> None:

@@ -16,18 +16,36 @@ from .rows import JsonObject, row_to_event, update_row
 
 def insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
     """Insert event rows (``INSERT OR IGNORE``) inside the transaction in progress, a chunk
-    per statement (:func:`insert_chunk`); returns how many were new."""
+    per statement (:func:`insert_chunk`), in their order; returns how many were new. A row
+    has every column (:func:`~honeytrace.local.rows.event_row`) or is a plain row (those of
+    :data:`~honeytrace.local.schema.PLAIN_COLUMNS`, local/event_rows.py)."""
     top = PADDED[-1]
-    return sum(insert_chunk(conn, rows[start : start + top]) for start in range(0, len(rows), top))
+    stored = 0
+    for run in _runs(rows):
+        stored += sum(insert_chunk(conn, run[start : start + top]) for start in range(0, len(run), top))
+    return stored
+
+
+def _runs(rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
+    """``rows`` cut where their width changes (each run is one kind of statement)."""
+    if not rows:
+        return []
+    width = len(rows[0])
+    if all(len(row) == width for row in rows):  # the common case: one kind
+        return [rows]
+    runs: list[list[tuple[Any, ...]]] = []
+    for _, run in itertools.groupby(rows, len):
+        runs.append(list(run))
+    return runs
 
 
 def insert_chunk(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
-    """Insert at most ``PADDED[-1]`` rows (``INSERT OR IGNORE``) in one statement: one call
-    into SQLite, which runs without the GIL from start to end, where ``executemany`` takes it
-    back after every row (and on a thread beside a busy one waits up to a switch interval, 5 ms,
-    each time). Its row count is rounded up to one of a few sizes by repeating the last row
-    (ignored as a duplicate), so that a few prepared statements serve every batch; returns how
-    many rows were new."""
+    """Insert at most ``PADDED[-1]`` rows of one width (``INSERT OR IGNORE``) in one statement:
+    one call into SQLite, which runs without the GIL from start to end, where ``executemany``
+    takes it back after every row (and on a thread beside a busy one waits up to a switch
+    interval, 5 ms, each time). Its row count is rounded up to one of a few sizes by repeating
+    the last row (ignored as a duplicate), so that a few prepared statements serve every batch;
+    returns how many rows were new."""
     total = len(rows)
     if not total:
         return 0
@@ -35,7 +53,8 @@ def insert_chunk(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
     values = list(itertools.chain.from_iterable(rows))
     if size > total:
         values.extend(rows[-1] * (size - total))
-    return int(conn.execute(schema.insert_events(size), values).rowcount)
+    columns = schema.COLUMNS if len(rows[0]) == len(schema.COLUMNS) else schema.PLAIN_COLUMNS
+    return int(conn.execute(schema.insert_events(size, columns), values).rowcount)
 
 
 # The statement sizes of _insert_chunk: every size up to 16 rows, then steps of 1.5 and 1.33

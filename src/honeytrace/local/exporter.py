@@ -23,6 +23,7 @@ from typing import Any
 
 from honeytrace._deliver.exporters import Body, RetryableError, Unavailable
 from honeytrace._errors import internal_error
+from honeytrace.local.event_rows import event_rows as make_event_rows
 from honeytrace.local.paths import why_unusable
 from honeytrace.local.store import Store, StoreBusyError
 from honeytrace.local.writer import Job, Writer
@@ -51,7 +52,20 @@ class LocalExporter:
         self._announced = not announce  # the line saying where traces go, once
         # Batches queued together go as one statement (Store.put_events), up to its largest.
         self._writer = Writer(self._process, group_weight=_GROUP_EVENTS)
+        self._rows_encoder: Any = None
+        self._row_kinds: dict[Any, Any] = {}
         _exporters.add(self)
+
+    def event_rows(
+        self, encoder: Any, spans: list[Any], children: dict[int, list[int]] | None
+    ) -> list[tuple[Any, ...] | None]:
+        """The store's rows of the common events among ``spans``, made from the spans on the
+        flusher (:func:`.event_rows.event_rows`; None for the others, which take the dict
+        path). ``encoder`` must be trusting (``raw_ready``)."""
+        if encoder is not self._rows_encoder:  # what is known per function, per encoder
+            self._rows_encoder = encoder
+            self._row_kinds = {}
+        return make_event_rows(encoder, spans, children, self._row_kinds)
 
     needs_json = False
     """The flusher need not make the JSON of the bodies (nor size batches by it): they are

@@ -49,6 +49,7 @@ from honeytrace.local.rows import (
     is_uuid,
     lower_id,
     new_id,
+    plain_row,
     row_to_event,
     session_row,
     update_row,
@@ -219,6 +220,13 @@ class Store:
         upserts: list[tuple[str, Body]] = []
         # lower_id inlined (isinstance, then lower): this loop runs once per event.
         for body in events:
+            if type(body) is tuple:  # a plain row (local/event_rows.py): made already
+                sid = body[1] if forced is None else forced
+                ids.append(body[0])
+                if sid not in sessions:
+                    sessions[sid] = body[6]
+                rows.append(body if sid == body[1] else (body[0], sid, *body[2:]))
+                continue
             get = body.get
             sid = forced
             if sid is None:
@@ -276,6 +284,12 @@ class Store:
         started: set[str] = set()
         now = _now_ms()
         for body in events:
+            if type(body) is tuple:  # a plain row (local/event_rows.py): made already
+                if body[1] not in started:
+                    self.add_events(None, events)  # needs a placeholder, or a stored session
+                    return
+                rows.append(body)
+                continue
             get = body.get
             value = get("session_id")
             if not (isinstance(value, str) and value):
@@ -287,7 +301,7 @@ class Store:
             if eid == sid and (get("event_type") or "chain") == "session":
                 if sid not in started:
                     started.add(sid)
-                    heads.append(session_row(body, sid, now))
+                    heads.append(plain_row(session_row(body, sid, now)))
                 bodies.append((sid, body))
                 continue
             if sid not in started:
@@ -295,11 +309,13 @@ class Store:
                 return
             value = get("parent_id")
             parent = value.lower() if isinstance(value, str) and value else sid
-            rows.append(event_row(body, eid, sid, parent))
+            rows.append(plain_row(event_row(body, eid, sid, parent)))
         heads.extend(rows)
         if not heads:
             return
-        if len(heads) <= bulk.PADDED[-1] and not self._grouped:
+        width = len(heads[0])
+        one_kind = all(len(row) == width for row in heads)
+        if len(heads) <= bulk.PADDED[-1] and one_kind and not self._grouped:
             with _busy_as_error():
                 stored = bulk.insert_chunk(self._conn, heads)  # its own transaction
         else:
