@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import honeytrace
+from honeytrace import _runtime
 from honeytrace._deliver.encode import Encoder
 from honeytrace._record import buffer
 from honeytrace._record.signature import Spec
@@ -60,10 +61,24 @@ def same_row(made: tuple[Any, ...], expected: tuple[Any, ...]) -> None:
 
 
 def recorded_spans(settings: dict[str, Any]) -> list[Event]:
+    """The events the corpora record, all still queued: the flusher is not woken meanwhile
+    (a late update would wake it, and it would take the events before it)."""
     honeytrace.configure(exporter="none", flush_interval=3600, batch_size=100_000, **settings)
-    record_everything()
-    record_plain_kinds()
-    return [span for span in buffer.QUEUE if type(span) is not Session]
+    assert honeytrace.flush(10)  # the new configuration's cycle ran: nothing else is queued
+    assert not buffer.QUEUE
+    flusher = _runtime._ensure_flusher()
+    buffer.wake = lambda: None
+    try:
+        record_everything()
+        record_plain_kinds()
+    finally:
+        buffer.wake = flusher.wake
+    assert _runtime._flusher is flusher
+    spans = [span for span in buffer.QUEUE if type(span) is not Session]
+    names = {span.spec.name for span in spans}
+    assert {"plain", "fails", "chat", "block", "step", "items", "login"} <= names  # all of it
+    buffer.woken()  # (a wake-up asked of no one meanwhile must not mute the flusher)
+    return spans
 
 
 @pytest.mark.parametrize("settings", SETTINGS, ids=IDS)
@@ -102,6 +117,10 @@ def test_a_run_of_spans_is_made_like_each_alone(honeytrace_capture: Capture) -> 
     """One call over many spans (as the flusher makes them: a session's at once) gives each
     span's row as a call of its own does, the dict path's None in the same places."""
     spans = recorded_spans({})
+    enriched = Event(Spec("enriched", "tool"), spans[0].session, (1,))
+    enriched.extra = {"metadata": {"k": "v"}}  # (the dict path's)
+    enriched.end = enriched.start + 1
+    spans.insert(len(spans) // 2, enriched)
     encoder = Encoder(get_config())
     together = event_rows(encoder, spans, None, {})
     alone = [event_rows(encoder, [span], None, {})[0] for span in spans]

@@ -18,6 +18,7 @@ session event was not delivered takes its session's later events with it.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -92,7 +93,9 @@ def lanes(
         yield [batch]
 
 
-def _encode(flusher: Flusher, state: SessionState, limit: int) -> list[Entry] | None:
+def _encode(  # noqa: PLR0915  # one loop over the session's events, each kind inline
+    flusher: Flusher, state: SessionState, limit: int
+) -> list[Entry] | None:
     session = state.session
     session_id = session.session_id
     lost = state.losses()
@@ -110,17 +113,11 @@ def _encode(flusher: Flusher, state: SessionState, limit: int) -> list[Entry] | 
     encode = encoder.event
     to_json = _json() if getattr(flusher.exporter_now(), "needs_json", True) else None
     raw_ready = encoder.raw_ready and _raw_exporter(flusher) is not None
-    spans = state.events
-    # An exporter that stores rows (local) makes those of the common events itself, from the
-    # spans: no body (``event_rows``; None where the dict path is needed).
-    event_rows = getattr(flusher.exporter_now(), "event_rows", None)
-    rows: list[tuple[Any, ...] | None] | None = None
-    if event_rows is not None and encoder.raw_ready:
-        rows = event_rows(encoder, spans, children)
-        if None not in rows:  # the common case: every event made as a row
-            entries.extend([(row, b"", state, False) for row in rows])
-            return entries
-    for index, span in enumerate(spans):
+    rows = _store_rows(flusher, encoder, state)
+    if rows is not None and None not in rows:  # the common case: every event made as a row
+        entries.extend([(row, b"", state, False) for row in rows])
+        return entries
+    for index, span in enumerate(state.events):
         if rows is not None and rows[index] is not None:
             entries.append((rows[index], b"", state, False))
             continue
@@ -159,6 +156,19 @@ def _encode(flusher: Flusher, state: SessionState, limit: int) -> list[Entry] | 
             body, raw = fitted
         entries.append((body, raw, state, False))
     return entries
+
+
+def _store_rows(
+    flusher: Flusher, encoder: Encoder, state: SessionState
+) -> list[tuple[Any, ...] | None] | None:
+    """An exporter that stores rows (local) makes those of the common events itself, from the
+    spans: no body (``event_rows``; None for an event that needs the dict path). None when the
+    exporter makes no rows."""
+    event_rows = getattr(flusher.exporter_now(), "event_rows", None)
+    if event_rows is None or not encoder.raw_ready:
+        return None
+    rows: list[tuple[Any, ...] | None] = event_rows(encoder, state.events, state.children)
+    return rows
 
 
 def _fit(
@@ -248,7 +258,7 @@ def _submit(flusher: Flusher, submit: Callable[..., None], batch: list[Entry]) -
     the accounting once they are committed, or failed."""
     kept: list[Entry] = []
 
-    def before() -> list[Body]:
+    def before() -> list[Any]:
         try:
             return keep()
         except Exception:
@@ -266,7 +276,7 @@ def _submit(flusher: Flusher, submit: Callable[..., None], batch: list[Entry]) -
             flusher.lose(state.outstanding, "internal_error", state)
         internal_error("deliver sessions")
 
-    def keep() -> list[Body]:
+    def keep() -> list[Any]:
         for entry in batch:
             state = entry[2]
             if state.failed is not None:
@@ -311,10 +321,11 @@ def _failed(flusher: Flusher, entries: list[Entry], reason: str) -> None:
 
 def _count(entries: list[Entry]) -> list[tuple[SessionState, int]]:
     counts: dict[int, tuple[SessionState, int]] = {}
-    for entry in entries:
-        state = entry[2]
+    # A session's entries come together: counted a run at a time.
+    for state, run in itertools.groupby([entry[2] for entry in entries]):
         known = counts.get(id(state))
-        counts[id(state)] = (state, 1 if known is None else known[1] + 1)
+        size = len(list(run))
+        counts[id(state)] = (state, size if known is None else known[1] + size)
     return list(counts.values())
 
 

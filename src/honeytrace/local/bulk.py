@@ -22,7 +22,9 @@ def insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
     top = PADDED[-1]
     stored = 0
     for run in _runs(rows):
-        stored += sum(insert_chunk(conn, run[start : start + top]) for start in range(0, len(run), top))
+        stored += sum(
+            insert_chunk(conn, run[start : start + top]) for start in range(0, len(run), top)
+        )
     return stored
 
 

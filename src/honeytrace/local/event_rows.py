@@ -9,11 +9,11 @@ body's dict (:meth:`.Encoder.event`) that the store's writer then turned into a 
 (:func:`.rows.event_row`): the dict, its checks and the two JSON encodings of ``inputs`` and
 ``outputs`` go. Anything else gets None and takes the dict path.
 
-Such a row is a *plain row*: the first twelve columns of the table in the order of
-:data:`.schema.PLAIN_COLUMNS`, the others left to the table's defaults (``project_id`` and ``error``
-NULL, the other objects ``{}``): fewer values to bind, and none of them None (binding a None
-costs sqlite3 a failed adapter look-up, a few thousand instructions). :func:`.rows.full_row` gives the
-row :func:`.rows.event_row` would make of the same event; tests/test_store_event_rows.py
+Such a row is a *plain row*: the columns of :data:`.schema.PLAIN_COLUMNS`, the others left
+to the table's defaults (``project_id`` and ``error`` NULL, the other objects ``{}``): fewer
+values to bind, and none of them None (binding a None costs sqlite3 a failed adapter look-up,
+a few thousand instructions). :func:`.rows.full_row` gives the row :func:`.rows.event_row`
+would make of the same event; tests/test_store_event_rows.py
 proves, on every event of the encoder tests' corpora, that a plain row equals it.
 """
 
@@ -47,7 +47,7 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 Row = tuple[Any, ...]
 
 
-def event_rows(  # noqa: C901, PLR0912, PLR0915  # one loop: each call costs as much as a few checks
+def event_rows(  # noqa: PLR0915  # one loop: each call costs as much as a few checks
     encoder: Encoder,
     spans: list[Event],
     children: dict[int, list[int]] | None,
@@ -72,7 +72,11 @@ def event_rows(  # noqa: C901, PLR0912, PLR0915  # one loop: each call costs as 
     session_id: str | None = None
     for span in spans:
         kind = type(span)
-        if (kind is not Event and kind is not Span) or span.extra is not None or span.error is not None:
+        if (
+            (kind is not Event and kind is not Span)
+            or span.extra is not None
+            or span.error is not None
+        ):
             append_out(None)
             continue
         spec = span.spec
@@ -106,7 +110,9 @@ def event_rows(  # noqa: C901, PLR0912, PLR0915  # one loop: each call costs as 
             given = session.session_id
             source_ok = session.source is None or session.source == own_source
             session_id = (
-                given.lower() if source_ok and type(given) is str and given and quoted(given) else None
+                given.lower()
+                if source_ok and type(given) is str and given and quoted(given)
+                else None
             )
         if session_id is None:
             append_out(None)

@@ -24,6 +24,7 @@ from typing import Any
 from honeytrace._deliver.exporters import Body, RetryableError, Unavailable
 from honeytrace._errors import internal_error
 from honeytrace.local.event_rows import event_rows as make_event_rows
+from honeytrace.local.open_sessions import deliver as deliver_open_session
 from honeytrace.local.paths import why_unusable
 from honeytrace.local.store import Store, StoreBusyError
 from honeytrace.local.writer import Job, Writer
@@ -91,13 +92,20 @@ class LocalExporter:
         else:
             self._process([job])
 
-    def submit_call(self, fn: Callable[[], None]) -> None:
+    def submit_call(self, fn: Callable[[], None], weight: int = 0) -> None:
         """Run ``fn`` on the writer thread once what was queued before it is done (the
-        flusher's follow-ups of the batches it handed over), without waiting."""
+        flusher's follow-ups of the batches it handed over), without waiting; ``weight``: the
+        events it carries (they count towards the writer's bound)."""
         if self._writer.running():
-            self._writer.put(Job(call=fn))
+            self._writer.put(Job(call=fn, weight=weight))
         else:
             fn()
+
+    def deliver_open(self, flusher: Any, state: Any) -> None:
+        """Deliver a session that was still open when the flusher first took it (or one that
+        cannot go whole) without waiting for the writer: :func:`.open_sessions.deliver`, in
+        place of the create path's calls that each wait for their answer."""
+        deliver_open_session(self, flusher, state)
 
     def drain(self, timeout: float) -> bool:
         """Wait until everything handed to the writer is committed and accounted; False when
