@@ -232,3 +232,22 @@ def test_a_store_written_from_rows_reads_back_the_events_of_the_dicts(
         theirs = other.connection.execute(query).fetchall()
         assert [tuple(row)[:12] for row in ours] == [tuple(row)[:12] for row in theirs]
     honeytrace.flush(10)
+
+
+@pytest.mark.parametrize("events", [1, 17, 700, 1024, 1500])
+def test_plain_rows_of_any_count_are_stored_once(tmp_path: Path, events: int) -> None:
+    """Plain rows go in statements of up to 1024 rows (padded with repeats of the last, which
+    are ignored); a batch past that takes several, in one transaction."""
+    sid = "6f4de29f-9b31-41e0-8000-000000000001"
+    head = {"event_id": sid, "session_id": sid, "event_type": "session", "event_name": "s"}
+    rows = []
+    for n in range(events):
+        event_id = f"7a4de29f-9b31-41e0-8000-{n:012x}"
+        inputs = json.dumps({"n": n}, separators=(",", ":"))
+        rows.append((event_id, sid, sid, "tool", "f", "src", n, n + 1, 1.0, "[]", inputs, "{}"))
+    with Store(tmp_path / "p.db") as store:
+        store.put_events([head, *rows])
+        store.put_events([head, *rows])  # again: nothing new
+        tree = store.session_tree(sid)
+    assert tree is not None
+    assert [child["inputs"] for child in tree["children"]] == [{"n": n} for n in range(events)]

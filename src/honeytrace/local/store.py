@@ -322,7 +322,7 @@ class Store:
         if not heads:
             return
         one_kind = not wide or wide == len(heads)  # (one statement takes one kind of row)
-        if len(heads) <= bulk.PADDED[-1] and one_kind and not self._grouped:
+        if one_kind and len(heads) <= bulk.chunk_limit(heads) and not self._grouped:
             with _busy_as_error():
                 stored = bulk.insert_chunk(self._conn, heads)  # its own transaction
         else:
