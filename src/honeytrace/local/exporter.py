@@ -4,10 +4,13 @@ Called from the flusher thread; the store's work runs on the exporter's own writ
 (:mod:`.writer`), in the order it was asked for, so that SQLite writes one batch while the
 flusher encodes the next. Batches of sessions delivered whole are handed over without
 waiting (:meth:`LocalExporter.submit_events`: the flusher's accounting runs once they are
-committed), everything else waits for its answer as before. The flusher waits for the writer
-(:meth:`LocalExporter.drain`) before it answers a flush. It lives with the store (``local/``),
-not with the delivery machinery, so that delivery never imports the local world; the runtime
-picks it.
+committed), and so are sessions still open (:meth:`LocalExporter.deliver_open`,
+:mod:`.open_sessions`); late updates wait for their answer as before. The flusher makes the rows
+of the common events itself (:meth:`LocalExporter.event_rows`, :mod:`.event_rows`), and hands
+the GIL to the writer when its SQL should have returned (:meth:`.Writer.give_way`). The
+flusher waits for the writer (:meth:`LocalExporter.drain`) before it answers a flush. It lives
+with the store (``local/``), not with the delivery machinery, so that delivery never imports
+the local world; the runtime picks it.
 """
 
 from __future__ import annotations
