@@ -251,3 +251,25 @@ def test_plain_rows_of_any_count_are_stored_once(tmp_path: Path, events: int) ->
         tree = store.session_tree(sid)
     assert tree is not None
     assert [child["inputs"] for child in tree["children"]] == [{"n": n} for n in range(events)]
+
+
+def test_plain_rows_of_a_session_not_in_the_batch_take_the_general_path(tmp_path: Path) -> None:
+    """A session longer than a batch: its later batches carry plain rows without the session's
+    own event; they are stored under the session already there (or a placeholder)."""
+    sid = "6f4de29f-9b31-41e0-8000-000000000002"
+    head = {"event_id": sid, "session_id": sid, "event_type": "session", "event_name": "long"}
+
+    def row(n: int) -> tuple[Any, ...]:
+        event_id = f"7a4de29f-9b31-41e0-8000-{n:012x}"
+        return (event_id, sid, sid, "tool", "f", "src", n, n + 1, 1.0, "[]", "{}", "{}")
+
+    with Store(tmp_path / "l.db") as store:
+        store.put_events([row(1), row(2)])  # before its session: a placeholder
+        store.put_events([head, row(3)])
+        store.put_events([row(4)])
+        tree = store.session_tree(sid)
+        (placeholders,) = store.connection.execute(
+            "SELECT COUNT(*) FROM events WHERE placeholder"
+        ).fetchone()
+    assert tree is not None and tree["event_name"] == "long" and placeholders == 0
+    assert [child["start_time"] for child in tree["children"]] == [1, 2, 3, 4]
