@@ -407,7 +407,13 @@ class Flusher:
 
     def _deliver_one(self, state: SessionState) -> None:
         try:
-            opened.deliver(self, state)
+            # An exporter with a writer thread of its own (local) takes the session without
+            # the create path's waits for each answer.
+            deliver_open = getattr(self.exporter, "deliver_open", None)
+            if deliver_open is not None:
+                deliver_open(self, state)
+            else:
+                opened.deliver(self, state)
         except Exception:
             # Only what this session has not yet counted: a failure after its events went
             # out (a follow-up, say) must not count them again.

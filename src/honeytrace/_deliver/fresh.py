@@ -18,6 +18,7 @@ session event was not delivered takes its session's later events with it.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -34,10 +35,10 @@ if TYPE_CHECKING:
 __all__ = ["Entry", "Lane", "lanes", "send_lane", "settle"]
 
 Body = dict[str, Any]
-Entry = tuple[Body | None, bytes, SessionState, bool]
+Entry = tuple[Body | tuple[Any, ...] | None, bytes, SessionState, bool]
 """One event of a batch: its body (None when the exporter takes the JSON alone and the event's
-was made without it: template.py), its JSON, its session, and whether it is the session's
-own."""
+was made without it: template.py; the store's row when the exporter made it from the span:
+``event_rows``), its JSON, its session, and whether it is the session's own."""
 Lane = list[list[Entry]]
 
 _BATCH_OVERHEAD = 32  # bytes of '{"events":[' ... ']}' around the events
@@ -92,7 +93,9 @@ def lanes(
         yield [batch]
 
 
-def _encode(flusher: Flusher, state: SessionState, limit: int) -> list[Entry] | None:
+def _encode(  # noqa: PLR0915  # one loop over the session's events, each kind inline
+    flusher: Flusher, state: SessionState, limit: int
+) -> list[Entry] | None:
     session = state.session
     session_id = session.session_id
     lost = state.losses()
@@ -110,15 +113,23 @@ def _encode(flusher: Flusher, state: SessionState, limit: int) -> list[Entry] | 
     encode = encoder.event
     to_json = _json() if getattr(flusher.exporter_now(), "needs_json", True) else None
     spans = state.events
-    written, missing = _texts(flusher, state, limit)
-    if not missing:  # the common case: every event written as text
-        entries.extend([(None, raw, state, False) for raw in written])  # type: ignore[misc]
-        return entries
-    for index, raw_text in enumerate(written):
-        if raw_text is not None:
-            entries.append((None, raw_text, state, False))
+    rows = _store_rows(flusher, encoder, state)
+    if rows is not None:  # an exporter that stores rows (local) made those it could
+        if None not in rows:  # the common case: every event made as a row
+            entries.extend([(row, b"", state, False) for row in rows])
+            return entries
+        made: list[Any] = rows
+    else:
+        made, missing = _texts(flusher, state, limit)
+        if not missing:  # the common case: every event written as text
+            entries.extend([(None, raw, state, False) for raw in made])  # type: ignore[misc]
+            return entries
+    for index, span in enumerate(spans):
+        done = made[index]
+        if done is not None:  # in the events' order: a row, or the JSON text
+            entry = (done, b"", state, False) if rows is not None else (None, done, state, False)
+            entries.append(entry)
             continue
-        span = spans[index]
         key = span._id
         kids = children.pop(key if key is not None else span.id, None) if children else None
         try:
@@ -161,6 +172,19 @@ def _texts(flusher: Flusher, state: SessionState, limit: int) -> tuple[list[byte
     # (No pace: lanes are encoded by the senders, several threads at once.)
     written, missing, _ = events_json(encoder, spans, state.children or None, True, None, limit)
     return written, missing
+
+
+def _store_rows(
+    flusher: Flusher, encoder: Encoder, state: SessionState
+) -> list[tuple[Any, ...] | None] | None:
+    """An exporter that stores rows (local) makes those of the common events itself, from the
+    spans: no body (``event_rows``; None for an event that needs the dict path). None when the
+    exporter makes no rows."""
+    event_rows = getattr(flusher.exporter_now(), "event_rows", None)
+    if event_rows is None or not encoder.raw_ready:
+        return None
+    rows: list[tuple[Any, ...] | None] = event_rows(encoder, state.events, state.children)
+    return rows
 
 
 def _fit(
@@ -250,7 +274,7 @@ def _submit(flusher: Flusher, submit: Callable[..., None], batch: list[Entry]) -
     the accounting once they are committed, or failed."""
     kept: list[Entry] = []
 
-    def before() -> list[Body]:
+    def before() -> list[Any]:
         try:
             return keep()
         except Exception:
@@ -268,7 +292,7 @@ def _submit(flusher: Flusher, submit: Callable[..., None], batch: list[Entry]) -
             flusher.lose(state.outstanding, "internal_error", state)
         internal_error("deliver sessions")
 
-    def keep() -> list[Body]:
+    def keep() -> list[Any]:
         for entry in batch:
             state = entry[2]
             if state.failed is not None:
@@ -280,7 +304,7 @@ def _submit(flusher: Flusher, submit: Callable[..., None], batch: list[Entry]) -
             _failed(flusher, kept, blocked)
             kept.clear()
         # A body is None only on the text path (send_raw/create_raw), which an exporter
-        # with its own writer (submit_events) never takes.
+        # with its own writer (submit_events) never takes; a tuple is a row (event_rows).
         return [body for body, *_ in kept if body is not None]
 
     def settle_batch(error: BaseException | None) -> None:
@@ -313,10 +337,11 @@ def _failed(flusher: Flusher, entries: list[Entry], reason: str) -> None:
 
 def _count(entries: list[Entry]) -> list[tuple[SessionState, int]]:
     counts: dict[int, tuple[SessionState, int]] = {}
-    for entry in entries:
-        state = entry[2]
+    # A session's entries come together: counted a run at a time.
+    for state, run in itertools.groupby([entry[2] for entry in entries]):
         known = counts.get(id(state))
-        counts[id(state)] = (state, 1 if known is None else known[1] + 1)
+        size = len(list(run))
+        counts[id(state)] = (state, size if known is None else known[1] + size)
     return list(counts.values())
 
 

@@ -16,36 +16,71 @@ from .rows import JsonObject, row_to_event, update_row
 
 def insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
     """Insert event rows (``INSERT OR IGNORE``) inside the transaction in progress, a chunk
-    per statement (:func:`insert_chunk`); returns how many were new."""
-    top = PADDED[-1]
-    return sum(insert_chunk(conn, rows[start : start + top]) for start in range(0, len(rows), top))
+    per statement (:func:`insert_chunk`), in their order; returns how many were new. A row
+    has every column (:func:`~honeytrace.local.rows.event_row`) or is a plain row (those of
+    :data:`~honeytrace.local.schema.PLAIN_COLUMNS`, local/event_rows.py)."""
+    stored = 0
+    for run in _runs(rows):
+        top = _sizes(run[0])[-1]
+        stored += sum(
+            insert_chunk(conn, run[start : start + top]) for start in range(0, len(run), top)
+        )
+    return stored
+
+
+def _sizes(row: tuple[Any, ...]) -> tuple[int, ...]:
+    return PADDED if len(row) == len(schema.COLUMNS) else PADDED_PLAIN
+
+
+def chunk_limit(rows: list[tuple[Any, ...]]) -> int:
+    """The most rows of this kind (that of the first) one statement takes."""
+    return _sizes(rows[0])[-1] if rows else PADDED[-1]
+
+
+def _runs(rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
+    """``rows`` cut where their width changes (each run is one kind of statement)."""
+    if not rows:
+        return []
+    width = len(rows[0])
+    if all(len(row) == width for row in rows):  # the common case: one kind
+        return [rows]
+    runs: list[list[tuple[Any, ...]]] = []
+    for _, run in itertools.groupby(rows, len):
+        runs.append(list(run))
+    return runs
 
 
 def insert_chunk(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
-    """Insert at most ``PADDED[-1]`` rows (``INSERT OR IGNORE``) in one statement: one call
-    into SQLite, which runs without the GIL from start to end, where ``executemany`` takes it
-    back after every row (and on a thread beside a busy one waits up to a switch interval, 5 ms,
-    each time). Its row count is rounded up to one of a few sizes by repeating the last row
-    (ignored as a duplicate), so that a few prepared statements serve every batch; returns how
-    many rows were new."""
+    """Insert at most :func:`chunk_limit` rows of one width (``INSERT OR IGNORE``) in one statement:
+    one call into SQLite, which runs without the GIL from start to end, where ``executemany``
+    takes it back after every row (and on a thread beside a busy one waits up to a switch
+    interval, 5 ms, each time). Its row count is rounded up to one of a few sizes by repeating
+    the last row (ignored as a duplicate), so that a few prepared statements serve every batch;
+    returns how many rows were new."""
     total = len(rows)
     if not total:
         return 0
-    size = next(size for size in PADDED if size >= total)
+    size = next(size for size in _sizes(rows[0]) if size >= total)
     values = list(itertools.chain.from_iterable(rows))
     if size > total:
         values.extend(rows[-1] * (size - total))
-    return int(conn.execute(schema.insert_events(size), values).rowcount)
+    columns = schema.COLUMNS if len(rows[0]) == len(schema.COLUMNS) else schema.PLAIN_COLUMNS
+    return int(conn.execute(schema.insert_events(size, columns), values).rowcount)
 
 
 # The statement sizes of _insert_chunk: every size up to 16 rows, then steps of 1.5 and 1.33
-# (at most a third of a statement repeated rows, which cost about a microsecond each). Up to 512
-# rows: a statement is prepared once per size and connection, which grows faster than its rows
-# (0.9 ms at 64 rows, 6.8 at 512, 18 at 1024), and inserts no faster per row past a few
-# hundred. 512 rows of 19 values stay under SQLite's 32766 variables (999 before 3.32: 52 rows).
+# (at most a third of a statement repeated rows, which cost about a microsecond each). Up to 1024
+# rows of plain rows, 512 of others: a statement is prepared once per size and connection, which
+# grows faster than its rows (0.9 ms at 64 rows, 6.8 at 512, 18 at 1024), but each statement on
+# the Local exporter's writer thread costs a hand-over of the GIL and each commit rewrites the
+# pages it touched into the WAL: 1024-row statements of plain rows (a writer group,
+# local/exporter.py) took 10-20% less of the writer's CPU per event than 512 and wrote 57 MiB of
+# WAL for 50k events instead of 62.5. 1024 rows stay under SQLite's 32766 variables (999 before
+# 3.32: 52 rows of 19 values).
 PADDED = (*range(1, 17), 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+PADDED_PLAIN = (*PADDED, 768, 1024)  # plain rows: only the Local exporter's writer makes them
 if sqlite3.sqlite_version_info < (3, 32, 0):
-    PADDED = (*range(1, 17), 24, 32, 48)
+    PADDED = PADDED_PLAIN = (*range(1, 17), 24, 32, 48)
 
 
 def reprice(

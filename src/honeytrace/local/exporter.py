@@ -4,10 +4,13 @@ Called from the flusher thread; the store's work runs on the exporter's own writ
 (:mod:`.writer`), in the order it was asked for, so that SQLite writes one batch while the
 flusher encodes the next. Batches of sessions delivered whole are handed over without
 waiting (:meth:`LocalExporter.submit_events`: the flusher's accounting runs once they are
-committed), everything else waits for its answer as before. The flusher waits for the writer
-(:meth:`LocalExporter.drain`) before it answers a flush. It lives with the store (``local/``),
-not with the delivery machinery, so that delivery never imports the local world; the runtime
-picks it.
+committed), and so are sessions still open (:meth:`LocalExporter.deliver_open`,
+:mod:`.open_sessions`); late updates wait for their answer as before. The flusher makes the rows
+of the common events itself (:meth:`LocalExporter.event_rows`, :mod:`.event_rows`), and hands
+the GIL to the writer when its SQL should have returned (:meth:`.Writer.give_way`). The
+flusher waits for the writer (:meth:`LocalExporter.drain`) before it answers a flush. It lives
+with the store (``local/``), not with the delivery machinery, so that delivery never imports
+the local world; the runtime picks it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import functools
 import os
 import sqlite3
 import sys
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +27,8 @@ from typing import Any
 
 from honeytrace._deliver.exporters import Body, RetryableError, Unavailable
 from honeytrace._errors import internal_error
+from honeytrace.local.event_rows import event_rows as make_event_rows
+from honeytrace.local.open_sessions import deliver as deliver_open_session
 from honeytrace.local.paths import why_unusable
 from honeytrace.local.store import Store, StoreBusyError
 from honeytrace.local.writer import Job, Writer
@@ -51,7 +57,22 @@ class LocalExporter:
         self._announced = not announce  # the line saying where traces go, once
         # Batches queued together go as one statement (Store.put_events), up to its largest.
         self._writer = Writer(self._process, group_weight=_GROUP_EVENTS)
+        self._row_cpu = 10e-6  # seconds of the writer's CPU per row written (estimated)
+        self._rows_encoder: Any = None
+        self._row_kinds: dict[Any, Any] = {}
         _exporters.add(self)
+
+    def event_rows(
+        self, encoder: Any, spans: list[Any], children: dict[int, list[int]] | None
+    ) -> list[tuple[Any, ...] | None]:
+        """The store's rows of the common events among ``spans``, made from the spans on the
+        flusher (:func:`.event_rows.event_rows`; None for the others, which take the dict
+        path). ``encoder`` must be trusting (``raw_ready``)."""
+        self._writer.give_way()  # (called per session: often enough)
+        if encoder is not self._rows_encoder:  # what is known per function, per encoder
+            self._rows_encoder = encoder
+            self._row_kinds = {}
+        return make_event_rows(encoder, spans, children, self._row_kinds)
 
     needs_json = False
     """The flusher need not make the JSON of the bodies (nor size batches by it): they are
@@ -77,13 +98,20 @@ class LocalExporter:
         else:
             self._process([job])
 
-    def submit_call(self, fn: Callable[[], None]) -> None:
+    def submit_call(self, fn: Callable[[], None], weight: int = 0) -> None:
         """Run ``fn`` on the writer thread once what was queued before it is done (the
-        flusher's follow-ups of the batches it handed over), without waiting."""
+        flusher's follow-ups of the batches it handed over), without waiting; ``weight``: the
+        events it carries (they count towards the writer's bound)."""
         if self._writer.running():
-            self._writer.put(Job(call=fn))
+            self._writer.put(Job(call=fn, weight=weight))
         else:
             fn()
+
+    def deliver_open(self, flusher: Any, state: Any) -> None:
+        """Deliver a session that was still open when the flusher first took it (or one that
+        cannot go whole) without waiting for the writer: :func:`.open_sessions.deliver`, in
+        place of the create path's calls that each wait for their answer."""
+        deliver_open_session(self, flusher, state)
 
     def drain(self, timeout: float) -> bool:
         """Wait until everything handed to the writer is committed and accounted; False when
@@ -177,8 +205,18 @@ class LocalExporter:
 
     def _call_here(self, method: str, *args: Any) -> None:
         store = self._open()
+        writer = self._writer
+        on_writer = writer.is_current()
+        if on_writer:  # (the flusher waits for this when it gives way: see Writer.give_way)
+            rows = len(args[-1]) if method in _ROW_METHODS else 1
+            writer.letting_go(self._row_cpu * rows)
+            started = time.thread_time()
         try:
             getattr(store, method)(*args)
+            if on_writer and method in _ROW_METHODS and args[-1]:
+                # CPU per row (not wall time: a late hand-over must not lengthen the estimate)
+                took = (time.thread_time() - started) / len(args[-1])
+                self._row_cpu += (took - self._row_cpu) / 8
         except StoreBusyError as exc:
             raise RetryableError(str(exc)) from exc
         except sqlite3.DatabaseError as exc:
@@ -188,6 +226,9 @@ class LocalExporter:
                 raise
             self._close_store()
             raise self._unavailable(exc) from None
+        finally:
+            if on_writer:
+                writer.holding()
         if not self._announced:
             self._announced = True
             _announce(self.path)
@@ -239,7 +280,8 @@ class LocalExporter:
 _CALL_TIMEOUT_S = 120.0  # a call waits for the writer at most this long (each statement waits
 # at most the store's busy timeout, 5 s, for another process's lock)
 _CLOSE_TIMEOUT_S = 30.0
-_GROUP_EVENTS = 512
+_GROUP_EVENTS = 1024  # (bulk.PADDED_PLAIN's largest statement: see there)
+_ROW_METHODS = frozenset({"put_events", "add_events"})  # their last argument: the rows
 
 
 def _run_call(job: Job) -> None:

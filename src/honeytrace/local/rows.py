@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from honeytrace.local.query import JSON_COLUMNS, SCALAR_COLUMNS, is_number
+from honeytrace.local.schema import PLAIN_COLUMNS
 
 __all__ = [
     "as_dict",
@@ -20,10 +21,12 @@ __all__ = [
     "encode_columns",
     "event_row",
     "event_values",
+    "full_row",
     "insert_row",
     "is_uuid",
     "lower_id",
     "new_id",
+    "plain_row",
     "row_to_event",
     "session_row",
     "update_row",
@@ -131,6 +134,31 @@ def event_row(body: Body, event_id: str, session_id: str, parent_id: str) -> tup
     )
 
 
+def plain_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A row of :func:`event_row` or :func:`session_row` as a plain row (the columns of
+    :data:`.schema.PLAIN_COLUMNS`) when the columns it leaves out hold their defaults; else the
+    row itself. (Plain rows bind fewer values: the store writes them faster.)"""
+    if (
+        row[6] is None
+        and row[7] is None
+        and row[12] == "{}"
+        and row[15] == "{}"
+        and row[16] == "{}"
+        and row[17] == "{}"
+        and row[18] == "{}"
+    ):
+        return (*row[:6], *row[8:12], row[13], row[14])
+    return row
+
+
+def full_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A plain row as :func:`event_row` lays out its values (every column of
+    :data:`.schema.INSERT_EVENT`, the defaults filled in); a full row as it is."""
+    if len(row) != PLAIN_WIDTH:
+        return row
+    return (*row[:6], None, None, *row[6:10], "{}", row[10], row[11], "{}", "{}", "{}", "{}")
+
+
 def session_row(body: Body, session_id: str, now: int) -> tuple[Any, ...]:
     """The row of a new session (the values of :data:`schema.INSERT_EVENT`): what the first
     create of :meth:`Store._upsert_session` stores, ``event_values`` with the session's own
@@ -157,6 +185,7 @@ def session_row(body: Body, session_id: str, now: int) -> tuple[Any, ...]:
     )
 
 
+PLAIN_WIDTH = len(PLAIN_COLUMNS)
 _DEFAULTS = {field: "[]" if field == "children_ids" else "{}" for field in JSON_COLUMNS}
 _NUMBER_TYPES = frozenset({int, float})
 # event_row writes the JSON columns in this order, the table's.

@@ -15,6 +15,7 @@ __all__ = [
     "INSERT_PLACEHOLDER",
     "MOVED_TO",
     "PLACEHOLDER_FIELDS",
+    "PLAIN_COLUMNS",
     "REMEMBER_MOVE",
     "SCHEMA",
     "SCHEMA_VERSION",
@@ -33,12 +34,31 @@ INSERT_EVENT = (
 )
 
 
+# The columns of a plain row (local/event_rows.py: the common events, made by the flusher):
+# the others are left to the table's defaults (NULL, '{}'), which is what they hold for these.
+PLAIN_COLUMNS = (
+    "event_id",
+    "session_id",
+    "parent_id",
+    "event_type",
+    "event_name",
+    "source",
+    "start_time",
+    "end_time",
+    "duration",
+    "children_ids",
+    "inputs",
+    "outputs",
+)
+
+
 @lru_cache(maxsize=128)
-def insert_events(rows: int) -> str:
+def insert_events(rows: int, columns: tuple[str, ...] = COLUMNS) -> str:
     """INSERT_EVENT for ``rows`` rows at once (one multi-row VALUES; see
-    :func:`honeytrace.local.bulk.insert_chunk`)."""
-    row = f"({', '.join('?' * len(COLUMNS))})"
-    return f"INSERT OR IGNORE INTO events ({', '.join(COLUMNS)}) VALUES {', '.join([row] * rows)}"
+    :func:`honeytrace.local.bulk.insert_chunk`), of ``columns`` (all, or the plain rows'
+    :data:`PLAIN_COLUMNS`: the table's defaults fill the rest)."""
+    row = f"({', '.join('?' * len(columns))})"
+    return f"INSERT OR IGNORE INTO events ({', '.join(columns)}) VALUES {', '.join([row] * rows)}"
 
 
 PLACEHOLDER_FIELDS = ("event_name", "source", "start_time", "end_time", "duration")

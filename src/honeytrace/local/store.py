@@ -42,6 +42,7 @@ from typing import Any
 from honeytrace.local import bulk, reading, schema
 from honeytrace.local.query import build_tree, compile_search, is_number
 from honeytrace.local.rows import (
+    PLAIN_WIDTH,
     as_dict,
     event_row,
     event_values,
@@ -49,6 +50,7 @@ from honeytrace.local.rows import (
     is_uuid,
     lower_id,
     new_id,
+    plain_row,
     row_to_event,
     session_row,
     update_row,
@@ -58,6 +60,8 @@ __all__ = ["Store", "StoreBusyError"]
 
 Body = Mapping[str, Any]
 JsonObject = dict[str, Any]
+Row = tuple[Any, ...]
+"""A plain row (local/event_rows.py), which add_events and put_events take beside bodies."""
 
 _CACHE_KIB = 16 * 1024
 _CHECKPOINT_PAGES = 16_000  # of 4 KiB: 64 MiB of WAL between checkpoints
@@ -188,7 +192,7 @@ class Store:
     def add_events(
         self,
         session_id: str | None,
-        events: Iterable[Body],
+        events: Iterable[Body | Row],
         placeholders: Mapping[str, Body] | None = None,
         moves: Mapping[str, str] | None = None,
     ) -> list[str]:
@@ -219,6 +223,13 @@ class Store:
         upserts: list[tuple[str, Body]] = []
         # lower_id inlined (isinstance, then lower): this loop runs once per event.
         for body in events:
+            if isinstance(body, tuple):  # a plain row (local/event_rows.py): made already
+                sid = body[1] if forced is None else forced
+                ids.append(body[0])
+                if sid not in sessions:
+                    sessions[sid] = body[6]
+                rows.append(body if sid == body[1] else (body[0], sid, *body[2:]))
+                continue
             get = body.get
             sid = forced
             if sid is None:
@@ -259,7 +270,7 @@ class Store:
                 bulk.follow_moves(conn, moves, sessions)
         return ids
 
-    def put_events(self, events: Sequence[Body]) -> None:
+    def put_events(self, events: Sequence[Body | Row]) -> None:
         """:meth:`add_events` ``(None, events)`` for the Local exporter's batches of sessions
         delivered whole (each session's own event before its events), as ONE statement when
         it can: one call into SQLite, its own transaction, that runs without the GIL from
@@ -275,7 +286,14 @@ class Store:
         bodies: list[tuple[str, Body]] = []
         started: set[str] = set()
         now = _now_ms()
+        wide = 0  # rows of every column (not plain rows)
         for body in events:
+            if isinstance(body, tuple):  # a plain row (local/event_rows.py): made already
+                if body[1] not in started:
+                    self.add_events(None, events)  # needs a placeholder, or a stored session
+                    return
+                rows.append(body)
+                continue
             get = body.get
             value = get("session_id")
             if not (isinstance(value, str) and value):
@@ -287,7 +305,9 @@ class Store:
             if eid == sid and (get("event_type") or "chain") == "session":
                 if sid not in started:
                     started.add(sid)
-                    heads.append(session_row(body, sid, now))
+                    head = plain_row(session_row(body, sid, now))
+                    wide += len(head) != PLAIN_WIDTH
+                    heads.append(head)
                 bodies.append((sid, body))
                 continue
             if sid not in started:
@@ -295,11 +315,14 @@ class Store:
                 return
             value = get("parent_id")
             parent = value.lower() if isinstance(value, str) and value else sid
-            rows.append(event_row(body, eid, sid, parent))
+            row = plain_row(event_row(body, eid, sid, parent))
+            wide += len(row) != PLAIN_WIDTH
+            rows.append(row)
         heads.extend(rows)
         if not heads:
             return
-        if len(heads) <= bulk.PADDED[-1] and not self._grouped:
+        one_kind = not wide or wide == len(heads)  # (one statement takes one kind of row)
+        if one_kind and len(heads) <= bulk.chunk_limit(heads) and not self._grouped:
             with _busy_as_error():
                 stored = bulk.insert_chunk(self._conn, heads)  # its own transaction
         else:
