@@ -137,6 +137,54 @@ def _returns_only_none(fn: Callable[..., Any]) -> bool:
     return True
 
 
+# What may follow a ``yield`` for the step after it to run none of the body's code: the sent
+# value dropped, then ``return None``, in the forms of CPython 3.10 to 3.13 (RESUME, left out,
+# is the interpreter's own check for signals and thread switches).
+_TAIL_FORMS = (
+    [("POP_TOP", None), ("RETURN_CONST", None)],
+    [("POP_TOP", None), ("LOAD_CONST", None), ("RETURN_VALUE", None)],
+)
+# Code that could run between a yield and the end: a handler (try, with) or a delegation.
+_NOT_TAIL = frozenset(
+    {
+        "PUSH_EXC_INFO",
+        "SETUP_FINALLY",
+        "SETUP_WITH",
+        "SETUP_ASYNC_WITH",
+        "BEFORE_WITH",
+        "SEND",
+        "GET_YIELD_FROM_ITER",
+        "YIELD_FROM",
+    }
+)
+
+
+def _tail_yields_only(fn: Callable[..., Any]) -> bool:
+    """Whether a generator function has a ``yield`` and every one is followed by nothing but
+    ``return None`` (read from its bytecode, once, at decoration), as in ``def f(x): yield
+    g(x)``.
+
+    Then the step after its one item only finishes the generator: none of the body's code runs
+    in it, so the wrapper runs that step without switching the context in and out (a ContextVar
+    set and reset, a third of a traced call). What remains in that step is the release of the
+    frame's locals: a finalizer (``__del__``) that one of them runs there sees the caller's
+    context, as it would if the generator were not traced.
+    """
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return False
+    ops = [(i.opname, i.argval) for i in dis.get_instructions(code) if i.opname != "RESUME"]
+    yields = 0
+    for index, (name, _) in enumerate(ops):
+        if name in _NOT_TAIL:
+            return False
+        if name == "YIELD_VALUE":
+            if not any(ops[index + 1 : index + 1 + len(form)] == form for form in _TAIL_FORMS):
+                return False
+            yields += 1
+    return yields > 0
+
+
 def _steps(
     event: Event,
     root: Session | None,
@@ -225,6 +273,7 @@ _GEN = """
 def make(fn, spec, options):
     quiet = _returns_only_none(fn)
     general = options is not None or not quiet
+    tail = not general and _tail_yields_only(fn)
 
     def traced($params):
         parent = current() if rt.enabled else None
@@ -268,14 +317,23 @@ def make(fn, spec, options):
         gen = fn($call)
         count = 0  # items yielded so far
         while True:
-            token = _set(event)
-            try:
-                item = next(gen, _END)
-            except BaseException as exc:
+            if count and tail:
+                # Resumed after a yield that only a bare return follows: this step runs
+                # none of the body's code, so it needs no context (see _tail_yields_only).
+                try:
+                    item = next(gen, _END)
+                except BaseException as exc:  # only an asynchronous one (a signal's)
+                    _end(event, None, count, exc, None)
+                    raise
+            else:
+                token = _set(event)
+                try:
+                    item = next(gen, _END)
+                except BaseException as exc:
+                    _reset(token)
+                    _end(event, None, count, exc, None)
+                    raise
                 _reset(token)
-                _end(event, None, count, exc, None)
-                raise
-            _reset(token)
             if item is _END:
                 event.end = perf_counter_ns()  # the common end, inline (see _end)
                 if len(QUEUE) < _buffer.fast_limit:  # record(), its common case inline
