@@ -332,3 +332,29 @@ def test_a_tail_generator_switches_the_context_in_once() -> None:
     with honeytrace.session("s"):
         assert context_switches(lambda: list(tail(1, 2))) == 1
         assert context_switches(lambda: list(looping([3]))) == 2
+
+
+def test_a_generator_that_yields_past_its_tail_loses_nothing(
+    honeytrace_capture: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Should the bytecode reading ever be wrong, the extra items still go through the full loop.
+    monkeypatch.setattr(_generators, "_tail_yields_only", lambda fn: True)
+    wrong = honeytrace.trace_chain(name="gen")(two)
+    monkeypatch.undo()
+    with honeytrace.session("s"):
+        assert list(wrong()) == [1, 2]
+        gen = wrong()
+        assert next(gen) == 1
+        assert next(gen) == 2
+        gen.close()
+        gen = wrong()
+        next(gen)
+        next(gen)
+        with pytest.raises(Boom):
+            gen.throw(Boom("in"))
+    recorded = [(e["outputs"], e.get("error")) for e in honeytrace_capture.events]
+    assert recorded == [
+        ({"result": [1, 2]}, None),
+        ({"result": [1, 2]}, None),
+        ({"result": [1, 2]}, "Boom: in"),
+    ]

@@ -247,6 +247,28 @@ def _steps(
             sent = _Thrown(exc)
 
 
+def _past_the_end(event: Event, gen: Any, count: int, item: Any) -> Any:
+    """A tail generator yielded again after the step that was to end it (its bytecode said it
+    could not): yield that item and go on with the full loop, so that nothing is lost."""
+    count += 1
+    if count <= MAX_YIELDED:
+        event.result.append(item)
+    sent: Any
+    try:
+        sent = yield item
+    except GeneratorExit:
+        token = _set(event)
+        try:
+            gen.close()
+        finally:
+            _reset(token)
+            _end(event, None, count, None, None)
+        raise
+    except BaseException as exc:
+        sent = _Thrown(exc)
+    return (yield from _steps(event, None, gen, None, count, True, sent))
+
+
 def _general(
     fn: Callable[..., Any],
     spec: Spec,
@@ -316,48 +338,53 @@ def make(fn, spec, options):
             return (yield from fn($call))
         gen = fn($call)
         count = 0  # items yielded so far
-        while True:
-            if count and tail:
-                # Resumed after a yield that only a bare return follows: this step runs
-                # none of the body's code, so it needs no context (see _tail_yields_only).
-                try:
-                    item = next(gen, _END)
-                except BaseException as exc:  # only an asynchronous one (a signal's)
-                    _end(event, None, count, exc, None)
-                    raise
-            else:
-                token = _set(event)
-                try:
-                    item = next(gen, _END)
-                except BaseException as exc:
-                    _reset(token)
-                    _end(event, None, count, exc, None)
-                    raise
+        token = _set(event)
+        try:
+            for item in gen:  # FOR_ITER: no call of next() per step
                 _reset(token)
-            if item is _END:
-                event.end = perf_counter_ns()  # the common end, inline (see _end)
-                if len(QUEUE) < _buffer.fast_limit:  # record(), its common case inline
-                    QUEUE.append(event)
-                else:
-                    record(event)
-                return None
-            items.append(item)
-            count += 1
-            try:
-                sent = yield item
-            except GeneratorExit:
-                # An early break, close() or garbage collection: not an error.
-                token = _set(event)
+                token = None  # none held: what is raised below is handled where it is
+                items.append(item)
+                count += 1
                 try:
-                    gen.close()
-                finally:
-                    _reset(token)
-                    _end(event, None, count, None, None)
+                    sent = yield item
+                except GeneratorExit:
+                    # An early break, close() or garbage collection: not an error.
+                    closing = _set(event)
+                    try:
+                        gen.close()
+                    finally:
+                        _reset(closing)
+                        _end(event, None, count, None, None)
+                    raise
+                except BaseException as exc:
+                    return (yield from _steps(event, None, gen, None, count, True, _Thrown(exc)))
+                if sent is not None or count == MAX_YIELDED:
+                    return (yield from _steps(event, None, gen, None, count, True, sent))
+                if tail:
+                    break  # the step left runs none of the body's code: no context for it
+                token = _set(event)
+        except BaseException as exc:
+            if token is not None:  # raised by the generator's step
+                _reset(token)
+                _end(event, None, count, exc, None)
+            raise
+        if token is None:
+            # A tail generator after its item (see _tail_yields_only): only its end is left.
+            try:
+                item = next(gen, _END)
+            except BaseException as exc:  # only an asynchronous one (a signal handler's)
+                _end(event, None, count, exc, None)
                 raise
-            except BaseException as exc:
-                return (yield from _steps(event, None, gen, None, count, True, _Thrown(exc)))
-            if sent is not None or count == MAX_YIELDED:
-                return (yield from _steps(event, None, gen, None, count, True, sent))
+            if item is not _END:  # more than its bytecode said: go on with the full loop
+                return (yield from _past_the_end(event, gen, count, item))
+        else:
+            _reset(token)
+        event.end = perf_counter_ns()  # the common end, inline (see _end)
+        if len(QUEUE) < _buffer.fast_limit:  # record(), its common case inline
+            QUEUE.append(event)
+        else:
+            record(event)
+        return None
 
     return traced
 """
