@@ -4,7 +4,9 @@ The event starts at the first step (a generator function's body only runs then) 
 the generator is exhausted, raises, is closed or is garbage-collected; an early ``break`` is
 not an error. Its outputs are the yielded items (the first :data:`MAX_YIELDED`). The context
 is switched in around each step of the inner generator and switched back before each
-``yield``, so no ContextVar token is ever held across a ``yield``.
+``yield``, so no ContextVar token is ever held across a ``yield`` (except for the last step of
+a generator whose every ``yield`` is followed by a bare ``return``: it runs none of the body's
+code, so it runs without the switch; see :func:`_tail_yields_only`).
 
 The step loop is written out in full in each wrapper (no helper calls per step): a generator
 step is the hot path of streaming code.
@@ -290,7 +292,10 @@ def _general(
 # no observer at the start, nothing sent or thrown in, a generator that returns no value, at
 # most MAX_YIELDED items. Anything else hands over to _steps (or, from the start, to
 # _general). (An observer installed while such a generator is suspended sees it from its next
-# call on.)
+# call on.) The steps go through a ``for`` loop (FOR_ITER resumes the generator without a call
+# of next()); a generator whose yields are all followed by a bare return (_tail_yields_only)
+# takes its last step outside the context: one ContextVar set and reset per call, as a plain
+# function's wrapper does, instead of two.
 _GEN = """
 def make(fn, spec, options):
     quiet = _returns_only_none(fn)
@@ -358,10 +363,12 @@ def make(fn, spec, options):
                     raise
                 except BaseException as exc:
                     return (yield from _steps(event, None, gen, None, count, True, _Thrown(exc)))
+                if tail:
+                    # The step left runs none of the body's code (not even one that reads a
+                    # value sent in: the yield's value is dropped): it needs no context.
+                    break
                 if sent is not None or count == MAX_YIELDED:
                     return (yield from _steps(event, None, gen, None, count, True, sent))
-                if tail:
-                    break  # the step left runs none of the body's code: no context for it
                 token = _set(event)
         except BaseException as exc:
             if token is not None:  # raised by the generator's step
