@@ -5,10 +5,11 @@ same events, values and exceptions."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import sys
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from types import FrameType
 from typing import Any
 
@@ -358,3 +359,19 @@ def test_a_generator_that_yields_past_its_tail_loses_nothing(
         ({"result": [1, 2]}, None),
         ({"result": [1, 2]}, "Boom: in"),
     ]
+
+
+def test_an_async_generator_counts_each_item_once(honeytrace_capture: Capture) -> None:
+    @honeytrace.trace_chain
+    async def many(n: int) -> AsyncIterator[int]:
+        for i in range(n):
+            yield i
+
+    async def main() -> list[int]:
+        async with honeytrace.session("s"):
+            return [i async for i in many(_generators.MAX_YIELDED + 5)]
+
+    assert len(asyncio.run(main())) == _generators.MAX_YIELDED + 5
+    event = honeytrace_capture.event("many")
+    assert len(event["outputs"]["result"]) == _generators.MAX_YIELDED
+    assert event["metadata"]["yielded_items"] == _generators.MAX_YIELDED + 5

@@ -466,7 +466,6 @@ def wrap_async_gen(fn: Callable[..., Any], spec: Spec, options: SessionOptions |
             count += 1
             if count <= MAX_YIELDED:
                 items.append(item)
-            count += 1
             try:
                 sent = yield item
             except GeneratorExit:
