@@ -4,7 +4,9 @@ The event starts at the first step (a generator function's body only runs then) 
 the generator is exhausted, raises, is closed or is garbage-collected; an early ``break`` is
 not an error. Its outputs are the yielded items (the first :data:`MAX_YIELDED`). The context
 is switched in around each step of the inner generator and switched back before each
-``yield``, so no ContextVar token is ever held across a ``yield``.
+``yield``, so no ContextVar token is ever held across a ``yield`` (except for the last step of
+a generator whose every ``yield`` is followed by a bare ``return``: it runs none of the body's
+code, so it runs without the switch; see :func:`_tail_yields_only`).
 
 The step loop is written out in full in each wrapper (no helper calls per step): a generator
 step is the hot path of streaming code.
@@ -137,6 +139,54 @@ def _returns_only_none(fn: Callable[..., Any]) -> bool:
     return True
 
 
+# What may follow a ``yield`` for the step after it to run none of the body's code: the sent
+# value dropped, then ``return None``, in the forms of CPython 3.10 to 3.13 (RESUME, left out,
+# is the interpreter's own check for signals and thread switches).
+_TAIL_FORMS = (
+    [("POP_TOP", None), ("RETURN_CONST", None)],
+    [("POP_TOP", None), ("LOAD_CONST", None), ("RETURN_VALUE", None)],
+)
+# Code that could run between a yield and the end: a handler (try, with) or a delegation.
+_NOT_TAIL = frozenset(
+    {
+        "PUSH_EXC_INFO",
+        "SETUP_FINALLY",
+        "SETUP_WITH",
+        "SETUP_ASYNC_WITH",
+        "BEFORE_WITH",
+        "SEND",
+        "GET_YIELD_FROM_ITER",
+        "YIELD_FROM",
+    }
+)
+
+
+def _tail_yields_only(fn: Callable[..., Any]) -> bool:
+    """Whether a generator function has a ``yield`` and every one is followed by nothing but
+    ``return None`` (read from its bytecode, once, at decoration), as in ``def f(x): yield
+    g(x)``.
+
+    Then the step after its one item only finishes the generator: none of the body's code runs
+    in it, so the wrapper runs that step without switching the context in and out (a ContextVar
+    set and reset, a third of a traced call). What remains in that step is the release of the
+    frame's locals: a finalizer (``__del__``) that one of them runs there sees the caller's
+    context, as it would if the generator were not traced.
+    """
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return False
+    ops = [(i.opname, i.argval) for i in dis.get_instructions(code) if i.opname != "RESUME"]
+    yields = 0
+    for index, (name, _) in enumerate(ops):
+        if name in _NOT_TAIL:
+            return False
+        if name == "YIELD_VALUE":
+            if not any(ops[index + 1 : index + 1 + len(form)] == form for form in _TAIL_FORMS):
+                return False
+            yields += 1
+    return yields > 0
+
+
 def _steps(
     event: Event,
     root: Session | None,
@@ -199,6 +249,28 @@ def _steps(
             sent = _Thrown(exc)
 
 
+def _past_the_end(event: Event, gen: Any, count: int, item: Any) -> Any:
+    """A tail generator yielded again after the step that was to end it (its bytecode said it
+    could not): yield that item and go on with the full loop, so that nothing is lost."""
+    count += 1
+    if count <= MAX_YIELDED:
+        event.result.append(item)
+    sent: Any
+    try:
+        sent = yield item
+    except GeneratorExit:
+        token = _set(event)
+        try:
+            gen.close()
+        finally:
+            _reset(token)
+            _end(event, None, count, None, None)
+        raise
+    except BaseException as exc:
+        sent = _Thrown(exc)
+    return (yield from _steps(event, None, gen, None, count, True, sent))
+
+
 def _general(
     fn: Callable[..., Any],
     spec: Spec,
@@ -220,11 +292,15 @@ def _general(
 # no observer at the start, nothing sent or thrown in, a generator that returns no value, at
 # most MAX_YIELDED items. Anything else hands over to _steps (or, from the start, to
 # _general). (An observer installed while such a generator is suspended sees it from its next
-# call on.)
+# call on.) The steps go through a ``for`` loop (FOR_ITER resumes the generator without a call
+# of next()); a generator whose yields are all followed by a bare return (_tail_yields_only)
+# takes its last step outside the context: one ContextVar set and reset per call, as a plain
+# function's wrapper does, instead of two.
 _GEN = """
 def make(fn, spec, options):
     quiet = _returns_only_none(fn)
     general = options is not None or not quiet
+    tail = not general and _tail_yields_only(fn)
 
     def traced($params):
         parent = current() if rt.enabled else None
@@ -267,39 +343,55 @@ def make(fn, spec, options):
             return (yield from fn($call))
         gen = fn($call)
         count = 0  # items yielded so far
-        while True:
-            token = _set(event)
-            try:
-                item = next(gen, _END)
-            except BaseException as exc:
+        token = _set(event)
+        try:
+            for item in gen:  # FOR_ITER: no call of next() per step
+                _reset(token)
+                token = None  # none held: what is raised below is handled where it is
+                items.append(item)
+                count += 1
+                try:
+                    sent = yield item
+                except GeneratorExit:
+                    # An early break, close() or garbage collection: not an error.
+                    closing = _set(event)
+                    try:
+                        gen.close()
+                    finally:
+                        _reset(closing)
+                        _end(event, None, count, None, None)
+                    raise
+                except BaseException as exc:
+                    return (yield from _steps(event, None, gen, None, count, True, _Thrown(exc)))
+                if tail:
+                    # The step left runs none of the body's code (not even one that reads a
+                    # value sent in: the yield's value is dropped): it needs no context.
+                    break
+                if sent is not None or count == MAX_YIELDED:
+                    return (yield from _steps(event, None, gen, None, count, True, sent))
+                token = _set(event)
+        except BaseException as exc:
+            if token is not None:  # raised by the generator's step
                 _reset(token)
                 _end(event, None, count, exc, None)
-                raise
-            _reset(token)
-            if item is _END:
-                event.end = perf_counter_ns()  # the common end, inline (see _end)
-                if len(QUEUE) < _buffer.fast_limit:  # record(), its common case inline
-                    QUEUE.append(event)
-                else:
-                    record(event)
-                return None
-            items.append(item)
-            count += 1
+            raise
+        if token is None:
+            # A tail generator after its item (see _tail_yields_only): only its end is left.
             try:
-                sent = yield item
-            except GeneratorExit:
-                # An early break, close() or garbage collection: not an error.
-                token = _set(event)
-                try:
-                    gen.close()
-                finally:
-                    _reset(token)
-                    _end(event, None, count, None, None)
+                item = next(gen, _END)
+            except BaseException as exc:  # only an asynchronous one (a signal handler's)
+                _end(event, None, count, exc, None)
                 raise
-            except BaseException as exc:
-                return (yield from _steps(event, None, gen, None, count, True, _Thrown(exc)))
-            if sent is not None or count == MAX_YIELDED:
-                return (yield from _steps(event, None, gen, None, count, True, sent))
+            if item is not _END:  # more than its bytecode said: go on with the full loop
+                return (yield from _past_the_end(event, gen, count, item))
+        else:
+            _reset(token)
+        event.end = perf_counter_ns()  # the common end, inline (see _end)
+        if len(QUEUE) < _buffer.fast_limit:  # record(), its common case inline
+            QUEUE.append(event)
+        else:
+            record(event)
+        return None
 
     return traced
 """
@@ -374,7 +466,6 @@ def wrap_async_gen(fn: Callable[..., Any], spec: Spec, options: SessionOptions |
             count += 1
             if count <= MAX_YIELDED:
                 items.append(item)
-            count += 1
             try:
                 sent = yield item
             except GeneratorExit:
