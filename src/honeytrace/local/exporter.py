@@ -19,7 +19,6 @@ import functools
 import os
 import sqlite3
 import sys
-import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -57,7 +56,6 @@ class LocalExporter:
         self._announced = not announce  # the line saying where traces go, once
         # Batches queued together go as one statement (Store.put_events), up to its largest.
         self._writer = Writer(self._process, group_weight=_GROUP_EVENTS)
-        self._row_cpu = 10e-6  # seconds of the writer's CPU per row written (estimated)
         self._rows_encoder: Any = None
         self._row_kinds: dict[Any, Any] = {}
         _exporters.add(self)
@@ -68,7 +66,6 @@ class LocalExporter:
         """The store's rows of the common events among ``spans``, made from the spans on the
         flusher (:func:`.event_rows.event_rows`; None for the others, which take the dict
         path). ``encoder`` must be trusting (``raw_ready``)."""
-        self._writer.give_way()  # (called per session: often enough)
         if encoder is not self._rows_encoder:  # what is known per function, per encoder
             self._rows_encoder = encoder
             self._row_kinds = {}
@@ -205,18 +202,8 @@ class LocalExporter:
 
     def _call_here(self, method: str, *args: Any) -> None:
         store = self._open()
-        writer = self._writer
-        on_writer = writer.is_current()
-        if on_writer:  # (the flusher waits for this when it gives way: see Writer.give_way)
-            rows = len(args[-1]) if method in _ROW_METHODS else 1
-            writer.letting_go(self._row_cpu * rows)
-            started = time.thread_time()
         try:
             getattr(store, method)(*args)
-            if on_writer and method in _ROW_METHODS and args[-1]:
-                # CPU per row (not wall time: a late hand-over must not lengthen the estimate)
-                took = (time.thread_time() - started) / len(args[-1])
-                self._row_cpu += (took - self._row_cpu) / 8
         except StoreBusyError as exc:
             raise RetryableError(str(exc)) from exc
         except sqlite3.DatabaseError as exc:
@@ -226,9 +213,6 @@ class LocalExporter:
                 raise
             self._close_store()
             raise self._unavailable(exc) from None
-        finally:
-            if on_writer:
-                writer.holding()
         if not self._announced:
             self._announced = True
             _announce(self.path)
@@ -281,7 +265,6 @@ _CALL_TIMEOUT_S = 120.0  # a call waits for the writer at most this long (each s
 # at most the store's busy timeout, 5 s, for another process's lock)
 _CLOSE_TIMEOUT_S = 30.0
 _GROUP_EVENTS = 1024  # (bulk.PADDED_PLAIN's largest statement: see there)
-_ROW_METHODS = frozenset({"put_events", "add_events"})  # their last argument: the rows
 
 
 def _run_call(job: Job) -> None:

@@ -35,7 +35,6 @@ MAX_WEIGHT = 20_000
 flight, so the recording side's room shrinks with them: memory stays bounded by max_queue)."""
 _ROOM_WAIT_S = 60.0  # the longest the flusher waits for room before queueing anyway
 _FORK_WAIT_S = 5.0  # the longest a fork waits for the writer to finish its work in hand
-_GIVE_WAY_S = 0.002  # the longest the flusher waits for the writer to take the GIL and let go
 
 
 class Job:
@@ -80,10 +79,6 @@ class Writer:
         self._stopping = False
         self._working = threading.Lock()  # held while the thread is in process(): forks wait
         self._fork_held = False
-        # The hand-over of the GIL (see give_way): when the thread, now in SQLite, probably
-        # wants it back (0: not expected), and set whenever the thread lets go of it.
-        self._due = 0.0
-        self._let_go = threading.Event()
         _writers.add(self)
 
     def running(self) -> bool:
@@ -102,10 +97,6 @@ class Writer:
             self._thread = thread
         return thread is not threading.current_thread() and thread.is_alive()
 
-    def is_current(self) -> bool:
-        """Whether the calling thread is this writer's."""
-        return self._thread is threading.current_thread()
-
     def _alive(self) -> bool:
         thread = self._thread
         return not self._dead and thread is not None and thread.is_alive()
@@ -119,41 +110,9 @@ class Writer:
                 if left <= 0:
                     break  # a writer stuck that long: queue anyway rather than hang the flusher
                 self._cond.wait(min(left, 1.0))
-            idle = not self._jobs and not self._in_hand
             self._jobs.append(job)
             self._weight += job.weight
             self._cond.notify_all()
-        if idle:  # the thread wakes up now and needs the GIL to start
-            self._due = time.perf_counter()
-            self.give_way()
-
-    def letting_go(self, seconds: float) -> None:
-        """The thread is about to run SQL for about ``seconds`` without the GIL (see
-        :meth:`give_way`)."""
-        self._due = time.perf_counter() + seconds
-        self._let_go.set()
-
-    def holding(self) -> None:
-        """The thread has the GIL back (its SQL returned)."""
-        self._due = 0.0
-
-    def give_way(self) -> None:
-        """Called by the thread that feeds the writer (the flusher), often: when the writer
-        probably waits for the GIL (its SQL should have returned by now, or it was just woken
-        up), wait until it lets go of it again (at most 2 ms). Without this, a thread that
-        wants the GIL waits for the one computing to reach the interpreter's switch interval,
-        5 ms, each time: the writer then stood still most of the time beside a busy flusher,
-        twice per statement."""
-        due = self._due
-        if not due or time.perf_counter() < due:
-            return
-        self._due = 0.0
-        thread = self._thread
-        if thread is None or thread is threading.current_thread() or self._dead:
-            return
-        let_go = self._let_go
-        let_go.clear()
-        let_go.wait(_GIVE_WAY_S)
 
     def call(self, fn: Callable[[], Any], timeout: float, *, urgent: bool = False) -> Any:
         """Run ``fn`` on the thread after everything queued (``urgent``: before, right after
@@ -201,9 +160,6 @@ class Writer:
         cond = self._cond
         while True:
             with cond:
-                if not self._jobs:
-                    self._due = 0.0
-                    self._let_go.set()  # (idle: the GIL is the others')
                 while not self._jobs and not self._stopping:
                     cond.wait(5.0)  # idle; woken by put() or stop()
                 if not self._jobs:
@@ -263,8 +219,6 @@ class Writer:
         self._weight = self._in_hand = 0
         self._thread = None
         self._dead = True
-        self._due = 0.0
-        self._let_go = threading.Event()
 
 
 _writers: weakref.WeakSet[Writer] = weakref.WeakSet()
