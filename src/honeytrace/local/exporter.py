@@ -6,8 +6,7 @@ flusher encodes the next. Batches of sessions delivered whole are handed over wi
 waiting (:meth:`LocalExporter.submit_events`: the flusher's accounting runs once they are
 committed), and so are sessions still open (:meth:`LocalExporter.deliver_open`,
 :mod:`.open_sessions`); late updates wait for their answer as before. The flusher makes the rows
-of the common events itself (:meth:`LocalExporter.event_rows`, :mod:`.event_rows`), and hands
-the GIL to the writer when its SQL should have returned (:meth:`.Writer.give_way`). The
+of the common events itself (:meth:`LocalExporter.event_rows`, :mod:`.event_rows`). The
 flusher waits for the writer (:meth:`LocalExporter.drain`) before it answers a flush. It lives
 with the store (``local/``), not with the delivery machinery, so that delivery never imports
 the local world; the runtime picks it.
