@@ -161,7 +161,7 @@ def full_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
 
 def session_row(body: Body, session_id: str, now: int) -> tuple[Any, ...]:
     """The row of a new session (the values of :data:`schema.INSERT_EVENT`): what the first
-    create of :meth:`Store._upsert_session` stores, ``event_values`` with the session's own
+    create of :func:`.session_writes.upsert_session` stores, ``event_values`` with the session's own
     fields and the table's defaults (a JSON column given, even empty, is kept as given)."""
     values = event_values(body)
     get = values.get

@@ -39,14 +39,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from honeytrace.local import bulk, reading, schema
+from honeytrace.local import bulk, reading, schema, session_writes
 from honeytrace.local.query import build_tree, compile_search, is_number
 from honeytrace.local.rows import (
     PLAIN_WIDTH,
     as_dict,
     event_row,
-    event_values,
-    insert_row,
     is_uuid,
     lower_id,
     new_id,
@@ -68,9 +66,6 @@ _CHECKPOINT_PAGES = 16_000  # of 4 KiB: 64 MiB of WAL between checkpoints
 # The planner's statistics (Store._refresh_plan_stats): from this many events on, and when
 # the table doubled since (so their cost, a scan of the indexes, stays proportional to writes).
 _STATS_MIN_ROWS, _STATS_EVERY_S = 10_000, 300.0
-# Fields a repeated session create merges into the stored ones, and those it sets when given.
-_SESSION_MERGED = ("metadata", "user_properties")
-_SESSION_SET = ("end_time", "duration", "outputs", "error")
 _UPDATE_MERGED = ("metadata", "feedback", "metrics", "config", "user_properties")
 
 
@@ -186,7 +181,7 @@ class Store:
         session_id = given if given is not None and is_uuid(given) else str(uuid.uuid4())
         name = body.get("session_name") or body.get("event_name")
         with self._write() as conn:
-            self._upsert_session(conn, session_id, {**body, "event_name": name})
+            session_writes.upsert_session(conn, session_id, {**body, "event_name": name})
         return session_id
 
     def add_events(
@@ -250,7 +245,7 @@ class Store:
             for old, new in (moves or {}).items():
                 bulk.move_placeholder(conn, old.lower(), new.lower())
             if upserts:
-                self._put_sessions(conn, upserts)
+                session_writes.put_sessions(conn, upserts)
             if sessions:
                 now = _now_ms()
                 conn.executemany(
@@ -332,7 +327,7 @@ class Store:
             return  # every row was new: nothing to merge
         with self._write() as conn:
             for sid, body in bodies:  # merging a row made just above again changes nothing
-                self._upsert_session(conn, sid, body)
+                session_writes.upsert_session(conn, sid, body)
 
     def add_rows(self, sessions: Mapping[str, Any], rows: Sequence[tuple[Any, ...]]) -> None:
         """The write half of :meth:`add_events`, for rows made beforehand with
@@ -376,60 +371,6 @@ class Store:
             if body.get("children_ids"):
                 changes["children_ids"] = list(body["children_ids"])
             update_row(conn, event_id, changes)
-
-    def _put_sessions(self, conn: sqlite3.Connection, upserts: list[tuple[str, Body]]) -> None:
-        """The session events of a batch: the sessions not stored yet (nearly always all of
-        them: a session goes whole once it ended) as new rows in one statement, after one
-        look-up of which exist; the others merged one by one (:meth:`_upsert_session`), in
-        their order, after the new rows (so a repeat of a new session merges into it)."""
-        known: set[str] = set()
-        ids = list(dict.fromkeys(sid for sid, _ in upserts))
-        for start in range(0, len(ids), _LOOKUP_CHUNK):
-            part = ids[start : start + _LOOKUP_CHUNK]
-            marks = ", ".join("?" * len(part))
-            found = conn.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", part)
-            known.update(row[0] for row in found)
-        rows: list[tuple[Any, ...]] = []
-        merges: list[tuple[str, Body]] = []
-        now = _now_ms()
-        for sid, body in upserts:
-            if sid in known:
-                merges.append((sid, body))
-            else:
-                known.add(sid)
-                rows.append(session_row(body, sid, now))
-        bulk.insert_rows(conn, rows)
-        for sid, body in merges:
-            self._upsert_session(conn, sid, body)
-
-    def _upsert_session(self, conn: sqlite3.Connection, session_id: str, body: Body) -> None:
-        row = conn.execute(schema.SELECT + " WHERE event_id = ?", (session_id,)).fetchone()
-        values = event_values(body)
-        values.update(event_type="session", parent_id=None, placeholder=0)
-        values.setdefault("start_time", _now_ms())
-        if row is None:
-            values.update(event_id=session_id, session_id=session_id)
-            insert_row(conn, values, or_ignore=False)
-            return
-        current = row_to_event(row)
-        if row["placeholder"]:
-            # The real create of a session first seen through its events: it is the first
-            # create, except that what updates merged into the placeholder is kept.
-            changes = dict(values)
-            if body.get("start_time") is None:
-                del changes["start_time"]
-        else:
-            changes = {
-                field: values[field]
-                for field in _SESSION_SET
-                if field in values and body.get(field) is not None
-            }
-            if body.get("children_ids"):
-                changes["children_ids"] = values["children_ids"]
-        for field in _SESSION_MERGED:
-            if isinstance(body.get(field), Mapping):
-                changes[field] = {**as_dict(current[field]), **body[field]}
-        update_row(conn, session_id, changes)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -583,8 +524,6 @@ class Store:
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-_LOOKUP_CHUNK = 500
 
 
 @contextmanager
