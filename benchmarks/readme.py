@@ -95,9 +95,10 @@ def figures(results: dict[str, Any]) -> list[str]:
     enc, store, mem = results["encoding"], results["store"], results["memory"]
     lines = [
         f"- Encoding: {enc['us_per_event']:.2f} µs of flusher CPU per plain event, JSON "
-        f"included ({enc['events']:,} events).",
+        f"included ({enc['events']:,} events{_median_of(enc.get('runs'), ' µs')}).",
         f"- Embedded store: {store['events_per_s']:,.0f} events/s committed, encoding included "
-        f"({store['flusher_cpu_us_per_event']:.1f} µs of flusher CPU per event).",
+        f"({store['flusher_cpu_us_per_event']:.1f} µs of flusher CPU per event"
+        f"{_median_of(store.get('runs'), ' events/s')}).",
         f"- A pending event holds {mem['pending']['bytes_per_pending_event']:.0f} bytes.",
     ]
     big = mem.get("big_session")
@@ -170,3 +171,12 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _median_of(values: list[float] | None, unit: str) -> str:
+    """ "; the median of 3 runs: a, b, c unit" (benchmarks/goals.py), or nothing for results
+    of one run."""
+    if not values:
+        return ""
+    listed = ", ".join(f"{v:,.2f}" if v < 100 else f"{v:,.0f}" for v in values)
+    return f"; the median of {len(values)} runs: {listed}{unit}"

@@ -321,11 +321,14 @@ def print_report(results: dict[str, Any]) -> None:
     enc, store, mem = results["encoding"], results["store"], results["memory"]
     print(
         f"\nencoding: {enc['us_per_event']:.2f} µs flusher CPU per plain event "
-        f"({enc['events']:,} events, exporter none)"
+        f"({enc['events']:,} events, exporter none; median of runs {_runs(enc, 'runs')}); "
+        f"generator events {enc['generator_us_per_event']:.2f} µs "
+        f"(runs {_runs(enc, 'generator_runs')})"
     )
     print(
         f"embedded store: {store['events_per_s']:,.0f} events/s committed "
-        f"({store['flusher_cpu_us_per_event']:.1f} µs flusher CPU per event)"
+        f"({store['flusher_cpu_us_per_event']:.1f} µs flusher CPU per event; "
+        f"median of runs {_runs(store, 'runs')})"
     )
     for part, value in results.get("collector", {}).items():
         print(f"honeytrace serve {part}: {json.dumps(value)}")
@@ -388,3 +391,11 @@ def write_chart(results: dict[str, Any], path: Path) -> Path | None:
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def _runs(result: dict[str, Any], key: str) -> str:
+    """A measurement's runs (benchmarks/goals.py keeps the median of several), for the
+    printout."""
+    return " / ".join(
+        f"{value:,.2f}" if value < 100 else f"{value:,.0f}" for value in result.get(key, [])
+    )
