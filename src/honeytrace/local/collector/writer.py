@@ -171,7 +171,8 @@ class Writer:
         write is the time to prepare); if one is in progress once it is ours, the turn goes
         back to the other processes until that preparation has ended (rather than held idle
         for milliseconds), then is taken again: at most once, after which a preparation in
-        progress is waited for with the turn held, as is one when no ``turn`` is given."""
+        progress is waited for with the turn held, as is one when no ``turn`` is given (or
+        one without a lock file: a single process)."""
         state = self._state
         if turn is not None:
             turn.acquire()
@@ -181,7 +182,7 @@ class Writer:
                 busy = self._preparing
                 if not busy:
                     self._paused = True
-            if busy and turn is not None:
+            if busy and turn is not None and turn.path is not None:  # others may write
                 turn.release()
                 self.turns_given_back += 1
                 try:
