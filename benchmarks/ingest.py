@@ -172,9 +172,14 @@ def ingest(
     ``batches`` batches of 500 events: the medians of ``repeats`` runs, each run listed."""
     runs = [ingest_once(clients, batches, same_start) for _ in range(repeats)]
     result = dict(runs[0])
-    for key in ("seconds", "events_per_s", "server_cpu_us_per_event", "load_average_1m"):
+    for key, digits in (
+        ("seconds", 3),
+        ("events_per_s", None),
+        ("server_cpu_us_per_event", 1),
+        ("load_average_1m", 2),
+    ):
         values = [run[key] for run in runs if run[key] is not None]
-        result[key] = statistics.median(values) if values else None
+        result[key] = round(statistics.median(values), digits) if values else None
     result["stored"] = min(run["stored"] for run in runs)
     result["failed_requests"] = sum(run["failed_requests"] for run in runs)
     result["workload"] = "same_start" if same_start else "successive_sessions"
