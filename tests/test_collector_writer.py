@@ -9,7 +9,6 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
-import sys
 import threading
 import time
 import uuid
@@ -22,7 +21,7 @@ import pytest
 
 from honeytrace.local.collector._http import StoreAccess
 from honeytrace.local.collector.rowbatch import prepare_rows, write_rows
-from honeytrace.local.collector.writer import PREPARE_NICENESS, Job, Writer
+from honeytrace.local.collector.writer import Job, Writer
 from honeytrace.local.store import Store
 from tests.support.collector_server import (
     CollectorServer,
@@ -327,26 +326,3 @@ def test_the_turn_is_not_held_while_the_own_preparation_ends(tmp_path: Path) -> 
     access.close()
     assert [sql for sql in statements if sql.startswith("BEGIN")] == ["BEGIN IMMEDIATE"]
     assert [stored_count(db, sid) for sid in sids] == [20, 20]
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice: Linux")
-def test_the_prepare_thread_yields_the_cores_to_the_write_thread() -> None:
-    priorities: dict[str, int] = {}
-
-    def niceness() -> int:
-        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-    def prepare() -> tuple[Any, ...]:
-        priorities["prepare"] = niceness()
-        return ()
-
-    def run_group(jobs: list[Job]) -> None:
-        priorities["write"] = niceness()
-        for job in jobs:
-            job.future.set_result(None)
-
-    writer = Writer(run_group, "test-writer")
-    writer.run(Job("noop", None, prepare))
-    writer.stop()
-    assert priorities["write"] == niceness()  # the write thread keeps the process's priority
-    assert priorities["prepare"] == min(priorities["write"] + PREPARE_NICENESS, 19)

@@ -24,9 +24,7 @@ for their job's outcome.
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -39,24 +37,6 @@ __all__ = ["Job", "Writer"]
 
 _STOP_TIMEOUT = 30.0  # seconds stop() waits for the jobs already queued
 _PAUSE_WAIT = 10.0  # seconds exclusive() waits at most for the preparation in progress
-PREPARE_NICENESS = 5
-"""How much lower the prepare thread's scheduling priority is than the write thread's."""
-
-
-def _lower_priority() -> None:
-    """Lower the calling thread's scheduling priority by :data:`PREPARE_NICENESS` (Linux,
-    where a thread has a nice value of its own; elsewhere nothing). The write thread runs the
-    one part that only one process at a time can run (the write turn), so when the cores are
-    busy, with the other workers' preparations, the clients or anything else, it should get
-    the core before a preparation, which can wait: measured with 4 clients on 2 cores, the
-    write thread's transactions took about twice their CPU time in wall time."""
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        tid = threading.get_native_id()
-        os.setpriority(
-            os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + PREPARE_NICENESS
-        )
 
 
 class Job:
@@ -125,7 +105,6 @@ class Writer:
 
     def _prepare_loop(self) -> None:
         jobs, ready, state = self._jobs, self._ready, self._state
-        _lower_priority()
         while True:
             job = jobs.get()
             with state:
