@@ -17,8 +17,9 @@ event ids, most of the id index's pages a batch touches), so two batches in one 
 cost less than two transactions. While the write thread holds the turn no preparation
 starts: every SQLite statement gives up the GIL and takes it back, and a validation holding
 the GIL meanwhile would stall the statements, hence every process waiting for the turn
-(:meth:`Writer.exclusive`). The requests' own threadpool threads only wait (without the GIL)
-for their job's outcome.
+(:meth:`Writer.exclusive`); a turn that comes while a preparation is in progress is given back
+until it has ended, rather than held idle. The requests' own threadpool threads only wait
+(without the GIL) for their job's outcome.
 """
 
 from __future__ import annotations
