@@ -5,7 +5,13 @@ Ingest: the collector runs as ``honeytrace serve`` would (uvicorn, its own proce
 processes each post pre-encoded batches of 500 events to ``POST /v1/sessions/{id}/events/batch``
 over one keep-alive connection, all released at once. The rate is every event answered (an
 answer means committed) over the wall time from the release to the last answer; the events are
-counted in the store afterwards.
+counted in the store afterwards. A run lasts a few seconds, so it is repeated (3 times, a fresh
+collector and store each): the figures are the medians, and every run is listed.
+
+Each client's sessions start one after another (a second apart), as a real client's do, so each
+batch's start times are new ones, next to those of the batches before. The older workload, where
+all 40 sessions of a client had the very same start times (each batch's rows then land all over
+the start-time index), is measured too (``same_start``; ``--same-start``).
 
 The server's CPU time per event is reported too (from /proc: the collector's process and its
 worker processes, which ``honeytrace serve`` forks one per core), with the 1-minute load
@@ -66,18 +72,25 @@ def _event(session_id: str, index: int, start: int) -> dict[str, Any]:
     return event
 
 
-def _bodies(batches: int) -> list[tuple[str, bytes]]:
+SESSION_GAP_MS = 1000
+"""How far apart (ms) the start times of a client's successive sessions are."""
+
+
+def _bodies(batches: int, same_start: bool = False) -> list[tuple[str, bytes]]:
+    """One client's batches, a session each: sessions that start one after another, or (with
+    ``same_start``, the older workload) all at the same time."""
     start = int(time.time() * 1000)
     bodies = []
-    for _ in range(batches):
+    for number in range(batches):
         session_id = str(uuid.uuid4())
-        events = [_event(session_id, i, start) for i in range(BATCH)]
+        first = start if same_start else start + number * SESSION_GAP_MS
+        events = [_event(session_id, i, first) for i in range(BATCH)]
         bodies.append((session_id, json.dumps({"events": events}).encode()))
     return bodies
 
 
-def _client(port: int, batches: int, go: Any, ready: Any, failures: Any) -> None:
-    bodies = _bodies(batches)
+def _client(port: int, batches: int, same_start: bool, go: Any, ready: Any, failures: Any) -> None:
+    bodies = _bodies(batches, same_start)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     conn.connect()
     conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -152,9 +165,33 @@ def _collector(db_path: str) -> Iterator[tuple[int, int]]:
         process.wait(30)
 
 
-def ingest(clients: int = 4, batches: int = 40) -> dict[str, Any]:
+def ingest(
+    clients: int = 4, batches: int = 40, repeats: int = 3, same_start: bool = False
+) -> dict[str, Any]:
     """Events/s committed by the collector from ``clients`` concurrent clients, each posting
-    ``batches`` batches of 500 events."""
+    ``batches`` batches of 500 events: the medians of ``repeats`` runs, each run listed."""
+    runs = [ingest_once(clients, batches, same_start) for _ in range(repeats)]
+    result = dict(runs[0])
+    for key, digits in (
+        ("seconds", 3),
+        ("events_per_s", None),
+        ("server_cpu_us_per_event", 1),
+        ("load_average_1m", 2),
+    ):
+        values = [run[key] for run in runs if run[key] is not None]
+        result[key] = round(statistics.median(values), digits) if values else None
+    result["stored"] = min(run["stored"] for run in runs)
+    result["failed_requests"] = sum(run["failed_requests"] for run in runs)
+    result["workload"] = "same_start" if same_start else "successive_sessions"
+    result["runs"] = [
+        {key: run[key] for key in ("events_per_s", "server_cpu_us_per_event", "load_average_1m")}
+        for run in runs
+    ]
+    return result
+
+
+def ingest_once(clients: int = 4, batches: int = 40, same_start: bool = False) -> dict[str, Any]:
+    """One run of :func:`ingest`, with a collector and a store of its own."""
     from honeytrace.local.store import Store
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -164,7 +201,7 @@ def ingest(clients: int = 4, batches: int = 40) -> dict[str, Any]:
             go, ready = ctx.Event(), ctx.Semaphore(0)
             failures = ctx.Value("i", 0)
             procs = [
-                ctx.Process(target=_client, args=(port, batches, go, ready, failures))
+                ctx.Process(target=_client, args=(port, batches, same_start, go, ready, failures))
                 for _ in range(clients)
             ]
             for proc in procs:
@@ -333,6 +370,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     """Both parts, as ``python -m benchmarks`` runs them."""
     return {
         "ingest": ingest(4, 10 if quick else 40),
+        "ingest_same_start": ingest(4, 10 if quick else 40, same_start=True),
         "otlp": otlp(5 if quick else 20),
         "reads": reads(100_000 if quick else 1_000_000),
     }
@@ -343,11 +381,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--batches", type=int, default=40, help="per client, of 500 events")
     parser.add_argument("--size", type=int, default=1_000_000, help="events in the read store")
+    parser.add_argument("--repeats", type=int, default=3, help="ingest runs (median reported)")
+    parser.add_argument(
+        "--same-start",
+        action="store_true",
+        help="also the older workload: every session of a client starts at the same time",
+    )
     parser.add_argument("--no-reads", action="store_true")
     parser.add_argument("--no-otlp", action="store_true")
     args = parser.parse_args(argv)
-    result: dict[str, Any] = {"ingest": ingest(args.clients, args.batches)}
+    result: dict[str, Any] = {"ingest": ingest(args.clients, args.batches, args.repeats)}
     print(json.dumps(result["ingest"]), flush=True)
+    if args.same_start:
+        result["ingest_same_start"] = ingest(args.clients, args.batches, args.repeats, True)
+        print(json.dumps(result["ingest_same_start"]), flush=True)
     if not args.no_otlp:
         result["otlp"] = otlp()
         print(json.dumps(result["otlp"]), flush=True)

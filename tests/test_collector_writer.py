@@ -268,3 +268,61 @@ def test_no_preparation_runs_while_the_write_thread_holds_the_turn(tmp_path: Pat
         else:
             assert not writing, "a request was being validated inside a write transaction"
     assert sum(kind == "BEGIN" for kind, _ in log) < len(jobs)  # and some were grouped
+
+
+def test_the_turn_is_not_held_while_the_own_preparation_ends(tmp_path: Path) -> None:
+    """A worker that gets the write turn while its prepare thread is validating a body lets
+    the turn go until that preparation has ended (another worker may write meanwhile), then
+    writes both jobs in one transaction."""
+    db, lock = str(tmp_path / "t.db"), str(tmp_path / "t.db.serve-lock")
+    access = StoreAccess(db, write_lock=lock)
+    access.open()
+    assert access._store is not None
+    statements: list[str] = []
+    access._store.connection.set_trace_callback(statements.append)
+    writer = access._writer
+    sids = [new_id(), new_id()]
+    first_job = _batch_job(sids[0], 20)
+    slow_prepare = threading.Event()
+    slow_job = _batch_job(sids[1], 20)
+    prepare_rows_of_slow = slow_job.prepare
+    assert prepare_rows_of_slow is not None
+
+    def blocked_prepare() -> tuple[Any, ...]:
+        slow_prepare.wait(10)
+        return prepare_rows_of_slow()
+
+    slow_job.prepare = blocked_prepare
+    holder = os.open(lock, os.O_RDWR | os.O_CREAT)  # another worker's turn to write
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    held = True
+    with ThreadPoolExecutor(2) as pool:
+        try:
+            first = pool.submit(writer.run, first_job)
+            assert wait_for(
+                lambda: (
+                    first_job.args is not None and not writer._preparing and writer._ready.empty()
+                ),
+                timeout=10,
+            )  # the write thread took the first job and waits for the turn
+            slow = pool.submit(writer.run, slow_job)
+            assert wait_for(lambda: writer._preparing, timeout=10)
+            fcntl.flock(holder, fcntl.LOCK_UN)
+            held = False
+            # The write thread gets the turn, finds its preparation in progress, lets it go:
+            assert wait_for(lambda: getattr(writer, "turns_given_back", 0) == 1, timeout=5)
+            fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free for another worker
+            held = True
+            slow_prepare.set()
+            assert wait_for(lambda: slow_job.args is not None, timeout=10)
+            assert not first.done()  # waiting for the turn again
+        finally:
+            slow_prepare.set()
+            if held:
+                fcntl.flock(holder, fcntl.LOCK_UN)
+            os.close(holder)
+        first.result(10)
+        slow.result(10)
+    access.close()
+    assert [sql for sql in statements if sql.startswith("BEGIN")] == ["BEGIN IMMEDIATE"]
+    assert [stored_count(db, sid) for sid in sids] == [20, 20]

@@ -236,13 +236,13 @@ class StoreAccess:
     ) -> None:
         try:
             store = self._opened()
-            with self._turn.held():
-                if more is None:
+            if more is None:
+                with self._turn.held():
                     self._run_writes(store, batch)
-                else:
-                    with self._writer.exclusive():
-                        batch.extend(more())
-                        self._run_writes(store, batch)
+            else:
+                with self._writer.exclusive(self._turn):
+                    batch.extend(more())
+                    self._run_writes(store, batch)
         except Exception as exc:  # the open, BEGIN or COMMIT: nothing of the group was stored
             for write in batch:
                 write.result, write.error = None, write.error or exc

@@ -53,9 +53,14 @@ __all__ = [
 IDENTITY = {"org_id": "local", "workspace_id": "local", "project_id": "local"}
 """What the hosted API derives from the key; a local collector has one fixed project."""
 
-_UUID_TEXT = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-_UUID = re.compile(_UUID_TEXT)
-_UUID_LINES = re.compile(rf"{_UUID_TEXT}(?:\n{_UUID_TEXT})*")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# The shape of a UUID line: each hex digit becomes "0"; "-" and the newline stay; any other
+# byte becomes "x" (see _all_uuids).
+_UUID_SHAPE = b"00000000-0000-0000-0000-000000000000"
+_SHAPE_OF = bytes(
+    ord("0") if chr(byte) in "0123456789abcdefABCDEF" else byte if chr(byte) in "-\n" else ord("x")
+    for byte in range(256)
+)
 _ID_FIELDS = ("event_id", "session_id", "parent_id")
 _TIMES = ("start_time", "end_time", "duration")
 # The batch routes validate into dicts (see .bodies): same rules, half the cost.
@@ -82,17 +87,19 @@ def check_ids(events: Iterable[dict[str, Any]], where: str) -> None:
 
 
 def _all_uuids(events: list[dict[str, Any]]) -> bool:
-    """True when every id of ``events`` is a UUID. The ids are joined by newlines and
-    matched at once: when no id holds a newline (the count of newlines is one less than the
-    count of ids), the pieces between newlines are exactly the ids."""
+    """True when every id of ``events`` is a UUID (what ``_UUID`` matches). The ids are joined
+    by newlines and the text's shape (its bytes through ``_SHAPE_OF``) compared with that of
+    as many UUID lines: one pass in C, where a regex match over the same text cost 0.6 us per
+    event. The shapes are equal only when the newlines are the joins alone, each id then being
+    36 characters of UUID shape."""
     ids = [value for event in events for value in map(event.get, _ID_FIELDS) if value is not None]
     if not ids:
         return True
     try:
-        text = "\n".join(ids)
-    except TypeError:  # an id that is no string: the loop of check_ids names it
+        text = "\n".join(ids).encode("ascii")
+    except (TypeError, UnicodeEncodeError):  # no string, or not ASCII: check_ids names it
         return False
-    return text.count("\n") == len(ids) - 1 and _UUID_LINES.fullmatch(text) is not None
+    return text.translate(_SHAPE_OF) == b"\n".join([_UUID_SHAPE] * len(ids))
 
 
 def lower_ids(search_filter: dict[str, Any]) -> dict[str, Any]:

@@ -75,17 +75,27 @@ class WriteTurn:
     def held(self) -> Iterator[None]:
         """Hold the lock for the block (blocking: the holder's transaction is bounded by its
         own busy timeout, and the kernel frees the lock of a process that dies)."""
-        if self.path is None:
+        self.acquire()
+        try:
             yield
+        finally:
+            self.release()
+
+    def acquire(self) -> None:
+        """Take the lock (blocking; see :meth:`held`)."""
+        if self.path is None:
             return
         import fcntl
 
         if self._fd is None:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX)  # releases the GIL while it waits
-        try:
-            yield
-        finally:
+
+    def release(self) -> None:
+        """Give the lock back (after :meth:`acquire`)."""
+        if self._fd is not None:
+            import fcntl
+
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:

@@ -17,8 +17,9 @@ event ids, most of the id index's pages a batch touches), so two batches in one 
 cost less than two transactions. While the write thread holds the turn no preparation
 starts: every SQLite statement gives up the GIL and takes it back, and a validation holding
 the GIL meanwhile would stall the statements, hence every process waiting for the turn
-(:meth:`Writer.exclusive`). The requests' own threadpool threads only wait (without the GIL)
-for their job's outcome.
+(:meth:`Writer.exclusive`); a turn that comes while a preparation is in progress is given back
+until it has ended, rather than held idle. The requests' own threadpool threads only wait
+(without the GIL) for their job's outcome.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from honeytrace.local.collector.workers import WriteTurn
 
 __all__ = ["Job", "Writer"]
 
@@ -71,6 +75,8 @@ class Writer:
         self._state = threading.Condition()
         self._preparing = False  # the prepare thread is decoding a job
         self._paused = False  # the write thread holds the write turn: no new preparation
+        self._prepared = 0  # preparations ended so far
+        self.turns_given_back = 0  # times exclusive() let the turn go for a preparation
 
     def run(self, job: Job) -> Any:
         """Queue ``job``, wait for it, and return its result (or raise its error). Called from
@@ -117,6 +123,7 @@ class Writer:
             finally:
                 with state:
                     self._preparing = False
+                    self._prepared += 1
                     state.notify_all()
             if job is None:
                 return
@@ -135,21 +142,44 @@ class Writer:
                         job.future.set_exception(exc)
 
     @contextlib.contextmanager
-    def exclusive(self) -> Iterator[None]:
-        """For the write thread's SQL, once it holds the write turn: the preparation in
-        progress ends first (it holds the GIL, which each SQLite statement gives up and takes
-        back: a validation of a large body running meanwhile would stall every statement while
-        the other processes wait for the turn), and none starts before the block ends."""
+    def exclusive(self, turn: WriteTurn | None = None) -> Iterator[None]:
+        """For the write thread's SQL: hold the write ``turn`` (when given) with no
+        preparation running, and none starting before the block ends. A preparation holds the
+        GIL, which each SQLite statement gives up and takes back: a validation of a large body
+        running meanwhile would stall every statement while the other processes wait for the
+        turn. The turn is taken while the preparations go on (the wait for another process's
+        write is the time to prepare); if one is in progress once it is ours, the turn goes
+        back to the other processes until that preparation has ended (rather than held idle
+        for milliseconds), then is taken again: at most once, after which a preparation in
+        progress is waited for with the turn held, as is one when no ``turn`` is given (or
+        one without a lock file: a single process)."""
         state = self._state
-        with state:
-            self._paused = True
-            state.wait_for(lambda: not self._preparing, _PAUSE_WAIT)
+        if turn is not None:
+            turn.acquire()
         try:
+            with state:
+                ended = self._prepared
+                busy = self._preparing
+                if not busy:
+                    self._paused = True
+            if busy and turn is not None and turn.path is not None:  # others may write
+                turn.release()
+                self.turns_given_back += 1
+                try:
+                    with state:
+                        state.wait_for(lambda: self._prepared != ended, _PAUSE_WAIT)
+                finally:
+                    turn.acquire()
+            with state:
+                self._paused = True
+                state.wait_for(lambda: not self._preparing, _PAUSE_WAIT)
             yield
         finally:
             with state:
                 self._paused = False
                 state.notify_all()
+            if turn is not None:
+                turn.release()
 
     def take_ready(self) -> list[Job]:
         """The jobs prepared and not yet taken (from the write thread only)."""
