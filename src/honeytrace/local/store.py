@@ -66,6 +66,7 @@ _CHECKPOINT_PAGES = 16_000  # of 4 KiB: 64 MiB of WAL between checkpoints
 # The planner's statistics (Store._refresh_plan_stats): from this many events on, and when
 # the table doubled since (so their cost, a scan of the indexes, stays proportional to writes).
 _STATS_MIN_ROWS, _STATS_EVERY_S = 10_000, 300.0
+_KNOWN_SESSIONS = 4096  # session ids a Store remembers as stored (put_events), at most
 _UPDATE_MERGED = ("metadata", "feedback", "metrics", "config", "user_properties")
 
 
@@ -84,6 +85,7 @@ class Store:
         self.path = os.fspath(path)
         self._grouped = False  # inside transaction(): each write is a savepoint
         self._stats_due = 0.0  # when search may next look at the planner's statistics
+        self._sessions: set[str] = set()  # sessions whose row is stored (put_events)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         # check_same_thread=False lets a lock-holding owner (the collector) call from any thread;
@@ -182,6 +184,7 @@ class Store:
         name = body.get("session_name") or body.get("event_name")
         with self._write() as conn:
             session_writes.upsert_session(conn, session_id, {**body, "event_name": name})
+        self._remember((session_id,))
         return session_id
 
     def add_events(
@@ -272,21 +275,27 @@ class Store:
         start to end (each statement of a longer transaction takes the GIL back, and on the
         writer thread that waits for the flusher to give it up: up to 5 ms each time).
 
-        Sessions whose row already exists (a placeholder made by an earlier event) are merged
-        after that statement, in a second transaction (its failure then raises, though the
-        events stayed). Events of a session whose own event is not among ``events`` (a session
-        longer than a batch, or the create path) take :meth:`add_events` whole."""
+        Events of a session whose own event is not among ``events`` (a session longer than a
+        batch, a session still open when the flusher took it: local/open_sessions.py) go in the
+        same statement when this Store stored that session (:meth:`_remember`), else in the
+        same transaction after a placeholder for their session (ignored when it is stored), as
+        :meth:`add_events` makes. Sessions whose row already exists (a placeholder made by an
+        earlier event, or just now) are merged after that, in a second transaction (its failure
+        then raises, though the events stayed). Events without a session take
+        :meth:`add_events` whole."""
         heads: list[tuple[Any, ...]] = []
         rows: list[tuple[Any, ...]] = []
         bodies: list[tuple[str, Body]] = []
         started: set[str] = set()
+        others: dict[str, Any] = {}  # sessions not started here -> start time of a first event
+        known = self._sessions
         now = _now_ms()
         wide = 0  # rows of every column (not plain rows)
         for body in events:
             if isinstance(body, tuple):  # a plain row (local/event_rows.py): made already
-                if body[1] not in started:
-                    self.add_events(None, events)  # needs a placeholder, or a stored session
-                    return
+                sid = body[1]
+                if sid not in started and sid not in others and sid not in known:
+                    others[sid] = body[6]
                 rows.append(body)
                 continue
             get = body.get
@@ -305,9 +314,8 @@ class Store:
                     heads.append(head)
                 bodies.append((sid, body))
                 continue
-            if sid not in started:
-                self.add_events(None, events)  # needs a placeholder, or a stored session
-                return
+            if sid not in started and sid not in others and sid not in known:
+                others[sid] = get("start_time")
             value = get("parent_id")
             parent = value.lower() if isinstance(value, str) and value else sid
             row = plain_row(event_row(body, eid, sid, parent))
@@ -317,17 +325,43 @@ class Store:
         if not heads:
             return
         one_kind = not wide or wide == len(heads)  # (one statement takes one kind of row)
-        if one_kind and len(heads) <= bulk.chunk_limit(heads) and not self._grouped:
-            with _busy_as_error():
-                stored = bulk.insert_chunk(self._conn, heads)  # its own transaction
-        else:
-            with self._write() as conn:
-                stored = bulk.insert_rows(conn, heads)
+        stored = self._put_rows(heads, one_kind, others, now)
         if stored == len(heads) and len(bodies) == len(started):
+            self._remember(started)
             return  # every row was new: nothing to merge
         with self._write() as conn:
             for sid, body in bodies:  # merging a row made just above again changes nothing
                 session_writes.upsert_session(conn, sid, body)
+        self._remember(started)
+
+    def _put_rows(
+        self, rows: list[Row], one_kind: bool, others: Mapping[str, Any], now: int
+    ) -> int:
+        """put_events' write: ``rows`` in one statement, its own transaction, when it can;
+        else in a transaction, after placeholders for ``others`` (session id -> start time).
+        Returns how many rows were new."""
+        if one_kind and not others and len(rows) <= bulk.chunk_limit(rows) and not self._grouped:
+            with _busy_as_error():
+                return bulk.insert_chunk(self._conn, rows)
+        with self._write() as conn:
+            if others:  # (a session whose own event comes later here is merged after)
+                conn.executemany(
+                    schema.INSERT_PLACEHOLDER,
+                    [(sid, sid, t if is_number(t) else now) for sid, t in others.items()],
+                )
+            return bulk.insert_rows(conn, rows)
+
+    def _remember(self, sessions: Iterable[str]) -> None:
+        """Note sessions whose row this connection committed (a real session, never a
+        placeholder): rows are never deleted, so later events of theirs need no placeholder
+        (:meth:`put_events`). Bounded: forgotten all at once when full (then a placeholder is
+        tried again, ignored)."""
+        if self._grouped:
+            return  # (not committed yet: the block may still roll back)
+        known = self._sessions
+        if len(known) > _KNOWN_SESSIONS:
+            known.clear()
+        known.update(sessions)
 
     def add_rows(self, sessions: Mapping[str, Any], rows: Sequence[tuple[Any, ...]]) -> None:
         """The write half of :meth:`add_events`, for rows made beforehand with
