@@ -42,15 +42,12 @@ from typing import Any
 from honeytrace.local import bulk, reading, schema, session_writes
 from honeytrace.local.query import build_tree, compile_search, is_number
 from honeytrace.local.rows import (
-    PLAIN_WIDTH,
     as_dict,
     event_row,
     is_uuid,
     lower_id,
     new_id,
-    plain_row,
     row_to_event,
-    session_row,
     update_row,
 )
 
@@ -283,45 +280,12 @@ class Store:
         earlier event, or just now) are merged after that, in a second transaction (its failure
         then raises, though the events stayed). Events without a session take
         :meth:`add_events` whole."""
-        heads: list[tuple[Any, ...]] = []
-        rows: list[tuple[Any, ...]] = []
-        bodies: list[tuple[str, Body]] = []
-        started: set[str] = set()
-        others: dict[str, Any] = {}  # sessions not started here -> start time of a first event
-        known = self._sessions
         now = _now_ms()
-        wide = 0  # rows of every column (not plain rows)
-        for body in events:
-            if isinstance(body, tuple):  # a plain row (local/event_rows.py): made already
-                sid = body[1]
-                if sid not in started and sid not in others and sid not in known:
-                    others[sid] = body[6]
-                rows.append(body)
-                continue
-            get = body.get
-            value = get("session_id")
-            if not (isinstance(value, str) and value):
-                self.add_events(None, events)  # a session to make up: the general path
-                return
-            sid = value.lower()
-            value = get("event_id")
-            eid = value.lower() if isinstance(value, str) and value else new_id()
-            if eid == sid and (get("event_type") or "chain") == "session":
-                if sid not in started:
-                    started.add(sid)
-                    head = plain_row(session_row(body, sid, now))
-                    wide += len(head) != PLAIN_WIDTH
-                    heads.append(head)
-                bodies.append((sid, body))
-                continue
-            if sid not in started and sid not in others and sid not in known:
-                others[sid] = get("start_time")
-            value = get("parent_id")
-            parent = value.lower() if isinstance(value, str) and value else sid
-            row = plain_row(event_row(body, eid, sid, parent))
-            wide += len(row) != PLAIN_WIDTH
-            rows.append(row)
-        heads.extend(rows)
+        batch = session_writes.split_batch(events, self._sessions, now)
+        if batch is None:
+            self.add_events(None, events)  # a session to make up: the general path
+            return
+        heads, bodies, started, others, wide = batch
         if not heads:
             return
         one_kind = not wide or wide == len(heads)  # (one statement takes one kind of row)
