@@ -69,17 +69,18 @@ def insert_chunk(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
 
 
 # The statement sizes of _insert_chunk: every size up to 16 rows, then steps of 1.5 and 1.33
-# (at most a third of a statement repeated rows, which cost about a microsecond each). Up to 2048
+# (at most a third of a statement repeated rows, which cost about a microsecond each). Up to 1024
 # rows of plain rows, 512 of others: a statement is prepared once per size and connection, which
-# grows with its rows (1 ms at 64 rows, 3 at 512, 6 at 1024, 13 at 2048), but each statement on
-# the Local exporter's writer thread costs a hand-over of the GIL (up to a switch interval, 5 ms,
-# while the flusher encodes) and each commit rewrites the pages it touched into the WAL. A writer
-# group (local/exporter.py) of the flusher's batches (4 sessions of 101 events) held 808 rows,
-# padded to 1024, at 1024; it holds 2000 at 2048: 50k events wrote 45.7 MiB of WAL instead of 57
-# and took about a fifth less of the writer's CPU. 2048 rows of 12 values stay under SQLite's
-# 32766 variables (999 before 3.32: 52 rows of 19 values).
+# grows faster than its rows (0.9 ms at 64 rows, 6.8 at 512, 18 at 1024), but each statement on
+# the Local exporter's writer thread costs a hand-over of the GIL and each commit rewrites the
+# pages it touched into the WAL: 1024-row statements of plain rows (a writer group,
+# local/exporter.py) took 10-20% less of the writer's CPU per event than 512 and wrote 57 MiB of
+# WAL for 50k events instead of 62.5. 1024 rows stay under SQLite's 32766 variables (999 before
+# 3.32: 52 rows of 19 values). Statements of 2048 rows (groups of 2048 events) wrote a fifth less
+# WAL but took more of the writer's CPU per row beside a busy flusher, and fewer events per second
+# (A/B, issue 16: 42.9k against 49.5k, 51.9k against 57.4k).
 PADDED = (*range(1, 17), 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
-PADDED_PLAIN = (*PADDED, 768, 1024, 1536, 2048)  # plain rows: only the Local exporter makes them
+PADDED_PLAIN = (*PADDED, 768, 1024)  # plain rows: only the Local exporter's writer makes them
 if sqlite3.sqlite_version_info < (3, 32, 0):
     PADDED = PADDED_PLAIN = (*range(1, 17), 24, 32, 48)
 

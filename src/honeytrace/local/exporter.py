@@ -263,7 +263,7 @@ class LocalExporter:
 _CALL_TIMEOUT_S = 120.0  # a call waits for the writer at most this long (each statement waits
 # at most the store's busy timeout, 5 s, for another process's lock)
 _CLOSE_TIMEOUT_S = 30.0
-_GROUP_EVENTS = 2048  # (bulk.PADDED_PLAIN's largest statement: see there)
+_GROUP_EVENTS = 1024  # (bulk.PADDED_PLAIN's largest statement: see there)
 
 
 def _run_call(job: Job) -> None:
