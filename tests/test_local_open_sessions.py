@@ -118,3 +118,54 @@ def test_a_long_session_taken_many_times_is_stored_whole(path: str) -> None:
     with sqlite3.connect(path) as db:
         (placeholders,) = db.execute("SELECT COUNT(*) FROM events WHERE placeholder").fetchone()
     assert placeholders == 0
+
+
+def writes(path: str) -> list[str]:
+    """The statements the writer's connection runs from now on (its SQL text, first word)."""
+    store = local_exporter()._store
+    assert store is not None
+    seen: list[str] = []
+    store.connection.set_trace_callback(lambda sql: seen.append(sql.split(None, 1)[0].upper()))
+    return seen
+
+
+def test_an_open_sessions_create_and_events_go_in_the_writers_batch_statement(
+    path: str,
+) -> None:
+    """An open session's create (a session row) and its events join the statement of the
+    batches queued with them, its later events need no placeholder, and its end is one
+    statement: three statements in all, no transaction of their own (instead of one for its
+    create, one per delivery of events and one for its end: 16 statements, each taking the
+    GIL back from the busy flusher)."""
+    before = count(path)
+    seen = writes(path)
+    with honeytrace.session("joined", inputs={"q": 2}):
+        step(1)
+        step(2)
+        assert honeytrace.flush(10)  # taken while open: the create and two events
+        assert seen.count("INSERT") == 1 and "BEGIN" not in seen
+        step(3)
+    assert honeytrace.flush(10)  # the last event (a session it stored: no placeholder), the end
+    assert seen == ["INSERT", "INSERT", "UPDATE"]
+    tree = session_row(path, "joined")
+    assert tree["inputs"] == {"q": 2} and tree["end_time"] is not None
+    assert [child["inputs"] for child in tree["children"]] == [{"i": 1}, {"i": 2}, {"i": 3}]
+    assert count(path) == before + 4
+    stats = honeytrace.stats()
+    assert not stats.dropped and stats.sent == 2 + 4
+
+
+def test_an_open_sessions_end_alone_goes_as_a_call(path: str) -> None:
+    """A delivery that carries only the session's end (no events came since the last) is a
+    call on the writer thread: the end as an update, counted once."""
+    seen = writes(path)
+    with honeytrace.session("end-alone"):
+        step(1)
+        assert honeytrace.flush(10)
+    assert seen.count("INSERT") == 1 and "UPDATE" not in seen
+    assert honeytrace.flush(10)
+    assert seen.count("INSERT") == 1 and seen.count("UPDATE") == 1
+    tree = session_row(path, "end-alone")
+    assert tree["end_time"] is not None and len(tree["children"]) == 1
+    stats = honeytrace.stats()
+    assert not stats.dropped and stats.sent == 2 + 2

@@ -243,6 +243,26 @@ def test_update_of_an_unknown_event_raises_key_error(store: Store) -> None:
     assert store.list_sessions() == []  # nothing was made up for it
 
 
+def test_an_update_with_nothing_to_merge_is_one_statement(store: Store) -> None:
+    """An update that only sets fields (a session's end, most often) needs no read of the
+    row first: one statement, atomic by itself; one that merges reads the row in a
+    transaction. Both raise KeyError for an unknown event and change nothing then."""
+    session_id = store.create_session({"session_name": "one", "metadata": {"a": 1}})["event_id"]
+    seen: list[str] = []
+    store.connection.set_trace_callback(lambda sql: seen.append(sql.split(None, 1)[0]))
+    store.update_event(session_id, {"end_time": T0 + 9, "outputs": {"x": 1}, "children_ids": []})
+    assert seen == ["UPDATE"]
+    with pytest.raises(KeyError):
+        store.update_event(str(uuid.uuid4()), {"end_time": T0 + 9})
+    seen.clear()
+    store.update_event(session_id, {"metadata": {"b": 2}, "duration": 4.5})
+    assert seen == ["BEGIN", "SELECT", "UPDATE", "COMMIT"]
+    stored = store.get_event(session_id)
+    assert stored is not None and stored["end_time"] == T0 + 9 and stored["duration"] == 4.5
+    assert stored["outputs"] == {"x": 1} and stored["metadata"] == {"a": 1, "b": 2}
+    assert stored["children_ids"] == []
+
+
 def test_session_end_update(store: Store) -> None:
     sid = session(store)
     store.update_event(sid, {"end_time": T0 + 50, "duration": 50, "outputs": {"r": 1}})

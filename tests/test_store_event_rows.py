@@ -234,10 +234,12 @@ def test_a_store_written_from_rows_reads_back_the_events_of_the_dicts(
     honeytrace.flush(10)
 
 
-@pytest.mark.parametrize("events", [1, 17, 700, 1024, 1500])
+@pytest.mark.parametrize("events", [1, 17, 700, 1023, 1024, 1500, 2048])
 def test_plain_rows_of_any_count_are_stored_once(tmp_path: Path, events: int) -> None:
     """Plain rows go in statements of up to 1024 rows (padded with repeats of the last, which
-    are ignored); a batch past that takes several, in one transaction."""
+    are ignored): one statement, its own transaction, up to that (a writer group of the
+    flusher's batches, local/exporter.py); a batch past that takes several, in one
+    transaction."""
     sid = "6f4de29f-9b31-41e0-8000-000000000001"
     head = {"event_id": sid, "session_id": sid, "event_type": "session", "event_name": "s"}
     rows = []
@@ -246,7 +248,12 @@ def test_plain_rows_of_any_count_are_stored_once(tmp_path: Path, events: int) ->
         inputs = json.dumps({"n": n}, separators=(",", ":"))
         rows.append((event_id, sid, sid, "tool", "f", "src", n, n + 1, 1.0, "[]", inputs, "{}"))
     with Store(tmp_path / "p.db") as store:
+        seen: list[str] = []
+        store.connection.set_trace_callback(lambda sql: seen.append(sql.split(None, 1)[0]))
         store.put_events([head, *rows])
+        statements = -(-(events + 1) // 1024)  # (the session's row, then its events)
+        several = ["BEGIN", *["INSERT"] * statements, "COMMIT"]
+        assert seen == (["INSERT"] if statements == 1 else several)
         store.put_events([head, *rows])  # again: nothing new
         tree = store.session_tree(sid)
     assert tree is not None
@@ -273,3 +280,37 @@ def test_plain_rows_of_a_session_not_in_the_batch_take_the_general_path(tmp_path
         ).fetchone()
     assert tree is not None and tree["event_name"] == "long" and placeholders == 0
     assert [child["start_time"] for child in tree["children"]] == [1, 2, 3, 4]
+
+
+def test_rows_of_a_session_the_store_stored_go_in_one_statement(tmp_path: Path) -> None:
+    """Later rows of a session this Store stored (an open session's next delivery, a session
+    longer than a batch) go in the batch's one statement, without a placeholder for their
+    session (which a Store that did not store it still makes, in a transaction)."""
+    sid = "6f4de29f-9b31-41e0-8000-000000000003"
+    other = "6f4de29f-9b31-41e0-8000-000000000004"
+    head = {"event_id": sid, "session_id": sid, "event_type": "session", "event_name": "kept"}
+    second = {**head, "event_id": other, "session_id": other, "event_name": "next"}
+
+    def row(n: int, session: str = sid) -> tuple[Any, ...]:
+        event_id = f"7a4de29f-9b31-41e0-8000-{n:012x}"
+        return (event_id, session, session, "tool", "f", "src", n, n + 1, 1.0, "[]", "{}", "{}")
+
+    seen: list[str] = []
+    with Store(tmp_path / "k.db") as store:
+        store.put_events([head, row(1)])
+        store.connection.set_trace_callback(lambda sql: seen.append(sql.split(None, 1)[0]))
+        store.put_events([second, row(2, other), row(3), row(4)])
+        assert seen == ["INSERT"]
+        tree = store.session_tree(sid)
+    assert tree is not None and tree["event_name"] == "kept"
+    assert [child["start_time"] for child in tree["children"]] == [1, 3, 4]
+    seen.clear()
+    with Store(tmp_path / "k.db") as store:  # another connection: it did not store the session
+        store.connection.set_trace_callback(lambda sql: seen.append(sql.split(None, 1)[0]))
+        store.put_events([row(5)])
+        assert seen == ["BEGIN", "INSERT", "INSERT", "COMMIT"]  # (the placeholder, ignored)
+        tree = store.session_tree(sid)
+        (placeholders,) = store.connection.execute(
+            "SELECT COUNT(*) FROM events WHERE placeholder"
+        ).fetchone()
+    assert tree is not None and len(tree["children"]) == 4 and placeholders == 0

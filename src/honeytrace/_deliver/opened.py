@@ -24,7 +24,7 @@ from honeytrace._record.span import Event
 if TYPE_CHECKING:
     from honeytrace._deliver.flusher import Flusher
 
-__all__ = ["deliver"]
+__all__ = ["deliver", "finish"]
 
 _BATCH_OVERHEAD = 32  # bytes of '{"events":[' ... ']}' around the events
 
@@ -41,14 +41,29 @@ def deliver(flusher: Flusher, state: SessionState) -> None:
             return
     if state.events:
         _send_events(flusher, state)
-    if not state.ended:
-        return
+    if state.ended:
+        finish(flusher, state, folded)
+
+
+def finish(
+    flusher: Flusher,
+    state: SessionState,
+    folded: bool,
+    encoder: Any = None,
+    exporter: Any = None,
+) -> None:
+    """The last step of an ended session delivered on this route, once its events went: its
+    end as an update (counted sent or lost), or, when the end was ``folded`` into its create,
+    a follow-up update when events were lost since. ``encoder`` and ``exporter``: those of the
+    caller when it runs elsewhere (the Local exporter's writer thread, local/open_sessions.py,
+    which makes these same steps); the flusher's by default."""
+    session = state.session
+    if encoder is None:
+        encoder = flusher.encoder
     if folded:
         lost = state.losses()
         try:
-            followup = flusher.encoder.session_followup(
-                session, lost if lost != state.reported else None
-            )
+            followup = encoder.session_followup(session, lost if lost != state.reported else None)
         except InvalidEvent as exc:
             flusher.reason(exc, "session follow-up")
             return
@@ -56,8 +71,10 @@ def deliver(flusher: Flusher, state: SessionState) -> None:
             flusher.send_update(session, followup)
         return
     try:
-        end = flusher.encoder.session_end(session, state.direct, state.losses())
-        flusher.exporter_now().update_event(session.session_id, end, events=1)
+        end = encoder.session_end(session, state.direct, state.losses())
+        if exporter is None:
+            exporter = flusher.exporter_now()
+        exporter.update_event(session.session_id, end, events=1)
     except Spooled as spooled:
         if spooled.accepted:
             flusher.spooled(1, state)

@@ -76,7 +76,9 @@ def insert_chunk(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
 # pages it touched into the WAL: 1024-row statements of plain rows (a writer group,
 # local/exporter.py) took 10-20% less of the writer's CPU per event than 512 and wrote 57 MiB of
 # WAL for 50k events instead of 62.5. 1024 rows stay under SQLite's 32766 variables (999 before
-# 3.32: 52 rows of 19 values).
+# 3.32: 52 rows of 19 values). Statements of 2048 rows (groups of 2048 events) wrote a fifth less
+# WAL but took more of the writer's CPU per row beside a busy flusher, and fewer events per second
+# (A/B, issue 16: 42.9k against 49.5k, 51.9k against 57.4k).
 PADDED = (*range(1, 17), 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 PADDED_PLAIN = (*PADDED, 768, 1024)  # plain rows: only the Local exporter's writer makes them
 if sqlite3.sqlite_version_info < (3, 32, 0):

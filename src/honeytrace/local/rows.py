@@ -215,13 +215,17 @@ def insert_row(conn: sqlite3.Connection, values: Mapping[str, Any], *, or_ignore
     conn.execute(f"{verb} INTO events ({names}) VALUES ({marks})", tuple(encoded.values()))
 
 
-def update_row(conn: sqlite3.Connection, event_id: str, changes: Mapping[str, Any]) -> None:
+def update_row(conn: sqlite3.Connection, event_id: str, changes: Mapping[str, Any]) -> int:
+    """Set ``changes`` (columns -> values) on the row of ``event_id``; returns how many rows
+    it found (0 or 1; 0 without changes)."""
     if not changes:
-        return
+        return 0
     encoded = encode_columns(changes)
     assignments = ", ".join(f"{field} = ?" for field in encoded)
-    conn.execute(
-        f"UPDATE events SET {assignments} WHERE event_id = ?", (*encoded.values(), event_id)
+    return int(
+        conn.execute(
+            f"UPDATE events SET {assignments} WHERE event_id = ?", (*encoded.values(), event_id)
+        ).rowcount
     )
 
 

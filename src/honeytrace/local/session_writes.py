@@ -6,11 +6,22 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
 from . import bulk, schema
-from .rows import as_dict, event_values, insert_row, row_to_event, session_row, update_row
+from .rows import (
+    PLAIN_WIDTH,
+    as_dict,
+    event_row,
+    event_values,
+    insert_row,
+    new_id,
+    plain_row,
+    row_to_event,
+    session_row,
+    update_row,
+)
 
 Body = Mapping[str, Any]
 
@@ -44,6 +55,54 @@ def put_sessions(conn: sqlite3.Connection, upserts: list[tuple[str, Body]]) -> N
     bulk.insert_rows(conn, rows)
     for sid, body in merges:
         upsert_session(conn, sid, body)
+
+
+def split_batch(
+    events: Sequence[Body | tuple[Any, ...]], known: Container[str], now: int
+) -> tuple[list[tuple[Any, ...]], list[tuple[str, Body]], set[str], dict[str, Any], int] | None:
+    """:meth:`Store.put_events <honeytrace.local.store.Store.put_events>`'s reading of a
+    batch: the rows to insert (each session's own row first, in their order, then the
+    events'), the session bodies with their ids (to merge where the row existed), the sessions
+    whose own event is there, the others that events name and ``known`` does not hold
+    (session id -> start time of its first event: they need a placeholder), and how many rows
+    have every column. None when an event has no session (the general path makes one up)."""
+    heads: list[tuple[Any, ...]] = []
+    rows: list[tuple[Any, ...]] = []
+    bodies: list[tuple[str, Body]] = []
+    started: set[str] = set()
+    others: dict[str, Any] = {}
+    wide = 0  # rows of every column (not plain rows)
+    for body in events:
+        if isinstance(body, tuple):  # a plain row (local/event_rows.py): made already
+            sid = body[1]
+            if sid not in started and sid not in others and sid not in known:
+                others[sid] = body[6]
+            rows.append(body)
+            continue
+        get = body.get
+        value = get("session_id")
+        if not (isinstance(value, str) and value):
+            return None
+        sid = value.lower()
+        value = get("event_id")
+        eid = value.lower() if isinstance(value, str) and value else new_id()
+        if eid == sid and (get("event_type") or "chain") == "session":
+            if sid not in started:
+                started.add(sid)
+                head = plain_row(session_row(body, sid, now))
+                wide += len(head) != PLAIN_WIDTH
+                heads.append(head)
+            bodies.append((sid, body))
+            continue
+        if sid not in started and sid not in others and sid not in known:
+            others[sid] = get("start_time")
+        value = get("parent_id")
+        parent = value.lower() if isinstance(value, str) and value else sid
+        row = plain_row(event_row(body, eid, sid, parent))
+        wide += len(row) != PLAIN_WIDTH
+        rows.append(row)
+    heads.extend(rows)
+    return heads, bodies, started, others, wide
 
 
 def upsert_session(conn: sqlite3.Connection, session_id: str, body: Body) -> None:

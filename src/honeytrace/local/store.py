@@ -42,15 +42,12 @@ from typing import Any
 from honeytrace.local import bulk, reading, schema, session_writes
 from honeytrace.local.query import build_tree, compile_search, is_number
 from honeytrace.local.rows import (
-    PLAIN_WIDTH,
     as_dict,
     event_row,
     is_uuid,
     lower_id,
     new_id,
-    plain_row,
     row_to_event,
-    session_row,
     update_row,
 )
 
@@ -66,6 +63,7 @@ _CHECKPOINT_PAGES = 16_000  # of 4 KiB: 64 MiB of WAL between checkpoints
 # The planner's statistics (Store._refresh_plan_stats): from this many events on, and when
 # the table doubled since (so their cost, a scan of the indexes, stays proportional to writes).
 _STATS_MIN_ROWS, _STATS_EVERY_S = 10_000, 300.0
+_KNOWN_SESSIONS = 4096  # session ids a Store remembers as stored (put_events), at most
 _UPDATE_MERGED = ("metadata", "feedback", "metrics", "config", "user_properties")
 
 
@@ -84,6 +82,7 @@ class Store:
         self.path = os.fspath(path)
         self._grouped = False  # inside transaction(): each write is a savepoint
         self._stats_due = 0.0  # when search may next look at the planner's statistics
+        self._sessions: set[str] = set()  # sessions whose row is stored (put_events)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         # check_same_thread=False lets a lock-holding owner (the collector) call from any thread;
@@ -182,6 +181,7 @@ class Store:
         name = body.get("session_name") or body.get("event_name")
         with self._write() as conn:
             session_writes.upsert_session(conn, session_id, {**body, "event_name": name})
+        self._remember((session_id,))
         return session_id
 
     def add_events(
@@ -272,62 +272,60 @@ class Store:
         start to end (each statement of a longer transaction takes the GIL back, and on the
         writer thread that waits for the flusher to give it up: up to 5 ms each time).
 
-        Sessions whose row already exists (a placeholder made by an earlier event) are merged
-        after that statement, in a second transaction (its failure then raises, though the
-        events stayed). Events of a session whose own event is not among ``events`` (a session
-        longer than a batch, or the create path) take :meth:`add_events` whole."""
-        heads: list[tuple[Any, ...]] = []
-        rows: list[tuple[Any, ...]] = []
-        bodies: list[tuple[str, Body]] = []
-        started: set[str] = set()
+        Events of a session whose own event is not among ``events`` (a session longer than a
+        batch, a session still open when the flusher took it: local/open_sessions.py) go in the
+        same statement when this Store stored that session (:meth:`_remember`), else in the
+        same transaction after a placeholder for their session (ignored when it is stored), as
+        :meth:`add_events` makes. Sessions whose row already exists (a placeholder made by an
+        earlier event, or just now) are merged after that, in a second transaction (its failure
+        then raises, though the events stayed). Events without a session take
+        :meth:`add_events` whole."""
         now = _now_ms()
-        wide = 0  # rows of every column (not plain rows)
-        for body in events:
-            if isinstance(body, tuple):  # a plain row (local/event_rows.py): made already
-                if body[1] not in started:
-                    self.add_events(None, events)  # needs a placeholder, or a stored session
-                    return
-                rows.append(body)
-                continue
-            get = body.get
-            value = get("session_id")
-            if not (isinstance(value, str) and value):
-                self.add_events(None, events)  # a session to make up: the general path
-                return
-            sid = value.lower()
-            value = get("event_id")
-            eid = value.lower() if isinstance(value, str) and value else new_id()
-            if eid == sid and (get("event_type") or "chain") == "session":
-                if sid not in started:
-                    started.add(sid)
-                    head = plain_row(session_row(body, sid, now))
-                    wide += len(head) != PLAIN_WIDTH
-                    heads.append(head)
-                bodies.append((sid, body))
-                continue
-            if sid not in started:
-                self.add_events(None, events)  # needs a placeholder, or a stored session
-                return
-            value = get("parent_id")
-            parent = value.lower() if isinstance(value, str) and value else sid
-            row = plain_row(event_row(body, eid, sid, parent))
-            wide += len(row) != PLAIN_WIDTH
-            rows.append(row)
-        heads.extend(rows)
+        batch = session_writes.split_batch(events, self._sessions, now)
+        if batch is None:
+            self.add_events(None, events)  # a session to make up: the general path
+            return
+        heads, bodies, started, others, wide = batch
         if not heads:
             return
         one_kind = not wide or wide == len(heads)  # (one statement takes one kind of row)
-        if one_kind and len(heads) <= bulk.chunk_limit(heads) and not self._grouped:
-            with _busy_as_error():
-                stored = bulk.insert_chunk(self._conn, heads)  # its own transaction
-        else:
-            with self._write() as conn:
-                stored = bulk.insert_rows(conn, heads)
+        stored = self._put_rows(heads, one_kind, others, now)
         if stored == len(heads) and len(bodies) == len(started):
+            self._remember(started)
             return  # every row was new: nothing to merge
         with self._write() as conn:
             for sid, body in bodies:  # merging a row made just above again changes nothing
                 session_writes.upsert_session(conn, sid, body)
+        self._remember(started)
+
+    def _put_rows(
+        self, rows: list[Row], one_kind: bool, others: Mapping[str, Any], now: int
+    ) -> int:
+        """put_events' write: ``rows`` in one statement, its own transaction, when it can;
+        else in a transaction, after placeholders for ``others`` (session id -> start time).
+        Returns how many rows were new."""
+        if one_kind and not others and len(rows) <= bulk.chunk_limit(rows) and not self._grouped:
+            with _busy_as_error():
+                return bulk.insert_chunk(self._conn, rows)
+        with self._write() as conn:
+            if others:  # (a session whose own event comes later here is merged after)
+                conn.executemany(
+                    schema.INSERT_PLACEHOLDER,
+                    [(sid, sid, t if is_number(t) else now) for sid, t in others.items()],
+                )
+            return bulk.insert_rows(conn, rows)
+
+    def _remember(self, sessions: Iterable[str]) -> None:
+        """Note sessions whose row this connection committed (a real session, never a
+        placeholder): rows are never deleted, so later events of theirs need no placeholder
+        (:meth:`put_events`). Bounded: forgotten all at once when full (then a placeholder is
+        tried again, ignored)."""
+        if self._grouped:
+            return  # (not committed yet: the block may still roll back)
+        known = self._sessions
+        if len(known) > _KNOWN_SESSIONS:
+            known.clear()
+        known.update(sessions)
 
     def add_rows(self, sessions: Mapping[str, Any], rows: Sequence[tuple[Any, ...]]) -> None:
         """The write half of :meth:`add_events`, for rows made beforehand with
@@ -354,23 +352,30 @@ class Store:
         ``duration`` and ``end_time``, and ``children_ids`` when non-empty. Other keys are
         ignored. Raises :class:`KeyError` when no event has this id."""
         event_id = event_id.lower()
+        changes: JsonObject = {}
+        if isinstance(body.get("outputs"), Mapping):
+            changes["outputs"] = dict(body["outputs"])
+        for field in ("duration", "end_time"):
+            if body.get(field) is not None:
+                changes[field] = body[field]
+        if body.get("children_ids"):
+            changes["children_ids"] = list(body["children_ids"])
+        merged = [field for field in _UPDATE_MERGED if isinstance(body.get(field), Mapping)]
+        if changes and not merged:
+            # Nothing to merge with what is stored (a session's end, most often): one
+            # statement, atomic by itself, instead of a transaction that reads the row first
+            # (four statements, each taking the GIL back on the Local exporter's writer).
+            with _busy_as_error():
+                if not update_row(self._conn, event_id, changes):
+                    raise KeyError(event_id)
+            return
         with self._write() as conn:
             row = conn.execute(schema.SELECT + " WHERE event_id = ?", (event_id,)).fetchone()
             if row is None:
                 raise KeyError(event_id)
             current = row_to_event(row)
-            changes: JsonObject = {}
-            for field in _UPDATE_MERGED:
-                if isinstance(body.get(field), Mapping):
-                    changes[field] = {**as_dict(current[field]), **body[field]}
-            if isinstance(body.get("outputs"), Mapping):
-                changes["outputs"] = dict(body["outputs"])
-            for field in ("duration", "end_time"):
-                if body.get(field) is not None:
-                    changes[field] = body[field]
-            if body.get("children_ids"):
-                changes["children_ids"] = list(body["children_ids"])
-            update_row(conn, event_id, changes)
+            merges = {field: {**as_dict(current[field]), **body[field]} for field in merged}
+            update_row(conn, event_id, {**merges, **changes})
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
