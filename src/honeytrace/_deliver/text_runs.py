@@ -54,6 +54,7 @@ def events_json(  # noqa: PLR0915  # one loop: each call costs as much as a few 
     shapes = encoder._shapes
     fast_writers: Any = None
     ids = encoder._ids
+    take_id = ids.pop
     base, prefix = encoder._id_base, encoder._id_prefix
     offset = encoder._offset_ns
     own_source = encoder._source
@@ -129,7 +130,10 @@ def events_json(  # noqa: PLR0915  # one loop: each call costs as much as a few 
         key = span._id
         if key is None:
             key = span.id
-        if key >> 48 == top:
+        event_id = take_id(key, None)  # formatted by its session's create (_format_all)
+        if event_id is not None:
+            id_head = ""
+        elif key >> 48 == top:
             id_head, event_id = prefix, hex(key)[-12:]
         else:
             id_head, event_id = "", ids.get(key) or encoder._rebase(key)
@@ -183,19 +187,17 @@ def events_json(  # noqa: PLR0915  # one loop: each call costs as much as a few 
         write = fast_writers.get(len(args) if args is not None and not span.kwargs else -1)
         if write is None:
             write = _make_writer(encoder, shape, spec, args, span.kwargs)
-        text = None
-        if write:
-            text = write(
-                args,
-                span.result,
-                id_head,
-                event_id,
-                parent_json,
-                start_text,
-                end_text,
-                end - start,
-                tail,
-            )
+        text = write(
+            args,
+            span.result,
+            id_head,
+            event_id,
+            parent_json,
+            start_text,
+            end_text,
+            end - start,
+            tail,
+        )
         if text is None:
             text = _general(
                 encoder,
@@ -220,14 +222,15 @@ def events_json(  # noqa: PLR0915  # one loop: each call costs as much as a few 
 
 def _make_writer(
     encoder: Encoder, shape: Any, spec: Any, args: tuple[Any, ...] | None, kwargs: Any
-) -> EventWriter | bool:
+) -> EventWriter:
     """The writer of ``shape``'s events called with ``args`` (writers.py), made once per
-    argument count and kept on the shape; False where the general route serves."""
+    argument count and kept on the shape; one that returns None where the general route
+    serves."""
     fast = shape.fast
     count = len(args) if args is not None and not kwargs else -1
     if len(fast) >= _WRITERS_MAX:  # bounded: calls of *args functions vary their count
         fast.clear()
-    write: EventWriter | bool = False
+    write: EventWriter = _no_writer
     if not shape.inputs:
         write = event_writer(encoder, shape.head, None, count, shape.outputs, _result)
     elif count >= 0:
@@ -239,6 +242,10 @@ def _make_writer(
             write = event_writer(encoder, shape.head, inputs, count, shape.outputs, _result)
     fast[count] = write
     return write
+
+
+def _no_writer(*_: Any) -> None:
+    return None
 
 
 def _general(encoder: Encoder, shape: Any, span: Event, head: str, tail: str) -> str:

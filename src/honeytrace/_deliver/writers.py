@@ -108,6 +108,24 @@ def _make(source: str, namespace: dict[str, Any], name: str) -> Callable[..., An
     return namespace[name]  # type: ignore[no-any-return]
 
 
+Part = tuple[bool, str]
+"""A piece of a writer's text: (True, constant text) or (False, a variable's name)."""
+
+
+def _fstring(parts: list[Part]) -> str:
+    """The f-string (as code) of ``parts``: constant texts written as literal characters,
+    escaped (``unicode_escape``, quotes, braces), so that a key's text is never code; the
+    compiler joins adjacent constants, one piece fewer to build per event."""
+    code = []
+    for constant, text in parts:
+        if constant:
+            escaped = text.encode("unicode_escape").decode("ascii").replace("'", "\\'")
+            code.append(escaped.replace("{", "{{").replace("}", "}}"))
+        else:
+            code.append("{" + text + "}")
+    return "f'" + "".join(code) + "'"
+
+
 def _values(
     count: int,
     keys: tuple[str, ...],
@@ -116,10 +134,10 @@ def _values(
     skip: int,
     mask: bool,
     namespace: dict[str, Any],
-) -> tuple[list[str], list[str]]:
+) -> tuple[list[str], list[Part]]:
     """The lines that test and write the inputs' values (the ``count`` positional arguments in
-    ``args``, the receiver left out when ``skip``, then the ``defaults``), and the names of
-    the object's parts in order: ``K0 v0 K1 v1 ... Kn``, the keys bound in ``namespace``."""
+    ``args``, the receiver left out when ``skip``, then the ``defaults``, bound in
+    ``namespace``), and the object's parts in order: key, value, key, value, ... end."""
     lines = [f"{', '.join(f'a{i}' for i in range(count))}{',' if count == 1 else ''} = args"]
     if not count:
         lines = []
@@ -127,18 +145,15 @@ def _values(
     for index, value in enumerate(defaults):
         namespace[f"D{index}"] = value
         sources.append(f"D{index}")
-    parts: list[str] = []
+    parts: list[Part] = []
     for index, (key, source) in enumerate(zip(keys, sources, strict=True)):
-        namespace[f"K{index}"] = ("," if index else "{") + encode_basestring(key) + ":"
-        parts.append(f"K{index}")
+        parts.append((True, ("," if index else "{") + encode_basestring(key) + ":"))
         if masked is not None and masked[index]:  # a secret name: the value is not looked at
-            parts.append("MASKED")
+            parts.append((True, '"***"'))
             continue
         lines += value_code(source, f"v{index}", "cost", mask)
-        parts.append(f"v{index}")
-    namespace["MASKED"] = '"***"'
-    namespace["KEND"] = "}" if keys else "{}"
-    parts.append("KEND")
+        parts.append((False, f"v{index}"))
+    parts.append((True, "}" if keys else "{}"))
     return lines, parts
 
 
@@ -189,15 +204,13 @@ def event_writer(
     the call and whether the receiver is left out (None: inputs are not captured, ``{}``);
     ``result`` writes a result that is neither a small int nor a list (None: not plain)."""
     namespace = _namespace(encoder)
-    namespace.update(
-        HEAD=head, OUT=_OUT, OUT_LIST=_OUT + "[", OUT_NULL=_OUT + "null}", RESULT=result
-    )
+    namespace.update(OUT=_OUT, OUT_LIST=_OUT + "[", OUT_NULL=_OUT + "null}", RESULT=result)
     namespace["ENCODER"] = encoder
     mask = encoder._mask
     lines: list[str] = []
+    parts: list[Part]
     if inputs is None:
-        parts = ["INPUTS"]
-        namespace["INPUTS"] = "{}"
+        parts = [(True, "{}")]
     else:
         keys, masked, cost, defaults, skip = inputs
         lines.append(f"cost = {cost}")
@@ -208,12 +221,26 @@ def event_writer(
         lines += _outputs_code(mask)
     else:
         lines.append("out = ''")
-    joined = "".join(f"{{{part}}}" for part in parts)
-    lines.append(
-        'return f\'{{"event_id":"{id_head}{event_id}","parent_id":{parent}{HEAD}'
-        + joined
-        + '{out},"start_time":{start},"end_time":{end},"duration":{duration}e-6{tail}}}\''
-    )
+    whole: list[Part] = [
+        (True, '{"event_id":"'),
+        (False, "id_head"),
+        (False, "event_id"),
+        (True, '","parent_id":'),
+        (False, "parent"),
+        (True, head),
+        *parts,
+        (False, "out"),
+        (True, ',"start_time":'),
+        (False, "start"),
+        (True, ',"end_time":'),
+        (False, "end"),
+        (True, ',"duration":'),
+        (False, "duration"),
+        (True, "e-6"),
+        (False, "tail"),
+        (True, "}"),
+    ]
+    lines.append("return " + _fstring(whole))
     source = (
         "def write(args, result, id_head, event_id, parent, start, end, duration, tail):\n"
         + "\n".join(_indent(lines, 1))
@@ -235,6 +262,6 @@ def values_writer(
     value_lines, parts = _values(count, keys, masked, defaults, skip, encoder._mask, namespace)
     lines = [f"cost = {cost}", *value_lines]
     lines += [f"if cost + {_COST} >= MAX_TOTAL:", "    return None"]
-    lines.append("return f'" + "".join(f"{{{part}}}" for part in parts) + "'")
+    lines.append("return " + _fstring(parts))
     source = "def write(args):\n" + "\n".join(_indent(lines, 1)) + "\n"
     return _make(source, namespace, "write")
