@@ -720,3 +720,42 @@ def test_the_generated_value_test_keeps_only_what_the_walker_keeps(
             assert json.loads(made)["outputs"] == _Walker(limits, mask).walk({"result": result}, 0)
         assert len(result) <= _ITEMS
     assert taken > 150 and listed > 150  # (most random triples hold a value it refuses)
+
+
+def test_ids_a_session_lists_are_formatted_once_and_written_the_same(
+    honeytrace_capture: Capture,
+) -> None:
+    """A session's create (or session event) lists its direct children's ids and keeps their
+    texts for the events' own JSON, written later in the cycle: each event takes its text
+    back (nothing kept past it), and every text equals the dicts."""
+    from honeytrace._deliver.text_runs import events_json
+    from honeytrace._record import buffer
+
+    honeytrace.configure(exporter="none", flush_interval=3600, batch_size=100_000)
+
+    @honeytrace.trace_chain
+    def outer(n: int) -> int:
+        return inner(n) + 1
+
+    @honeytrace.trace_tool
+    def inner(n: int) -> int:
+        return n
+
+    with honeytrace.session("listed") as session:
+        for n in range(20):
+            outer(n)
+            inner(n)
+    spans = [span for span in buffer.QUEUE if type(span) is not honeytrace.Session]
+    direct = [span.id for span in spans if span.parent is None or span.parent is session]
+    assert 0 < len(direct) < len(spans)
+    for made in ("session_create", "session_event"):
+        encoder = Encoder(get_config())
+        body = getattr(encoder, made)(session, direct, None)
+        assert body["children_ids"] == [format_id(key) for key in direct]
+        assert set(encoder._ids) == set(direct)  # kept for the events
+        written, missing, _ = events_json(encoder, spans, None)
+        assert not missing
+        assert not encoder._ids  # each taken back by its event
+        for span, raw in zip(spans, written, strict=True):
+            assert json.loads(raw or b"") == encoder.event(span, None)
+    honeytrace.flush(10)

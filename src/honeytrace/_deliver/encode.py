@@ -156,6 +156,8 @@ class Encoder:
             else:
                 texts.append(self._ids.get(value) or self._rebase(value))
                 prefix, top = self._id_prefix, _top(self._id_base)
+        if keep:
+            self._ids.update(zip(values, texts, strict=True))
         return texts
 
     def refresh_clock(self) -> None:

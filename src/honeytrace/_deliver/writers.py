@@ -44,14 +44,14 @@ _OUT = ',"outputs":{"result":'
 _SMALL_OUTS = tuple(f"{_OUT}{number}}}" for number in range(_SMALL))
 
 
-def value_code(value: str, out: str, cost: str, mask: bool) -> list[str]:
+def value_code(value: str, out: str, cost: str | None, mask: bool) -> list[str]:
     """Lines of code that bind ``out`` to the JSON of the variable ``value`` when it is a plain
-    value :func:`.plain.check_dict` keeps as it is (adding a string's length to ``cost``), and
-    ``return None`` otherwise. The one source of the plain-value test (see the module doc):
+    value :func:`.plain.check_dict` keeps as it is (adding a string's length to ``cost``, when
+    named), and ``return None`` otherwise. The one source of the plain-value test (module doc):
     strings within ``MAX_STRING``, not a ``Bearer`` credential, no secret inside when masking,
     carried by UTF-8; ints within int64; None, bools, finite floats."""
     secret = f" or (size >= {MIN_SECRET} and needs_scrub({value}))" if mask else ""
-    return [
+    lines = [
         f"kind = type({value})",
         "if kind is str:",
         f"    size = len({value})",
@@ -79,6 +79,9 @@ def value_code(value: str, out: str, cost: str, mask: bool) -> list[str]:
         "else:",
         "    return None",
     ]
+    if cost is None:  # (the line naming it)
+        lines.remove("    None += size")
+    return lines
 
 
 def _namespace(encoder: Encoder) -> dict[str, Any]:
@@ -132,7 +135,8 @@ def _values(
     masked: tuple[bool, ...] | None,
     defaults: tuple[Any, ...],
     skip: int,
-    mask: bool,
+    cost: int,
+    encoder: Encoder,
     namespace: dict[str, Any],
 ) -> tuple[list[str], list[Part]]:
     """The lines that test and write the inputs' values (the ``count`` positional arguments in
@@ -141,19 +145,28 @@ def _values(
     lines = [f"{', '.join(f'a{i}' for i in range(count))}{',' if count == 1 else ''} = args"]
     if not count:
         lines = []
+    mask = encoder._mask
+    max_string, max_total = encoder.limits.max_string, encoder.limits.max_total
     sources = [f"a{i}" for i in range(skip, count)]
     for index, value in enumerate(defaults):
         namespace[f"D{index}"] = value
         sources.append(f"D{index}")
     parts: list[Part] = []
+    # The size budget, counted only where the values could exceed it (all of them strings
+    # of max_string characters): most functions' never can.
+    counted: str | None = "cost"
+    if cost + len(sources) * max_string + _COST < max_total:
+        counted = None
     for index, (key, source) in enumerate(zip(keys, sources, strict=True)):
         parts.append((True, ("," if index else "{") + encode_basestring(key) + ":"))
         if masked is not None and masked[index]:  # a secret name: the value is not looked at
             parts.append((True, '"***"'))
             continue
-        lines += value_code(source, f"v{index}", "cost", mask)
+        lines += value_code(source, f"v{index}", counted, mask)
         parts.append((False, f"v{index}"))
     parts.append((True, "}" if keys else "{}"))
+    if counted is not None:
+        lines = [f"cost = {cost}", *lines, f"if cost + {_COST} >= MAX_TOTAL:", "    return None"]
     return lines, parts
 
 
@@ -213,10 +226,8 @@ def event_writer(
         parts = [(True, "{}")]
     else:
         keys, masked, cost, defaults, skip = inputs
-        lines.append(f"cost = {cost}")
-        value_lines, parts = _values(count, keys, masked, defaults, skip, mask, namespace)
+        value_lines, parts = _values(count, keys, masked, defaults, skip, cost, encoder, namespace)
         lines += value_lines
-        lines += [f"if cost + {_COST} >= MAX_TOTAL:", "    return None"]
     if outputs:
         lines += _outputs_code(mask)
     else:
@@ -259,9 +270,7 @@ def values_writer(
     rows (local/event_rows.py), which hold the inputs' JSON alone."""
     namespace = _namespace(encoder)
     keys, masked, cost, defaults, skip = inputs
-    value_lines, parts = _values(count, keys, masked, defaults, skip, encoder._mask, namespace)
-    lines = [f"cost = {cost}", *value_lines]
-    lines += [f"if cost + {_COST} >= MAX_TOTAL:", "    return None"]
-    lines.append("return " + _fstring(parts))
+    value_lines, parts = _values(count, keys, masked, defaults, skip, cost, encoder, namespace)
+    lines = [*value_lines, "return " + _fstring(parts)]
     source = "def write(args):\n" + "\n".join(_indent(lines, 1)) + "\n"
     return _make(source, namespace, "write")
