@@ -170,7 +170,34 @@ def _values(
     return lines, parts
 
 
-def _outputs_code(mask: bool) -> list[str]:
+_UNROLLED = 3  # lists up to this long (a generator's few items) are written without a loop
+
+
+def _short_list_code(mask: bool, max_string: int, max_total: int) -> list[str]:
+    """``if count == 1: ... elif count == 2: ...``: a short list's items tested and written one
+    by one (no loop, no list of texts, one string built), ending with ``out`` bound (the
+    general loop follows in an ``else``). The size budget is counted only where the items
+    could exceed it."""
+    lines: list[str] = []
+    for count in range(1, _UNROLLED + 1):
+        counted = 2 + count * (max_string + _COST) + _RESULT_COST + _COST >= max_total
+        lines.append(f"{'if' if count == 1 else 'elif'} count == {count}:")
+        names = ", ".join(f"i{index}" for index in range(count))
+        body = [f"{names}{',' if count == 1 else ''} = result"]
+        if counted:
+            body.append(f"listed = {2 + count * _COST}")
+        for index in range(count):
+            body += value_code(f"i{index}", f"t{index}", "listed" if counted else None, mask)
+        if counted:
+            body += [f"if 2 + listed + {_RESULT_COST + _COST} >= MAX_TOTAL:", "    return None"]
+        texts = ",".join(f"{{t{index}}}" for index in range(count))
+        body.append(f"out = f'{{OUT_LIST}}{texts}]}}}}'")
+        lines += _indent(body, 1)
+    lines.append("else:")
+    return lines
+
+
+def _outputs_code(mask: bool, max_string: int, max_total: int) -> list[str]:
     """Lines that bind ``out`` to the outputs part of the event (``,"outputs":{...}``, or
     nothing when no result was recorded), or ``return None``: a small int indexes a table, a
     list (a generator's items) is written item by item; any other result goes to
@@ -184,17 +211,19 @@ def _outputs_code(mask: bool) -> list[str]:
         "elif result is None:",
         "    out = OUT_NULL",
         "elif kind is list:",
-        "    if len(result) > MAX_ITEMS:",
-        "        return None",
-        "    listed = 2",
-        "    texts = []",
-        "    for item in result:",
-        *_indent(value_code("item", "text", "listed", mask), 2),
-        f"        listed += {_COST}",
-        "        texts.append(text)",
-        f"    if 2 + listed + {_RESULT_COST + _COST} >= MAX_TOTAL:",
-        "        return None",
-        "    out = OUT_LIST + ','.join(texts) + ']}'",
+        "    count = len(result)",
+        *_indent(_short_list_code(mask, max_string, max_total), 1),
+        "        if count > MAX_ITEMS:",
+        "            return None",
+        "        listed = 2",
+        "        texts = []",
+        "        for item in result:",
+        *_indent(value_code("item", "text", "listed", mask), 3),
+        f"            listed += {_COST}",
+        "            texts.append(text)",
+        f"        if 2 + listed + {_RESULT_COST + _COST} >= MAX_TOTAL:",
+        "            return None",
+        "        out = OUT_LIST + ','.join(texts) + ']}'",
         "else:",
         "    text = RESULT(ENCODER, result)",
         "    if text is None:",
@@ -229,7 +258,7 @@ def event_writer(
         value_lines, parts = _values(count, keys, masked, defaults, skip, cost, encoder, namespace)
         lines += value_lines
     if outputs:
-        lines += _outputs_code(mask)
+        lines += _outputs_code(mask, encoder.limits.max_string, encoder.limits.max_total)
     else:
         lines.append("out = ''")
     whole: list[Part] = [
