@@ -658,13 +658,14 @@ def test_the_inputs_writer_keeps_any_key_as_text() -> None:
     from honeytrace._deliver.writers import event_writer, values_writer
 
     keys = ('q"uote', "{brace}", "per%scent", "\u00e9t\u00e9", "back\\slash", "x')\nraise 1#")
-    values = (1, "two", None, True, 1.5, -3)
-    expected = dict(zip(keys, [1, "two", None, True, 1.5, -3], strict=True))
+    keys += ("tab\there", "\U0001f600 \\N{DIGIT ONE}", "}}{{")
+    values = (1, "two", None, True, 1.5, -3, 0, "", 2)
+    expected = dict(zip(keys, [1, "two", None, True, 1.5, -3, 0, "", 2], strict=True))
     encoder = Encoder(get_config())
     write = values_writer(encoder, (keys, None, 2, (), 0), len(keys))
     assert json.loads(write(values) or "") == expected
     assert values_writer(encoder, ((), None, 2, (), 0), 0)(()) == "{}"
-    event = event_writer(encoder, ',"odd":"}{\'","inputs":', (keys, None, 2, (), 0), 6, True, _no)
+    event = event_writer(encoder, ',"odd":"}{\'","inputs":', (keys, None, 2, (), 0), 9, True, _no)
     text = event(values, 7, "p-", "1", '"s"', "10", "11", 2500, ',"tail":"x"')
     assert json.loads(text or "") == {
         "event_id": "p-1",

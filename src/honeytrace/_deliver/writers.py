@@ -117,16 +117,28 @@ Part = tuple[bool, str]
 
 def _fstring(parts: list[Part]) -> str:
     """The f-string (as code) of ``parts``: constant texts written as literal characters,
-    escaped (``unicode_escape``, quotes, braces), so that a key's text is never code; the
-    compiler joins adjacent constants, one piece fewer to build per event."""
-    code = []
-    for constant, text in parts:
-        if constant:
-            escaped = text.encode("unicode_escape").decode("ascii").replace("'", "\\'")
-            code.append(escaped.replace("{", "{{").replace("}", "}}"))
-        else:
-            code.append("{" + text + "}")
+    escaped (:func:`_literal`), so that a key's text is never code; the compiler joins
+    adjacent constants, one piece fewer to build per event."""
+    code = [_literal(text) if constant else "{" + text + "}" for constant, text in parts]
     return "f'" + "".join(code) + "'"
+
+
+def _literal(text: str) -> str:
+    """``text`` as the characters of a single-quoted f-string literal: printable ASCII as it
+    is (quotes, backslashes and braces escaped), anything else as a ``\\U`` escape. (No
+    codec: a forked child of a process whose other thread was importing cannot look one up.)"""
+    out = []
+    for char in text:
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif " " <= char <= "~":
+            out.append(char)
+        else:
+            out.append(f"\\U{ord(char):08x}")
+    return "".join(out)
+
+
+_ESCAPES = {"\\": "\\\\", "'": "\\'", "{": "{{", "}": "}}"}
 
 
 def _values(
