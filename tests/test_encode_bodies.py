@@ -414,6 +414,22 @@ def record_plain_kinds() -> None:
         def run(self, n: int, mode: str = "fast") -> int:
             return n
 
+        @honeytrace.trace_tool
+        def keyed(self, token: str, extra: Any = ["mutable"]) -> str:
+            return token
+
+    @honeytrace.trace_tool
+    def nothing() -> None:
+        return None
+
+    @honeytrace.trace_tool(capture_inputs=False)
+    def hidden(*args: Any, **kwargs: Any) -> Any:
+        return args
+
+    @honeytrace.trace_tool
+    def many(*args: Any) -> int:
+        return len(args)
+
     values: list[Any] = [*_STRINGS, 'quote " back \\ slash \x00\x1f \u2028 end']
     values += ["\u00e9\u2603\U0001f600"]
     values += [0, -1, 2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 10**30, True, False, None]
@@ -434,6 +450,16 @@ def record_plain_kinds() -> None:
         weird_names(**{"k" * 70: 1})
         Service().run(4)
         Service().run(4, "slow")
+        Service().keyed("t")
+        Service().keyed("t", 2)
+        nothing()
+        for value in values:
+            hidden(value, key=value)
+            hidden(value)
+            list(items())
+            many(*[value] * 3)
+        for count in range(70):  # more argument counts than writers kept per function
+            many(*range(count))
         with honeytrace.span("block"):
             step(2, "inside a span")
         list(items(*range(300)))  # more items than the fast path takes
@@ -626,12 +652,111 @@ def test_clocks_written_from_integers_parse_to_the_dicts_values(
 
 
 def test_the_inputs_writer_keeps_any_key_as_text() -> None:
-    """The inputs of a plain call are joined by a function made per count of arguments: keys
-    with quotes, braces, percent signs or non-ASCII letters are data in it, never code."""
-    from honeytrace._deliver.template import _writer
+    """The generated writers (writers.py) hold keys as data, never as code: quotes, braces,
+    percent signs, backslashes, non-ASCII letters and line breaks in a key are written as the
+    JSON of that key."""
+    from honeytrace._deliver.writers import event_writer, values_writer
 
     keys = ('q"uote', "{brace}", "per%scent", "\u00e9t\u00e9", "back\\slash", "x')\nraise 1#")
-    values = ["1", '"two"', "null", "true", "[1]", "{}"]
-    text = _writer(keys)(*values)
-    assert json.loads(text) == dict(zip(keys, [1, "two", None, True, [1], {}], strict=True))
-    assert _writer(())() == "{}"
+    keys += ("tab\there", "\U0001f600 \\N{DIGIT ONE}", "}}{{")
+    values = (1, "two", None, True, 1.5, -3, 0, "", 2)
+    expected = dict(zip(keys, [1, "two", None, True, 1.5, -3, 0, "", 2], strict=True))
+    encoder = Encoder(get_config())
+    write = values_writer(encoder, (keys, None, 2, (), 0), len(keys))
+    assert json.loads(write(values) or "") == expected
+    assert values_writer(encoder, ((), None, 2, (), 0), 0)(()) == "{}"
+    event = event_writer(encoder, ',"odd":"}{\'","inputs":', (keys, None, 2, (), 0), 9, True, _no)
+    text = event(values, 7, "p-", "1", '"s"', "10", "11", 2500, ',"tail":"x"')
+    assert json.loads(text or "") == {
+        "event_id": "p-1",
+        "parent_id": "s",
+        "odd": "}{'",
+        "inputs": expected,
+        "outputs": {"result": 7},
+        "start_time": 10,
+        "end_time": 11,
+        "duration": 2500e-6,
+        "tail": "x",
+    }
+
+
+def _no(encoder: Any, result: Any) -> None:
+    return None
+
+
+@pytest.mark.parametrize("mask", [True, False])
+@pytest.mark.parametrize("limits", [DEFAULT_LIMITS, Limits(max_total=600), Limits(max_string=64)])
+def test_the_generated_value_test_keeps_only_what_the_walker_keeps(
+    mask: bool, limits: Limits
+) -> None:
+    """The one plain-value test (writers.value_code), in the inputs writer and the outputs'
+    items: whatever it writes is what the walker makes of the same values (strings cut or
+    masked, Bearer credentials, secrets, lone surrogates, big ints, NaN, containers, objects
+    are left to the general route)."""
+    from honeytrace._deliver.plain import _ITEMS
+    from honeytrace._deliver.writers import event_writer, values_writer
+
+    honeytrace.configure(exporter="none", mask_secrets=mask)
+    try:
+        encoder = Encoder(get_config(), limits)
+    finally:
+        honeytrace.configure(mask_secrets=True)
+    rng = random.Random(f"gen{mask}{limits}")
+    keys = ("a", "text", "n")
+    cost = 2 + sum(len(key) + 16 for key in keys)
+    write = values_writer(encoder, (keys, None, cost, (), 0), 3)
+    items = event_writer(encoder, ',"inputs":', None, 0, True, _no)
+    taken = listed = 0
+    for _ in range(3000):
+        values = tuple(_random_value(rng, 6) for _ in keys)
+        walked = _Walker(limits, mask).walk(dict(zip(keys, values, strict=True)), 0)
+        text = write(values)
+        if text is not None:
+            taken += 1
+            assert json.loads(text) == walked
+        result = list(values)[: rng.choice([1, 2, 3])] * rng.choice([1, 2])  # unrolled, looped
+        made = items((), result, "", "1", "null", "1", "1", 1, "")
+        if made is not None:
+            listed += 1
+            assert json.loads(made)["outputs"] == _Walker(limits, mask).walk({"result": result}, 0)
+        assert len(result) <= _ITEMS
+    assert taken > 150 and listed > 150  # (most random triples hold a value it refuses)
+
+
+def test_ids_a_session_lists_are_formatted_once_and_written_the_same(
+    honeytrace_capture: Capture,
+) -> None:
+    """A session's create (or session event) lists its direct children's ids and keeps their
+    texts for the events' own JSON, written later in the cycle: each event takes its text
+    back (nothing kept past it), and every text equals the dicts."""
+    from honeytrace._deliver.text_runs import events_json
+    from honeytrace._record import buffer
+
+    honeytrace.configure(exporter="none", flush_interval=3600, batch_size=100_000)
+
+    @honeytrace.trace_chain
+    def outer(n: int) -> int:
+        return inner(n) + 1
+
+    @honeytrace.trace_tool
+    def inner(n: int) -> int:
+        return n
+
+    with honeytrace.session("listed") as session:
+        for n in range(20):
+            outer(n)
+            inner(n)
+    spans = [span for span in buffer.QUEUE if type(span) is not honeytrace.Session]
+    direct = [span.id for span in spans if span.parent is None or span.parent is session]
+    assert 0 < len(direct) < len(spans)
+    for made in ("session_create", "session_event"):
+        encoder = Encoder(get_config())
+        body = getattr(encoder, made)(session, direct, None)
+        assert body["children_ids"] == [format_id(key) for key in direct]
+        assert set(encoder._ids) == set(direct)  # kept for the events
+        written, missing, _ = events_json(encoder, spans, None)
+        assert not missing
+        assert not encoder._ids  # each taken back by its event
+        for span, raw in zip(spans, written, strict=True):
+            assert json.loads(raw or b"") == encoder.event(span, None)
+    honeytrace.flush(10)

@@ -135,14 +135,20 @@ class Encoder:
             text = self._ids[value] = _format_id(value)
         return text
 
-    def _format_all(self, values: list[int]) -> list[str]:
+    def _format_all(self, values: list[int], keep: bool = False) -> list[str]:
         # Inline: a session's create lists all its events (the first, for most of them, to
         # format their ids). Ids within this process's prefix (upper half, and a counter below
-        # 2**48) are its text and their last 12 hex digits (cheaper than a format spec, and
-        # than remembering the text).
+        # 2**48) are its text and their last 12 hex digits (cheaper than a format spec).
+        # ``keep``: the events are written later in this cycle (a session's create or event
+        # lists its direct children, taken in this cycle): their texts are kept for them
+        # (text_runs.py takes each back; formatting an id costs ~2k instructions, keeping
+        # and taking it back ~300).
         prefix, top = self._id_prefix, _top(self._id_base)
         if values and min(values) >> 48 == top == max(values) >> 48:  # all share the prefix
-            return [prefix + hex(value)[-12:] for value in values]
+            texts = [prefix + hex(value)[-12:] for value in values]
+            if keep:
+                self._ids.update(zip(values, texts, strict=True))
+            return texts
         texts = []
         for value in values:
             if value >> 48 == top:
@@ -150,6 +156,8 @@ class Encoder:
             else:
                 texts.append(self._ids.get(value) or self._rebase(value))
                 prefix, top = self._id_prefix, _top(self._id_base)
+        if keep:
+            self._ids.update(zip(values, texts, strict=True))
         return texts
 
     def refresh_clock(self) -> None:
@@ -387,7 +395,7 @@ class Encoder:
             if outputs is not None:
                 body["outputs"] = outputs
             if children:
-                body["children_ids"] = self._format_all(children)
+                body["children_ids"] = self._format_all(children, keep=True)
             _mark_lost(body, lost)
         # The create has no metrics or feedback: they follow as an update (session_followup).
         body.pop("metrics", None)
@@ -449,7 +457,7 @@ class Encoder:
         # the same whichever route delivered it.
         self._session_details(session, body)
         if children:
-            body["children_ids"] = self._format_all(children)
+            body["children_ids"] = self._format_all(children, keep=True)
         _mark_lost(body, lost)
         made = type(session_id) is str and type(name) is str and type(source) is str
         return self._finish(body, _EVENT, made)

@@ -37,7 +37,7 @@ from honeytrace._deliver.threads import (
 from honeytrace._errors import internal_error, log_once
 from honeytrace._record import buffer as _buffer
 from honeytrace._record.buffer import CONTROL, QUEUE, UPDATES, FlushRequest, Update
-from honeytrace._record.span import Event, assign_ids, recycle
+from honeytrace._record.span import ID_LOW, Event, id_source, recycle
 
 if TYPE_CHECKING:
     from honeytrace._deliver.encode import Encoder
@@ -317,7 +317,9 @@ class Flusher:
     def _deliver(self, taken: list[Event], updates: list[Update]) -> None:  # noqa: PLR0915
         order: dict[int, SessionState] = {}  # sessions in the order they first appear
         pace = _buffer.pace
-        assign_ids(taken)  # (most events get their id here: the lock once, not per event)
+        # Most events get their id here, as they are grouped (assign_ids, inline): the lock
+        # held per slice of 32 events, not per event.
+        id_lock, id_high, next_id = id_source()
         sessions = self._sessions
         before: dict[int, int] = {}  # the length of each session's event list before this cycle
         # What is looked up per session is kept while its events come in a row (they mostly
@@ -328,40 +330,44 @@ class Flusher:
         direct: list[int] | None = None
         for first in range(0, len(taken), 32):
             pace()  # gives way to a computing application thread (see buffer.pace)
-            for span in taken[first : first + 32]:
-                session = span.session
-                if session is not last:
-                    last = session
-                    key = id(session)
-                    state = order.get(key)
-                    if state is None:
-                        state = sessions.get(key)
-                        if state is None or state.session is not session:
-                            state = sessions[key] = SessionState(session)
-                        order[key] = state
-                        before[key] = len(state.events)
-                    add_event = state.events.append
-                    # (another service's session: its direct children are not ours to list)
-                    direct = None if session.remote else state.direct
-                if span is session:
-                    state.outstanding += 1
-                    state.ended = True
-                    continue
-                add_event(span)  # (counted into outstanding below, per session)
-                parent = span.parent
-                own = span._id
-                if own is None:
-                    own = span.id
-                if parent is None or parent is session:
-                    if direct is not None:
-                        # SessionState.add_direct, inline while there is room
-                        if len(direct) < SESSION_CHILDREN:
-                            direct.append(own)
-                        else:
-                            state.add_direct(own)
-                            direct = state.direct
-                elif not parent.remote:  # another service's event: its children_ids are not ours
-                    state.children.setdefault(parent.id, []).append(own)
+            id_lock.acquire()
+            try:
+                for span in taken[first : first + 32]:
+                    session = span.session
+                    if session is not last:
+                        last = session
+                        key = id(session)
+                        state = order.get(key)
+                        if state is None:
+                            state = sessions.get(key)
+                            if state is None or state.session is not session:
+                                state = sessions[key] = SessionState(session)
+                            order[key] = state
+                            before[key] = len(state.events)
+                        add_event = state.events.append
+                        # (another service's session: its direct children are not ours to list)
+                        direct = None if session.remote else state.direct
+                    if span is session:
+                        state.outstanding += 1
+                        state.ended = True
+                        continue
+                    add_event(span)  # (counted into outstanding below, per session)
+                    parent = span.parent
+                    own = span._id
+                    if own is None:
+                        own = span._id = id_high | (next_id() & ID_LOW)
+                    if parent is None or parent is session:
+                        if direct is not None:
+                            # SessionState.add_direct, inline while there is room
+                            if len(direct) < SESSION_CHILDREN:
+                                direct.append(own)
+                            else:
+                                state.add_direct(own)
+                                direct = state.direct
+                    elif not parent.remote:  # another service's: its children_ids are not ours
+                        state.children.setdefault(parent.id, []).append(own)
+            finally:
+                id_lock.release()
         for key, state in order.items():
             state.outstanding += len(state.events) - before[key]
         states = list(order.values())

@@ -26,7 +26,6 @@ the strict models and compares them with the dict path on every kind of event it
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
 
@@ -92,17 +91,17 @@ _RESULT_COST = len("result") + _COST
 _NO_SHAPE: Any = object()  # cached "this function never takes the fast path"
 _SMALL = 1024
 _SMALL_TEXTS = tuple(str(number) for number in range(_SMALL))  # str() of common ints, made once
-_Keys = tuple[str, tuple[bool, ...] | None, int, tuple[str, ...], int]
+_Keys = tuple[str, tuple[bool, ...] | None, int, tuple[str, ...], int, tuple[str, ...]]
 """The inputs of one kind of call: the object's JSON with ``%s`` for each value, whether each
 value is masked (a secret name; None when none is), the keys' size cost (as plain.check_dict
-counts it), the names of the defaults that complete the call, and 1 when the receiver is left
-out."""
+counts it), the names of the defaults that complete the call, 1 when the receiver is left
+out, and the keys in order."""
 
 
 class _Shape:
     """What is constant in the bodies of one traced function, for one encoder."""
 
-    __slots__ = ("head", "inputs", "names", "outputs", "plain", "writers")
+    __slots__ = ("fast", "head", "inputs", "names", "outputs", "plain")
 
     def __init__(self, head: str, inputs: bool, outputs: bool, spec: Spec) -> None:
         self.head = head  # ',"event_type":...,"inputs":'
@@ -114,26 +113,9 @@ class _Shape:
         # The same, for the counts whose keys need nothing but the values (no defaults to
         # add, no receiver to drop, no secret name): (template, cost).
         self.plain: dict[int, tuple[str, int]] = {}
-        # The same counts, as a function that joins the values' JSON with the keys (one
-        # string built, where the template's ``%`` formats into a growing buffer).
-        self.writers: dict[int, tuple[Callable[..., str], int]] = {}
-
-
-def _writer(keys: tuple[str, ...]) -> Callable[..., str]:
-    """A function of ``len(keys)`` JSON texts that returns the object of ``keys`` to them:
-    ``lambda v0, v1: f"{K0}{v0}{K1}{v1}{K2}"`` (the keys' JSON held as constants, so that no
-    text of theirs is ever code)."""
-    count = len(keys)
-    names = {
-        f"K{index}": ("," if index else "{") + encode_basestring(key) + ":"
-        for index, key in enumerate(keys)
-    }
-    names[f"K{count}"] = "}" if count else "{}"
-    values = ", ".join(f"v{index}" for index in range(count))
-    body = "".join(f"{{K{index}}}{{v{index}}}" for index in range(count)) + f"{{K{count}}}"
-    namespace: dict[str, Any] = dict(names)
-    exec(f"def write({values}):\n    return f'{body}'\n", namespace)
-    return namespace["write"]  # type: ignore[no-any-return]
+        # The whole event's writer per number of positional arguments (-1: a call with
+        # keyword arguments or none recorded), False where none serves (text_runs.py).
+        self.fast: dict[int, Any] = {}
 
 
 def quoted(text: str) -> str | None:
@@ -209,7 +191,7 @@ def _keys(encoder: Encoder, spec: Spec, count: int) -> _Keys | None:
         fragments.append(encode_basestring(key).replace("%", "%%") + ":%s")
         cost += len(key) + _COST
     template = "{" + ",".join(fragments) + "}"
-    return template, tuple(masked) if any(masked) else None, cost, defaults, skip
+    return template, tuple(masked) if any(masked) else None, cost, defaults, skip, tuple(keys)
 
 
 def event_json(
@@ -238,10 +220,9 @@ def _inputs(encoder: Encoder, shape: _Shape, spec: Spec, args: tuple[Any, ...]) 
         keys = names[count] = _keys(encoder, spec, count)
         if keys is not None and keys[1] is None and not keys[3] and not keys[4]:
             shape.plain[count] = (keys[0], keys[2])
-            shape.writers[count] = (_writer(tuple(spec._names[:count])), keys[2])
     if keys is None:
         return None
-    template, masked, cost, defaults, skip = keys
+    template, masked, cost, defaults, skip, _ = keys
     if defaults:
         found = spec._defaults
         args = (*args, *(found[key] for key in defaults))

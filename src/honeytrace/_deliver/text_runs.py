@@ -9,27 +9,20 @@ serves it, the text of the millisecond the clock is in. Each event's text is exa
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
 
-from honeytrace._deliver.mask import MIN_SECRET, needs_scrub
-from honeytrace._deliver.plain import _COST, _ITEMS, BEARER, MAYBE_BEARER, _utf8
 from honeytrace._deliver.template import (
-    _INT64_MAX,
-    _INT64_MIN,
     _NO_SHAPE,
-    _RESULT_COST,
     _SHAPES_MAX,
-    _SMALL,
-    _SMALL_TEXTS,
     _inputs,
+    _keys,
     _result,
     _shape,
     _top,
     quoted,
 )
+from honeytrace._deliver.writers import EventWriter, event_writer
 from honeytrace._record.span import NO_RESULT, Event, Span
 
 if TYPE_CHECKING:
@@ -40,7 +33,7 @@ __all__ = ["events_json"]
 _NO_LIMIT = 1 << 62  # bytes: no event is this long
 _PACE_EVERY = 64  # events written between two calls of the flusher's pace()
 _OUT_HEAD = ',"outputs":{"result":'
-_OUT_LIST_HEAD = ',"outputs":{"result":['
+_WRITERS_MAX = 64  # writers kept per function (one per argument count)
 
 
 def events_json(  # noqa: PLR0915  # one loop: each call costs as much as a few checks
@@ -59,14 +52,12 @@ def events_json(  # noqa: PLR0915  # one loop: each call costs as much as a few 
     it). ``pace`` is called every 64 events (the flusher's :func:`.buffer.pace`). Returns the
     texts, how many events got None, and the bytes of the texts."""
     shapes = encoder._shapes
+    fast_writers: Any = None
     ids = encoder._ids
+    take_id = ids.pop
     base, prefix = encoder._id_base, encoder._id_prefix
     offset = encoder._offset_ns
     own_source = encoder._source
-    limits = encoder.limits
-    max_string, max_total = limits.max_string, limits.max_total
-    max_items = min(_ITEMS, limits.max_items)
-    mask = encoder._mask
     out: list[bytes | None] = []
     missing = total = 0  # events left to the dict path; bytes written
     append_out = out.append
@@ -109,6 +100,8 @@ def events_json(  # noqa: PLR0915  # one loop: each call costs as much as a few 
                     shapes.clear()
                 shape = shapes[spec] = _shape(encoder, spec) or _NO_SHAPE
             last_spec = spec
+            if shape is not _NO_SHAPE:
+                fast_writers = shape.fast
         if shape is _NO_SHAPE:
             append_out(None)
             missing += 1
@@ -137,7 +130,10 @@ def events_json(  # noqa: PLR0915  # one loop: each call costs as much as a few 
         key = span._id
         if key is None:
             key = span.id
-        if key >> 48 == top:
+        event_id = take_id(key, None)  # formatted by its session's create (_format_all)
+        if event_id is not None:
+            id_head = ""
+        elif key >> 48 == top:
             id_head, event_id = prefix, hex(key)[-12:]
         else:
             id_head, event_id = "", ids.get(key) or encoder._rebase(key)
@@ -157,119 +153,6 @@ def events_json(  # noqa: PLR0915  # one loop: each call costs as much as a few 
                     append_out(None)
                     missing += 1
                     continue
-        # Inputs.
-        if not shape.inputs:
-            inputs = "{}"
-        else:
-            args = span.args
-            inputs = None
-            if args is not None and not span.kwargs:
-                # _inputs(), inline for the commonest calls: a known count of plain arguments
-                # that fill their names exactly (no defaults, no receiver, no secret name).
-                plain = shape.writers.get(len(args))
-                if plain is None:
-                    inputs = _inputs(encoder, shape, spec, args)
-                else:
-                    writer, cost = plain
-                    parts: list[str] = []
-                    for value in args:
-                        kind = type(value)
-                        if kind is str:
-                            size = len(value)
-                            if (
-                                size > max_string
-                                or (value[:1] in MAYBE_BEARER and BEARER.match(value))
-                                or (size >= MIN_SECRET and mask and needs_scrub(value))
-                                or (not value.isascii() and not _utf8(value))
-                            ):
-                                break
-                            cost += size
-                            parts.append(encode_basestring(value))
-                        elif kind is int:
-                            if 0 <= value < _SMALL:
-                                parts.append(_SMALL_TEXTS[value])
-                            elif _INT64_MIN <= value <= _INT64_MAX:
-                                parts.append(str(value))
-                            else:
-                                break
-                        elif value is None:
-                            parts.append("null")
-                        elif kind is bool:
-                            parts.append("true" if value else "false")
-                        elif kind is float and math.isfinite(value):
-                            parts.append(repr(value))
-                        else:
-                            break
-                    else:
-                        if cost + _COST < max_total:
-                            inputs = writer(*parts)
-            if inputs is None:
-                given = encoder._inputs(span)
-                inputs = encoder._text(given) if given else "{}"
-        # Outputs: ``,"outputs":{"result":<json>}``, or nothing.
-        result_json = out_head = out_tail = ""
-        if shape.outputs:
-            result = span.result
-            if result is not NO_RESULT:
-                out_head, out_tail = _OUT_HEAD, "}"
-                kind = type(result)
-                if kind is int:
-                    if 0 <= result < _SMALL:
-                        result_json = _SMALL_TEXTS[result]
-                    elif _INT64_MIN <= result <= _INT64_MAX:
-                        result_json = str(result)
-                    else:
-                        out_head = ""  # beyond int64: the encoder's own code decides
-                elif result is None:
-                    result_json = "null"
-                elif kind is list and len(result) <= max_items:
-                    # _result(), inline for a generator's items: a list of plain values.
-                    cost = 2
-                    parts = []
-                    for value in result:
-                        kind = type(value)
-                        if kind is str:
-                            size = len(value)
-                            if (
-                                size > max_string
-                                or (value[:1] in MAYBE_BEARER and BEARER.match(value))
-                                or (size >= MIN_SECRET and mask and needs_scrub(value))
-                                or (not value.isascii() and not _utf8(value))
-                            ):
-                                break
-                            cost += size
-                            parts.append(encode_basestring(value))
-                        elif kind is int:
-                            if 0 <= value < _SMALL:
-                                parts.append(_SMALL_TEXTS[value])
-                            elif _INT64_MIN <= value <= _INT64_MAX:
-                                parts.append(str(value))
-                            else:
-                                break
-                        elif value is None:
-                            parts.append("null")
-                        elif kind is bool:
-                            parts.append("true" if value else "false")
-                        elif kind is float and math.isfinite(value):
-                            parts.append(repr(value))
-                        else:
-                            break
-                        cost += _COST
-                    else:
-                        # The list's own budget check, then the outputs object's.
-                        if cost + _COST < max_total and 2 + cost + _RESULT_COST + _COST < max_total:
-                            out_head, out_tail = _OUT_LIST_HEAD, "]}"
-                            result_json = ",".join(parts)
-                    if not result_json:
-                        out_head = ""
-                else:
-                    result_json = _result(encoder, result) or ""
-                    if not result_json:
-                        out_head = ""
-                if not out_head:  # not plain: the encoder's own code decides
-                    made = encoder._outputs(span)
-                    if made is not None:
-                        out_head, result_json, out_tail = ',"outputs":', encoder._text(made), ""
         # Clocks: epoch milliseconds (most events of a busy cycle share their millisecond
         # with the one before: its text is reused), and the duration in ms written as the
         # integer nanoseconds with an exponent: "4567e-6" is the exact decimal of
@@ -292,34 +175,101 @@ def events_json(  # noqa: PLR0915  # one loop: each call costs as much as a few 
                 end_text = ms_text = str(ms)
                 ms_low = ms * 1_000_000 - offset
                 ms_high = ms_low + 1_000_000
+        tail = session_tail
+        kids = None
         if children:
             kids = children.pop(key, None)
             if kids:
-                raw = (
-                    f'{{"event_id":"{id_head}{event_id}","parent_id":{parent_json}{shape.head}{inputs}'
-                    f'{out_head}{result_json}{out_tail},"start_time":{start_text}'
-                    f',"end_time":{end_text},"duration":{end - start}e-6,"children_ids":["'
-                    + '","'.join(encoder._format_all(kids))
-                    + f'"]{session_tail}}}'
-                ).encode()
-                if len(raw) > most:
-                    children[key] = kids  # the dict path needs them
-                    append_out(None)
-                    missing += 1
-                else:
-                    append_out(raw)
-                    total += len(raw)
-                continue
-        raw = (
-            f'{{"event_id":"{id_head}{event_id}","parent_id":{parent_json}{shape.head}{inputs}'
-            f'{out_head}{result_json}{out_tail},"start_time":{start_text},"end_time":{end_text}'
-            f',"duration":{end - start}e-6{session_tail}}}'
-        ).encode()
+                tail = ',"children_ids":["' + '","'.join(encoder._format_all(kids)) + '"]' + tail
+        # The rest, with one call: the writer made for this function and argument count
+        # (writers.py), or the general route for what it does not take.
+        args = span.args
+        write = fast_writers.get(len(args) if args is not None and not span.kwargs else -1)
+        if write is None:
+            write = _make_writer(encoder, shape, spec, args, span.kwargs)
+        text = write(
+            args,
+            span.result,
+            id_head,
+            event_id,
+            parent_json,
+            start_text,
+            end_text,
+            end - start,
+            tail,
+        )
+        if text is None:
+            text = _general(
+                encoder,
+                shape,
+                span,
+                f'{{"event_id":"{id_head}{event_id}","parent_id":{parent_json}{shape.head}',
+                f',"start_time":{start_text},"end_time":{end_text},"duration":{end - start}e-6'
+                f"{tail}}}",
+            )
+        raw = text.encode()
         size = len(raw)
         if size > most:
+            if kids:
+                children[key] = kids  # type: ignore[index]  # the dict path needs them
             append_out(None)
             missing += 1
         else:
             append_out(raw)
             total += size
     return out, missing, total
+
+
+def _make_writer(
+    encoder: Encoder, shape: Any, spec: Any, args: tuple[Any, ...] | None, kwargs: Any
+) -> EventWriter:
+    """The writer of ``shape``'s events called with ``args`` (writers.py), made once per
+    argument count and kept on the shape; one that returns None where the general route
+    serves."""
+    fast = shape.fast
+    count = len(args) if args is not None and not kwargs else -1
+    if len(fast) >= _WRITERS_MAX:  # bounded: calls of *args functions vary their count
+        fast.clear()
+    write: EventWriter = _no_writer
+    if not shape.inputs:
+        write = event_writer(encoder, shape.head, None, count, shape.outputs, _result)
+    elif count >= 0:
+        keys = _keys(encoder, spec, count)
+        if keys is not None:
+            _, masked, cost, defaults, skip, names = keys
+            found = spec._defaults
+            inputs = (names, masked, cost, tuple(found[key] for key in defaults), skip)
+            write = event_writer(encoder, shape.head, inputs, count, shape.outputs, _result)
+    fast[count] = write
+    return write
+
+
+def _no_writer(*_: Any) -> None:
+    return None
+
+
+def _general(encoder: Encoder, shape: Any, span: Event, head: str, tail: str) -> str:
+    """An event's text by the general route: its inputs and outputs by :mod:`.template`'s
+    functions where they are plain, else by the encoder's own code (as the dicts)."""
+    inputs = "{}"
+    if shape.inputs:
+        args = span.args
+        written = None
+        if args is not None and not span.kwargs:
+            written = _inputs(encoder, shape, span.spec, args)
+        if written is None:
+            given = encoder._inputs(span)
+            written = encoder._text(given) if given else "{}"
+        inputs = written
+    outputs = ""
+    if shape.outputs:
+        result = span.result
+        if result is not NO_RESULT:
+            text = _result(encoder, result)
+            if text is not None:
+                outputs = _OUT_HEAD + text + "}"
+            else:  # not plain: the encoder's own code decides
+                made = encoder._outputs(span)
+                if made is not None:
+                    outputs = ',"outputs":' + encoder._text(made)
+    return head + inputs + outputs + tail

@@ -15,7 +15,7 @@ import os
 import threading
 import traceback
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextvars import Token
 from itertools import count
 from random import getrandbits
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENRICH_FIELDS",
+    "ID_LOW",
     "SPARE",
     "SPARE_LISTS",
     "ErrorInfo",
@@ -42,6 +43,7 @@ __all__ = [
     "Span",
     "assign_ids",
     "format_id",
+    "id_source",
     "new_id",
     "recycle",
 ]
@@ -74,7 +76,7 @@ def new_id() -> int:
     return _id_high | (next(_id_counter) & _ID_LOW)
 
 
-_ID_LOW = (1 << 62) - 1  # the variant bits above the counter are forced when formatted
+_ID_LOW = ID_LOW = (1 << 62) - 1  # the variant bits above the counter are forced when formatted
 _id_high = 0
 _id_counter = count(1)
 
@@ -98,6 +100,14 @@ def assign_ids(spans: Iterable[Event]) -> None:
         for span in spans:
             if span._id is None:
                 span._id = high | (next(counter) & _ID_LOW)
+
+
+def id_source() -> tuple[Any, int, Callable[[], int]]:
+    """What :func:`assign_ids` assigns with, for a caller that gives ids as it goes through
+    its events (the flusher's grouping loop): the lock to hold meanwhile (``Event.id`` may
+    be asked at the same time), the process's id prefix, and the counter's next(). Ids are
+    ``prefix | (next() & ID_LOW)``."""
+    return _id_lock, _id_high, _id_counter.__next__
 
 
 def format_id(value: int) -> str:
