@@ -169,3 +169,32 @@ def test_an_open_sessions_end_alone_goes_as_a_call(path: str) -> None:
     assert tree["end_time"] is not None and len(tree["children"]) == 1
     stats = honeytrace.stats()
     assert not stats.dropped and stats.sent == 2 + 2
+
+
+def test_events_that_are_not_plain_rows_of_an_open_session_stay_in_it(path: str) -> None:
+    """Events the flusher does not make rows of (here: model events with config and metrics,
+    as the LLM integrations record) reach the writer's batch as bodies: each keeps its open
+    session, never a placeholder session of its own."""
+
+    @honeytrace.trace_model
+    def call(prompt: str) -> str:
+        honeytrace.enrich_span(config={"model": "m1"}, metrics={"prompt_tokens": 3})
+        return prompt.upper()
+
+    before = count(path)
+    with honeytrace.session("open-with-bodies"):
+        for part in range(3):
+            call(f"p{part}")
+            assert honeytrace.flush(10)  # taken while the session is still open
+    assert honeytrace.flush(10)
+    tree = session_row(path, "open-with-bodies")
+    assert [child["outputs"] for child in tree["children"]] == [
+        {"result": "P0"},
+        {"result": "P1"},
+        {"result": "P2"},
+    ]
+    assert [child["config"] for child in tree["children"]] == [{"model": "m1"}] * 3
+    assert count(path) == before + 4
+    with sqlite3.connect(path) as db:
+        (placeholders,) = db.execute("SELECT COUNT(*) FROM events WHERE placeholder").fetchone()
+    assert placeholders == 0

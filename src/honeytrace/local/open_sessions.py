@@ -224,6 +224,7 @@ def _encode(exporter: LocalExporter, flusher: Flusher, state: SessionState) -> l
         return rows
     events: list[Any] = []
     encode = encoder.event
+    session_id = state.session.session_id
     for span, row in zip(spans, rows, strict=True):
         if row is not None:
             events.append(row)
@@ -231,7 +232,12 @@ def _encode(exporter: LocalExporter, flusher: Flusher, state: SessionState) -> l
         key = span._id
         kids = children.pop(key if key is not None else span.id, None) if children else None
         try:
-            events.append(encode(span, kids))
+            body = encode(span, kids)
         except InvalidEvent as exc:
             flusher.invalid(exc, state)
+            continue
+        # The encoder leaves the session to the route (/v1/sessions/{id}/events/batch); in
+        # the writer's batch each body names its own, as on the fresh path (fresh.py).
+        body["session_id"] = session_id
+        events.append(body)
     return events
