@@ -169,10 +169,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _median_of(values: list[float] | None, unit: str) -> str:
     """ "; the median of 3 runs: a, b, c unit" (benchmarks/goals.py), or nothing for results
     of one run."""
@@ -180,3 +176,7 @@ def _median_of(values: list[float] | None, unit: str) -> str:
         return ""
     listed = ", ".join(f"{v:,.2f}" if v < 100 else f"{v:,.0f}" for v in values)
     return f"; the median of {len(values)} runs: {listed}{unit}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
