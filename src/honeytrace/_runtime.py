@@ -38,6 +38,11 @@ __all__ = [
 _config: Config | None = None
 _flusher: Flusher | None = None
 _lock = threading.RLock()
+# (pid, thread) starting the flusher now: a traced call that a signal handler makes on that
+# thread meanwhile (say, while the flusher's modules are being imported) must not start it
+# again, which would wait forever on the import lock of the module being imported; its event
+# is queued and the start in progress delivers it.
+_starting: tuple[int, int] | None = None
 _pid = os.getpid()
 _exit_registered = False
 _exit_deadline = 0.0  # when the exit budget (exit_timeout) runs out, once exit began
@@ -135,7 +140,10 @@ class _Host:
 
     def session_opened(self) -> None:
         """A session began: make sure the flusher runs."""
-        if _flusher is None or _pid != os.getpid():
+        if (_flusher is None or _pid != os.getpid()) and _starting != (
+            os.getpid(),
+            threading.get_ident(),
+        ):
             _ensure_flusher()
 
     def flush(self, timeout: float) -> bool:
@@ -211,21 +219,25 @@ def memory_exporter() -> MemoryExporter:
 
 
 def _ensure_flusher() -> Flusher:
-    global _flusher, _exit_registered
+    global _flusher, _exit_registered, _starting
     with _lock:
         if _pid != os.getpid():
             _after_fork_in_child()
         if _flusher is None:
-            from honeytrace._deliver.flusher import Flusher
+            _starting = (os.getpid(), threading.get_ident())
+            try:
+                from honeytrace._deliver.flusher import Flusher
 
-            flusher = Flusher(get_config(), _make_exporter)
-            if state.exiting:
-                flusher.inline = True  # after our exit hook: the exiting thread delivers
-            else:
-                _buffer.wake = flusher.wake
-                _buffer.woken()  # a wake-up requested of no flusher must not mute this one
-                flusher.start()  # when no thread can start, it runs inline too
-            _flusher = flusher
+                flusher = Flusher(get_config(), _make_exporter)
+                if state.exiting:
+                    flusher.inline = True  # after our exit hook: the exiting thread delivers
+                else:
+                    _buffer.wake = flusher.wake
+                    _buffer.woken()  # a wake-up requested of no flusher must not mute this one
+                    flusher.start()  # when no thread can start, it runs inline too
+                _flusher = flusher
+            finally:
+                _starting = None
             if not _exit_registered:
                 from honeytrace._lifecycle import install_sigterm_handler
 

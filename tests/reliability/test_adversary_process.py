@@ -90,6 +90,51 @@ def test_traced_calls_from_a_signal_handler_during_an_overflow_do_not_deadlock(
     assert result.stdout.strip() == "done"
 
 
+def test_a_traced_call_from_a_signal_handler_while_the_flusher_starts_does_not_hang(
+    fake_api: FakeApi,
+) -> None:
+    """A signal that lands while the first session starts the flusher (its modules being
+    imported) and whose handler makes a traced call: that call must not start the flusher
+    again (it waited forever on the import lock of the module half imported: 6 hangs in 30
+    runs of the test above, bytecode not cached). Here the signal is raised from inside that
+    import, every time; both events arrive."""
+    result = _run(
+        """
+        import signal, sys, honeytrace
+
+        @honeytrace.trace_tool
+        def work(i):
+            return i
+
+        def on_signal(signum, frame):
+            with honeytrace.session("from-the-handler"):
+                work(-1)
+
+        def raise_in_the_flusher_module(frame, event, arg):
+            # the handler runs while honeytrace._deliver.flusher is half imported
+            code = frame.f_code
+            if code.co_name == "<module>" and code.co_filename.endswith("flusher.py"):
+                sys.settrace(None)
+                signal.raise_signal(signal.SIGUSR1)
+            return None
+
+        signal.signal(signal.SIGUSR1, on_signal)
+        sys.settrace(raise_in_the_flusher_module)
+        with honeytrace.session("outer"):
+            work(1)
+        assert honeytrace.flush(10)
+        print("done", honeytrace.stats().sent, flush=True)
+        """,
+        fake_api,
+        timeout=30.0,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0] == "done"
+    assert "internal error" not in result.stderr  # (the second start's import failed)
+    names = {s.get("event_name") for s in fake_api.sessions.values()}
+    assert {"outer", "from-the-handler"} <= names
+
+
 def test_sigterm_under_a_full_queue_ends_every_process(fake_api: FakeApi) -> None:
     """Item 1: under a full queue, 6 of 20 processes were still alive 10 s after SIGTERM (our
     handler's traced work met the lock its own thread held)."""
