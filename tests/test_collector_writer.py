@@ -205,15 +205,22 @@ def _batch_job(sid: str, count: int, log: list[tuple[str, float]] | None = None)
     return Job(write_rows, None, prepare)
 
 
-def test_jobs_prepared_while_waiting_for_the_write_turn_join_that_transaction(
-    tmp_path: Path,
-) -> None:
-    db, lock = str(tmp_path / "t.db"), str(tmp_path / "t.db.serve-lock")
+def _traced_access(db: str, lock: str) -> tuple[StoreAccess, list[str]]:
+    """A worker's store access with a write-turn lock file, open, and the SQL its
+    connection runs from now on."""
     access = StoreAccess(db, write_lock=lock)
     access.open()
     assert access._store is not None
     statements: list[str] = []
     access._store.connection.set_trace_callback(statements.append)
+    return access, statements
+
+
+def test_jobs_prepared_while_waiting_for_the_write_turn_join_that_transaction(
+    tmp_path: Path,
+) -> None:
+    db, lock = str(tmp_path / "t.db"), str(tmp_path / "t.db.serve-lock")
+    access, statements = _traced_access(db, lock)
     writer = access._writer
     sids = [new_id() for _ in range(3)]
     jobs = [_batch_job(sid, 20) for sid in sids]
@@ -275,11 +282,7 @@ def test_the_turn_is_not_held_while_the_own_preparation_ends(tmp_path: Path) -> 
     the turn go until that preparation has ended (another worker may write meanwhile), then
     writes both jobs in one transaction."""
     db, lock = str(tmp_path / "t.db"), str(tmp_path / "t.db.serve-lock")
-    access = StoreAccess(db, write_lock=lock)
-    access.open()
-    assert access._store is not None
-    statements: list[str] = []
-    access._store.connection.set_trace_callback(statements.append)
+    access, statements = _traced_access(db, lock)
     writer = access._writer
     sids = [new_id(), new_id()]
     first_job = _batch_job(sids[0], 20)
